@@ -1,0 +1,22 @@
+"""An example production inventory: real Debian 12 hosts reached over SSH.
+
+Copy it (and group_data/) into your own repository, put your hosts and addresses here, then:
+`rtcstack secrets init inventories/production.py && rtcstack deploy inventories/production.py`.
+Hosts behind NAT set public_address to the address clients reach; production certificates
+are named with tls_certificate_file and tls_key_file (paths on the machine running rtcstack).
+"""
+
+_SSH = {"ssh_user": "root"}
+
+database = [("db1.example.net", {**_SSH, "private_address": "10.0.0.11"})]
+registrar = [("sip1.example.net", {**_SSH, "private_address": "10.0.0.12", "public_address": "203.0.113.12"})]
+media = [
+    ("media1.example.net", {**_SSH, "private_address": "10.0.0.13", "public_address": "203.0.113.13"}),
+    ("media2.example.net", {**_SSH, "private_address": "10.0.0.14", "public_address": "203.0.113.14"}),
+]
+turn = [("turn1.example.net", {**_SSH, "private_address": "10.0.0.15", "public_address": "203.0.113.15"})]
+sfu = [("sfu1.example.net", {**_SSH, "private_address": "10.0.0.16", "public_address": "203.0.113.16"})]
+_WEB = ("web1.example.net", {**_SSH, "private_address": "10.0.0.17", "public_address": "203.0.113.17"})
+links = [_WEB]
+portal = [_WEB]
+edge = [_WEB]

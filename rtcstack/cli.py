@@ -1,0 +1,115 @@
+"""The `rtcstack` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, load
+from .config.deployment import SECRETS
+from .secrets import SecretsError, SecretStore
+
+DEFAULT_LAB = "inventories/lab.py"
+inventory_argument = click.argument("inventory", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def fail(message: str, code: int = 1):
+    click.secho(message, fg="red", err=True)
+    sys.exit(code)
+
+
+def load_or_exit(inventory: Path):
+    try:
+        return load(inventory)
+    except (ConfigError, SecretsError) as exc:
+        fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rtcstack")
+def main() -> None:
+    """Deploy and prove a real-time communications platform on Debian 12 hosts."""
+
+
+@main.command()
+@inventory_argument
+def check(inventory: Path) -> None:
+    """Validate INVENTORY and its group_data without connecting to any host."""
+    deployment = load_or_exit(inventory)
+    click.echo(f"{inventory}: valid, {len(deployment.hosts)} hosts, {deployment.channels} channels")
+    for host in deployment.hosts.values():
+        ports = ", ".join(sorted({f"{lst.ports}/{lst.protocol}" for lst in deployment.listeners(host)}))
+        click.echo(f"  {host.name:<12} {host.private_address!s:<15} {','.join(host.roles) or '-':<28} {ports}")
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+@main.group()
+def secrets() -> None:
+    """Generate and rotate the encrypted secrets beside an inventory."""
+
+
+def _roles_of(inventory: Path) -> set[str]:
+    from .config import ROLES, load_inventory
+
+    try:
+        inv = load_inventory(inventory)
+    except ConfigError as exc:
+        fail(str(exc))
+    return {group for host in inv for group in host.groups if group in ROLES}
+
+
+@secrets.command("init")
+@inventory_argument
+def secrets_init(inventory: Path) -> None:
+    """Generate every secret INVENTORY's roles need that is not there yet."""
+    roles = _roles_of(inventory)
+    names = [name for name, spec in SECRETS.items() if set(spec.roles) & roles]
+    store = SecretStore.for_inventory(inventory)
+    try:
+        made = store.init(names)
+    except SecretsError as exc:
+        fail(str(exc))
+    click.echo(f"{store.path}: generated {', '.join(made) if made else 'nothing (all present)'}")
+
+
+@secrets.command("rotate")
+@inventory_argument
+@click.argument("name", type=click.Choice(sorted(SECRETS)))
+def secrets_rotate(inventory: Path, name: str) -> None:
+    """Replace secret NAME with a new generated value (deploy afterwards)."""
+    try:
+        SecretStore.for_inventory(inventory).rotate(name)
+    except SecretsError as exc:
+        fail(str(exc))
+    click.echo(f"rotated {name}; run `rtcstack deploy {inventory}` to roll it out")
+
+
+@secrets.command("list")
+@inventory_argument
+def secrets_list(inventory: Path) -> None:
+    """List the secrets in the store with their creation times (never their values)."""
+    try:
+        for name, created in SecretStore.for_inventory(inventory).listing():
+            click.echo(f"{name:<32} {created}")
+    except SecretsError as exc:
+        fail(str(exc))
+
+
+@secrets.command("remove")
+@inventory_argument
+@click.argument("name")
+def secrets_remove(inventory: Path, name: str) -> None:
+    """Remove secret NAME from the store (for a role no longer deployed)."""
+    try:
+        SecretStore.for_inventory(inventory).remove(name)
+    except SecretsError as exc:
+        fail(str(exc))
+    click.echo(f"removed {name}")
+
+
+if __name__ == "__main__":
+    main()

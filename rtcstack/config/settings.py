@@ -1,0 +1,193 @@
+"""Settings models, one per role plus the deployment-wide ones; every default is defined here once."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+#: Ports below this are never given to a port range (well-known services live there).
+RANGE_FLOOR = 1024
+
+LAB_SPACE = IPv4Network("198.18.0.0/15")
+
+
+class Settings(BaseModel):
+    """Base for every settings model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+class DatabaseSettings(Settings):
+    """PostgreSQL 15 on the database hosts."""
+
+    port: Port = Field(5432, description="PostgreSQL TCP port on the private address.")
+
+
+class RegistrarSettings(Settings):
+    """Kamailio 5.6, the SIP registrar and proxy."""
+
+    sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
+    sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
+
+
+class MediaSettings(Settings):
+    """rtpengine, the RTP relay that anchors every SIP call."""
+
+    control_port: Port = Field(
+        2223, description="rtpengine NG control port (UDP, private address, registrar hosts only)."
+    )
+    rtp_port_min: Port = Field(
+        30000, ge=RANGE_FLOOR, description="First port of the RTP relay range; its size derives from channels."
+    )
+    ports_per_channel: int = Field(
+        4, ge=2, le=16, description="RTP ports one channel uses (two call legs, RTP and RTCP each)."
+    )
+
+
+class TurnSettings(Settings):
+    """coturn, STUN/TURN for browsers and apps."""
+
+    listening_port: Port = Field(3478, description="STUN/TURN port for UDP and TCP.")
+    tls_listening_port: Port = Field(5349, description="TURN over TLS port.")
+    relay_port_min: Port = Field(
+        49152, ge=RANGE_FLOOR, description="First port of the relay range; its size derives from channels."
+    )
+    allocations_per_channel: int = Field(
+        2, ge=1, le=16, description="TURN allocations (relay ports) one channel uses: one per browser peer."
+    )
+
+
+class SfuSettings(Settings):
+    """Janus, the WebRTC SFU behind conference links."""
+
+    http_port: Port = Field(8088, description="Janus HTTP API port (private address, edge hosts only).")
+    websocket_port: Port = Field(8188, description="Janus WebSocket port (private address, edge hosts only).")
+    rtp_port_min: Port = Field(
+        20000, ge=RANGE_FLOOR, description="First port of Janus' RTP range; its size derives from channels."
+    )
+    ports_per_channel: int = Field(
+        2, ge=1, le=16, description="RTP ports one channel uses (bundled, rtcp-mux: one per peer connection)."
+    )
+
+
+class LinksSettings(Settings):
+    """rtcstack's conference-link service (invites, QR codes, browser pages)."""
+
+    port: Port = Field(8081, description="HTTP port of the links service (private address, edge hosts only).")
+
+
+class PortalSettings(Settings):
+    """rtcstack's customer self-service portal."""
+
+    port: Port = Field(8082, description="HTTP port of the portal (private address, edge hosts only).")
+
+
+class EdgeSettings(Settings):
+    """nginx, TLS termination and reverse proxy."""
+
+    http_port: Port = Field(80, description="Plain HTTP port; it only redirects to HTTPS.")
+    https_port: Port = Field(443, description="HTTPS port.")
+
+
+# --- deployment-wide ---------------------------------------------------------------------------
+
+
+class AptSettings(Settings):
+    """Package sources and apt behaviour on every host."""
+
+    mirror: str = Field("http://deb.debian.org/debian", description="Debian mirror for bookworm and bookworm-updates.")
+    security_mirror: str = Field(
+        "http://deb.debian.org/debian-security", description="Debian security mirror for bookworm-security."
+    )
+    install_recommends: bool = Field(False, description="Whether apt installs recommended packages.")
+
+    @field_validator("mirror", "security_mirror")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class LabSettings(Settings):
+    """The Docker test lab that `rtcstack lab up` builds for this inventory."""
+
+    network: str = Field(description="Name of the lab's Docker network.")
+    subnet: IPv4Network = Field(description="The lab network's subnet, inside 198.18.0.0/15.")
+    apt_cache_dir: Path = Field(
+        Path("/var/cache/rtcstack/apt"), description="Directory on the machine that caches the lab's apt downloads."
+    )
+
+    @field_validator("subnet")
+    @classmethod
+    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
+        if not value.subnet_of(LAB_SPACE):
+            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+        return value
+
+
+class HostSettings(Settings):
+    """Per-host settings, given in the inventory next to each host."""
+
+    private_address: IPv4Address = Field(description="Address on the private network between rtcstack hosts.")
+    public_address: IPv4Address | None = Field(
+        None, description="Address clients reach and SDP/ICE advertise; defaults to the private address."
+    )
+    tls_certificate_file: Path | None = Field(
+        None, description="Existing certificate (PEM, chain) for this host; unset: issued by the lab CA."
+    )
+    tls_key_file: Path | None = Field(None, description="Private key (PEM) for tls_certificate_file.")
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> HostSettings:
+        if (self.tls_certificate_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_certificate_file and tls_key_file are given together or not at all")
+        return self
+
+    @property
+    def advertised_address(self) -> IPv4Address:
+        return self.public_address or self.private_address
+
+
+_TZ_PATTERN = re.compile(r"^(UTC|[A-Z][A-Za-z_+-]*(/[A-Za-z0-9_+-]+){0,2})$")
+
+
+class SystemSettings(Settings):
+    """Base system settings every host gets from the base deploy."""
+
+    timezone: str = Field("Etc/UTC", description="Time zone (a name from the tz database).")
+    journald_max_use: str = Field("512M", description="Disk space journald may use (systemd size: 512M, 2G).")
+    ssh_port: Port = Field(22, description="SSH port kept reachable by the firewall.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import available_timezones
+
+        if not _TZ_PATTERN.match(value) or value not in _zones(available_timezones):
+            raise ValueError("is not a time zone name from the tz database, such as Europe/Warsaw or Etc/UTC")
+        return value
+
+    @field_validator("journald_max_use")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*[KMG]", value):
+            raise ValueError("must be a size such as 512M or 2G")
+        return value
+
+
+_ZONES: set[str] = set()
+
+
+def _zones(loader) -> set[str]:
+    if not _ZONES:
+        _ZONES.update(loader())
+    return _ZONES
