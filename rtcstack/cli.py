@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# pyinfra_cli monkey-patches the standard library for gevent on import: it must come before
+# anything that imports ssl (the docker SDK, urllib3).
+import pyinfra_cli  # noqa: F401, I001
+
 import sys
 from pathlib import Path
 
@@ -109,6 +113,64 @@ def secrets_remove(inventory: Path, name: str) -> None:
     except SecretsError as exc:
         fail(str(exc))
     click.echo(f"removed {name}")
+
+
+# --- lab ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def lab() -> None:
+    """Bring the Docker test lab up or down, or show it."""
+
+
+lab_inventory = click.argument("inventory", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_LAB)
+
+
+def _lab(inventory: Path):
+    from .lab import Lab, LabError
+
+    try:
+        SecretStore.for_inventory(inventory).init(list(SECRETS))
+        return Lab(load_or_exit(inventory), inventory.stem)
+    except (LabError, SecretsError) as exc:
+        fail(str(exc))
+
+
+@lab.command("up")
+@lab_inventory
+def lab_up(inventory: Path) -> None:
+    """Build the images if needed and start one systemd container per host (idempotent)."""
+    from .lab import LabError
+    from .pki import Pki
+
+    the_lab = _lab(inventory)
+    try:
+        the_lab.up()
+    except LabError as exc:
+        fail(str(exc))
+    pki = Pki.for_inventory(inventory)
+    for host in the_lab.deployment.hosts.values():
+        pki.host(the_lab.deployment, host)
+    click.echo(f"lab {inventory.stem} is up; deploy it with `rtcstack deploy {inventory}`")
+
+
+@lab.command("down")
+@lab_inventory
+def lab_down(inventory: Path) -> None:
+    """Remove the lab's containers and network (images and the apt cache stay)."""
+    _lab(inventory).down()
+
+
+@lab.command("status")
+@lab_inventory
+def lab_status(inventory: Path) -> None:
+    """Show each lab host's container and systemd state; exit 1 unless all are up."""
+    the_lab = _lab(inventory)
+    rows = the_lab.status()
+    click.echo(f"{'host':<10} {'container':<10} {'address':<15} systemd")
+    for name, state, address, systemd in rows:
+        click.echo(f"{name:<10} {state:<10} {address:<15} {systemd}")
+    sys.exit(0 if the_lab.is_up() else 1)
 
 
 if __name__ == "__main__":
