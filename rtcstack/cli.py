@@ -115,6 +115,38 @@ def secrets_remove(inventory: Path, name: str) -> None:
     click.echo(f"removed {name}")
 
 
+# --- deploy ------------------------------------------------------------------------------------
+
+
+@main.command()
+@inventory_argument
+@click.option("--limit", metavar="HOSTS_OR_GROUPS", help="Comma-separated host names or groups to deploy.")
+@click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result (changed and failed operations per host) as JSON here.")
+def deploy(inventory: Path, limit: str | None, dry: bool, summary_json: Path | None) -> None:
+    """Deploy INVENTORY: base on every host, then each role on its hosts (deploys/site.py)."""
+    from .deploy.runner import run
+
+    deployment = load_or_exit(inventory)  # every problem reported before any host is touched
+    summary_json = summary_json.resolve() if summary_json else None
+    result = run(inventory, deployment, limit=limit, dry=dry)
+    if summary_json:
+        summary_json.write_text(result.to_json())
+    if dry:
+        click.echo(f"rtcstack: dry run: {result.operations} operations planned, nothing changed")
+    else:
+        click.echo(f"rtcstack: {result.operations} operations, {result.changed_count} changed, "
+                   f"{sum(map(len, result.failed.values()))} failed")
+        for name, hosts in result.changed.items():
+            click.echo(f"  changed: {name} on {', '.join(hosts)}")
+    for name, hosts in result.failed.items():
+        click.secho(f"  FAILED: {name} on {', '.join(hosts)}", fg="red", err=True)
+    if result.failed_hosts:
+        click.secho(f"rtcstack: failed hosts: {', '.join(result.failed_hosts)}", fg="red", err=True)
+    sys.exit(result.exit_code)
+
+
 # --- lab ---------------------------------------------------------------------------------------
 
 

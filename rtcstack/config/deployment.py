@@ -179,6 +179,15 @@ class Deployment(Settings):
     def service_accounts(self, host: Host) -> list[str]:
         return [account for role, account in SERVICE_ACCOUNTS.items() if role in host.roles]
 
+    def sysctls(self, host: Host) -> dict[str, int]:
+        """Kernel settings for a host, sized from channels (not applied inside containers)."""
+        out = {"fs.file-max": 1_048_576, "net.core.somaxconn": 4096}
+        if set(host.roles) & {"registrar", "media", "turn", "sfu"}:
+            buffer = max(4 << 20, self.channels * (64 << 10))  # 64 KiB of socket buffer per channel
+            out |= {"net.core.rmem_max": buffer, "net.core.wmem_max": buffer,
+                    "net.core.netdev_max_backlog": max(1000, self.channels * 20)}
+        return out
+
     def required_secrets(self) -> list[str]:
         return [name for name, spec in SECRETS.items() if set(spec.roles) & self.roles_used]
 

@@ -1,0 +1,80 @@
+"""Base deploy for every host: apt, packages, time zone, journald, accounts, kernel tuning, TLS, firewall."""
+
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from rtcstack.deploy.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
+from rtcstack.deploy.context import deployment, inventory_path, this_host
+from rtcstack.pki import Pki
+
+dep = deployment()
+me = this_host()
+conf = config_files(dep, me)
+
+
+def put(purpose: str, **kwargs):
+    item = conf[purpose]
+    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
+                     user="root", group=kwargs.pop("group", "root"), **kwargs)
+
+
+# --- apt ----------------------------------------------------------------------------------------
+put("apt_conf")
+sources = put("apt_sources")
+legacy = files.put(name="Point /etc/apt/sources.list at debian.sources",
+                   src=StringIO("# Managed by rtcstack: sources are in /etc/apt/sources.list.d/debian.sources\n"),
+                   dest="/etc/apt/sources.list", mode="644")
+installed = host.get_fact(DebPackages)
+missing = [name for name in BASE_PACKAGES if name not in installed]
+apt.update(name="Update apt lists (sources changed or packages missing)",
+           _if=lambda: bool(missing) or sources.did_change() or legacy.did_change())
+apt.packages(name="Install base packages", packages=BASE_PACKAGES)
+
+# --- time zone and journald ---------------------------------------------------------------------
+zone = dep.system.timezone
+files.link(name=f"Set time zone {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
+files.put(name="Write /etc/timezone", src=StringIO(f"{zone}\n"), dest="/etc/timezone", mode="644")
+journald = put("journald")
+systemd.service(name="Restart journald (its limits changed)", service="systemd-journald", restarted=True,
+                _if=journald.did_change)
+
+# --- service accounts ---------------------------------------------------------------------------
+for account in dep.service_accounts(me):
+    server.group(name=f"Group {account}", group=account, system=True)
+    server.user(name=f"Service account {account}", user=account, group=account, system=True,
+                shell="/usr/sbin/nologin", home=f"/var/lib/{account}", create_home=True)
+
+# --- kernel tuning ------------------------------------------------------------------------------
+virt = host.get_fact(Command, "systemd-detect-virt --container || true").strip()
+if virt and virt != "none":
+    logger.warning(f"{host.name}: kernel tuning skipped: sysctls are not namespaced inside a container ({virt})")
+else:
+    sysctl = put("sysctl")
+    server.shell(name="Apply kernel tuning", commands=["sysctl -p /etc/sysctl.d/60-rtcstack.conf"],
+                 _if=sysctl.did_change)
+
+# --- TLS material from the PKI ------------------------------------------------------------------
+tls = Pki.for_inventory(inventory_path()).host(dep, me)
+files.directory(name="Directory /etc/rtcstack", path="/etc/rtcstack", mode="755")
+files.directory(name="Directory /etc/rtcstack/tls", path="/etc/rtcstack/tls", mode="755")
+files.put(name="Install the CA certificate", src=StringIO(tls.ca), dest="/etc/rtcstack/tls/ca.crt", mode="644")
+files.put(name="Install the host certificate", src=StringIO(tls.certificate), dest="/etc/rtcstack/tls/host.crt",
+          mode="644")
+files.put(name="Install the host private key", src=StringIO(tls.key), dest="/etc/rtcstack/tls/host.key",
+          user="root", group="ssl-cert", mode="640")
+if me.tls_certificate_file is None:
+    trusted = files.put(name="Trust the lab CA", src=StringIO(tls.ca),
+                        dest=f"/usr/local/share/ca-certificates/rtcstack-{inventory_path().stem}-ca.crt", mode="644")
+    server.shell(name="Update the trusted CA bundle", commands=["update-ca-certificates"], _if=trusted.did_change)
+
+# --- firewall -----------------------------------------------------------------------------------
+staged = put("nftables")
+ruleset = server.shell(name="Check the ruleset with nft -c, then install /etc/nftables.conf",
+                       commands=[f"nft -c -f {NFTABLES_STAGED}", f"install -m 0644 {NFTABLES_STAGED} /etc/nftables.conf"],
+                       _if=staged.did_change)
+systemd.service(name="nftables enabled and running", service="nftables", running=True, enabled=True)
+systemd.service(name="Reload nftables (ruleset changed)", service="nftables", reloaded=True, _if=ruleset.did_change)

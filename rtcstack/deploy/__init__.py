@@ -1,0 +1,1 @@
+"""What deploys/*.py use: the validated deployment for the running inventory, rendering, helpers."""
