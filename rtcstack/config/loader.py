@@ -39,11 +39,13 @@ def load_inventory(inventory_path: str | os.PathLike):
     from pyinfra.api import State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory_from_files
+    from pyinfra_cli.util import PYTHON_CODES
 
     path = Path(inventory_path)
     if not path.is_file():
         raise ConfigError([Problem("inventory", str(path), "file not found", "give the path of an inventory .py file")])
     root = project_root_for(path)
+    PYTHON_CODES.clear()  # pyinfra caches compiled files by name; read the inventory as it is now
     try:
         # pyinfra reads inventory files with a State in context; lend it one outside a deploy.
         with ctx_state.use(ctx_state.get() or State()):
@@ -72,6 +74,7 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
     hosts: dict[str, dict[str, Any]] = {}
     values: dict[str, dict[str, Any]] = {}  # key -> {host name: value}
     role_hosts: dict[str, set[str]] = {role: set() for role in ROLES}
+    unknown: dict[str, dict[str, Any]] = {}  # key -> {host name: value}
 
     for host in inventory:
         name = short_name(host.name)
@@ -88,8 +91,9 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
             elif key in DEPLOYMENT_KEYS:
                 values.setdefault(key, {})[name] = value
             else:
-                problems.append(_unknown_key(name, key, value))
+                unknown.setdefault(key, {})[name] = value
         hosts[name] = host_fields
+    problems += [_unknown_key(key, by_host) for key, by_host in unknown.items()]
 
     deployment_fields: dict[str, Any] = {}
     for key, by_host in values.items():
@@ -121,11 +125,13 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
     return deployment
 
 
-def _unknown_key(host: str, key: str, value: Any) -> Problem:
+def _unknown_key(key: str, by_host: dict[str, Any]) -> Problem:
     known = sorted(HOST_KEYS | DEPLOYMENT_KEYS)
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    return Problem(f"hosts.{host}.{key}", _short(value), "is not an rtcstack setting",
+    names = sorted(by_host)
+    where = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return Problem(key, _short(next(iter(by_host.values()))), f"is not an rtcstack setting (given for {where})",
                    f"{hint}remove it, or see the settings reference in README.md")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 HIDDEN = "<hidden>"
 
@@ -29,12 +29,11 @@ class ConfigError(Exception):
     """One or more problems in an inventory; raised before any host is touched."""
 
     def __init__(self, problems: list[Problem], source: str = "inventory"):
-        self.problems = problems
+        self.problems = [replace(p, fix=p.fix.replace("INVENTORY", source)) for p in problems]
         self.source = source
         super().__init__(self.render())
 
     def render(self) -> str:
         count = len(self.problems)
         head = f"{self.source}: {count} problem{'s' if count != 1 else ''}"
-        lines = [f"  - {p}".replace("INVENTORY", self.source) for p in self.problems]
-        return "\n".join([head, *lines])
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
