@@ -147,6 +147,34 @@ def deploy(inventory: Path, limit: str | None, dry: bool, summary_json: Path | N
     sys.exit(result.exit_code)
 
 
+@main.command()
+@inventory_argument
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def verify(inventory: Path, pytest_args: tuple[str, ...]) -> None:
+    """Check INVENTORY's hosts (lab or real) with the testinfra suite in tests/verify."""
+    import subprocess
+
+    from . import PROJECT_ROOT
+
+    load_or_exit(inventory)
+    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests" / "verify"), "-p", "no:cacheprovider",
+               "--rtcstack-inventory", str(inventory.resolve()), "--rtcstack-verify-only", "-q", *pytest_args]
+    sys.exit(subprocess.call(command, cwd=PROJECT_ROOT))
+
+
+@main.command("settings-reference")
+@click.option("--write", "readme", type=click.Path(dir_okay=False, path_type=Path),
+              help="Update the settings block of this README instead of printing it.")
+def settings_reference_command(readme: Path | None) -> None:
+    """Print the settings reference generated from the models (or update README.md with it)."""
+    from .docs import settings_reference, update_readme
+
+    if readme:
+        click.echo(f"{readme}: {'updated' if update_readme(readme) else 'already up to date'}")
+    else:
+        click.echo(settings_reference())
+
+
 # --- lab ---------------------------------------------------------------------------------------
 
 

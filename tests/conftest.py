@@ -18,3 +18,74 @@ def project_copy(tmp_path: Path) -> Path:
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder,
                         ignore=shutil.ignore_patterns("*.secrets", "*.pki", "__pycache__"))
     return tmp_path
+
+
+# --- the lab, for integration and verify tests --------------------------------------------------
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rtcstack")
+    group.addoption("--rtcstack-inventory", action="append", default=None,
+                    help="Inventory to verify (repeatable); default: the lab inventories.")
+    group.addoption("--rtcstack-verify-only", action="store_true",
+                    help="Only check hosts; never bring up a lab or deploy (what `rtcstack verify` runs).")
+
+
+def chosen_inventories(config) -> list[str]:
+    return config.getoption("--rtcstack-inventory") or LAB_INVENTORIES
+
+
+def rtcstack(*args: str, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run the rtcstack CLI from the repository root, as an operator would."""
+    result = subprocess.run([*RTCSTACK, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rtcstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-4000:]}")
+    return result
+
+
+def deploy(inventory: str, tmp: Path, *extra: str) -> dict:
+    """Deploy and return the summary rtcstack wrote from pyinfra's State."""
+    summary = tmp / f"summary-{Path(inventory).stem}-{len(list(tmp.iterdir()))}.json"
+    result = rtcstack("deploy", inventory, "--summary-json", str(summary), *extra, check=False)
+    data = json.loads(summary.read_text()) if summary.exists() else {}
+    data["output"] = result.stdout + result.stderr
+    data["returncode"] = result.returncode
+    return data
+
+
+@dataclass
+class LabRun:
+    inventory: str
+    first_deploy: dict | None
+
+
+_labs: dict[str, LabRun] = {}
+
+
+@pytest.fixture(scope="session")
+def lab_runner(request, tmp_path_factory):
+    """Bring a lab up and deploy it once per session (reusing a lab that is already up)."""
+    verify_only = request.config.getoption("--rtcstack-verify-only")
+    tmp = tmp_path_factory.mktemp("deploys")
+
+    def ensure(inventory: str) -> LabRun:
+        if inventory not in _labs:
+            if verify_only:
+                _labs[inventory] = LabRun(inventory, None)
+            else:
+                rtcstack("lab", "up", inventory)
+                first = deploy(inventory, tmp)
+                assert first["returncode"] == 0, first["output"][-6000:]
+                _labs[inventory] = LabRun(inventory, first)
+        return _labs[inventory]
+
+    ensure.tmp = tmp
+    return ensure

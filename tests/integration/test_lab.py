@@ -1,0 +1,79 @@
+"""The lab and the deploy, end to end: idempotence, firewall behaviour, secrets kept out of output."""
+
+import socket
+
+import docker
+import pytest
+
+from rtcstack.config import load
+from rtcstack.secrets import SecretStore
+from tests.conftest import LAB_INVENTORIES, deploy, rtcstack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=LAB_INVENTORIES, ids=lambda p: p.split("/")[-1][:-3])
+def lab(request, lab_runner):
+    return lab_runner(request.param)
+
+
+def test_deploy_second_run_changes_nothing(lab, lab_runner):
+    """A second deploy reports zero changed operations, read from pyinfra's State."""
+    second = deploy(lab.inventory, lab_runner.tmp)
+    assert second["returncode"] == 0, second["output"][-4000:]
+    assert second["operations"] > 20
+    assert second["changed_count"] == 0, second["changed"]
+
+
+def test_deploy_dry_run_shows_no_secret(lab, lab_runner):
+    """--dry output holds none of the deployment's secrets nor a private key."""
+    dry = deploy(lab.inventory, lab_runner.tmp, "--dry")
+    assert dry["returncode"] == 0, dry["output"][-4000:]
+    for value in SecretStore.for_inventory(lab.inventory).values().values():
+        assert value not in dry["output"]
+    assert "PRIVATE KEY" not in dry["output"]
+
+
+def test_lab_up_again_keeps_the_containers(lab):
+    """A second `lab up` reuses every container instead of recreating it."""
+    client = docker.from_env()
+    hosts = load(lab.inventory).hosts
+    before = {name: client.containers.get(name).id for name in hosts}
+    rtcstack("lab", "up", lab.inventory)
+    assert {name: client.containers.get(name).id for name in hosts} == before
+
+
+def test_lab_up_restarts_a_stopped_container(lab):
+    """A container stopped behind the lab's back is started again by `lab up`."""
+    client = docker.from_env()
+    name = sorted(load(lab.inventory).hosts)[0]
+    client.containers.get(name).stop(timeout=10)
+    rtcstack("lab", "up", lab.inventory)
+    assert rtcstack("lab", "status", lab.inventory).returncode == 0
+    assert client.containers.get(name).status == "running"
+
+
+def _probe(source: str | None, address: str, port: int) -> str:
+    """'open' (RST: allowed, nothing listening, or a listener), or 'dropped' (timeout)."""
+    if source is None:
+        try:
+            socket.create_connection((address, port), timeout=2).close()
+            return "open"
+        except ConnectionRefusedError:
+            return "open"
+        except TimeoutError:
+            return "dropped"
+    client = docker.from_env()
+    result = client.containers.get(source).exec_run(
+        ["timeout", "3", "bash", "-c", f"</dev/tcp/{address}/{port}"])
+    return "dropped" if result.exit_code == 124 else "open"
+
+
+def test_firewall_admits_postgresql_only_from_its_clients(lab_runner):
+    """db1:5432 answers sip1 (a registrar) but drops the machine and media1; ssh stays reachable."""
+    lab_runner("inventories/lab.py")
+    assert _probe("sip1", "198.18.10.11", 5432) == "open"
+    assert _probe("media1", "198.18.10.11", 5432) == "dropped"
+    assert _probe(None, "198.18.10.11", 5432) == "dropped"
+    assert _probe(None, "198.18.10.11", 22) == "open"
+    assert _probe(None, "198.18.10.11", 8080) == "dropped"
