@@ -59,8 +59,6 @@ else:
 
 # --- TLS material from the PKI ------------------------------------------------------------------
 tls = Pki.for_inventory(inventory_path()).host(dep, me)
-files.directory(name="Directory /etc/rtcstack", path="/etc/rtcstack", mode="755")
-files.directory(name="Directory /etc/rtcstack/tls", path="/etc/rtcstack/tls", mode="755")
 files.put(name="Install the CA certificate", src=StringIO(tls.ca), dest="/etc/rtcstack/tls/ca.crt", mode="644")
 files.put(name="Install the host certificate", src=StringIO(tls.certificate), dest="/etc/rtcstack/tls/host.crt",
           mode="644")

@@ -1,5 +1,8 @@
 """Shared fixtures: the repository root and a copy of it to break inventories in."""
 
+# pyinfra_cli monkey-patches for gevent on import; it must precede anything importing ssl.
+import pyinfra_cli  # noqa: F401, I001
+
 import shutil
 from pathlib import Path
 

@@ -1,0 +1,31 @@
+"""Print a benchmark's markdown table and append it, with the machine's details, to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+
+from rtcstack import PROJECT_ROOT
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory = next((int(line.split()[1]) // 1024 // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return (f"{platform.node()}, {os.cpu_count()} cores ({cpu}), {memory} GiB, Python {platform.python_version()}, "
+            f"commit {commit or '?'}")
+
+
+def report(title: str, header: list[str], rows: list[list[str]], notes: str = "") -> None:
+    lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}", *(f"| {' | '.join(r)} |" for r in rows)]
+    table = "\n".join(lines)
+    print(table)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    path = PROJECT_ROOT / "docs" / "benchmarks.md"
+    if not path.exists():
+        path.write_text("# Benchmarks\n\nAppended by the scripts in benchmarks/; newest last.\n")
+    with path.open("a") as handle:
+        handle.write(f"\n## {title} ({stamp})\n\nMachine: {machine()}\n\n{table}\n" + (f"\n{notes}\n" if notes else ""))
