@@ -7,6 +7,7 @@ from __future__ import annotations
 import pyinfra_cli  # noqa: F401, I001
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -22,6 +23,15 @@ inventory_argument = click.argument("inventory", type=click.Path(dir_okay=False,
 def fail(message: str, code: int = 1):
     click.secho(message, fg="red", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def clean_errors():
+    """Turn an operator-facing error into its message and exit 1, never a traceback."""
+    try:
+        yield
+    except (ConfigError, SecretsError) as exc:
+        fail(str(exc))
 
 
 def load_or_exit(inventory: Path):
@@ -73,10 +83,8 @@ def secrets_init(inventory: Path) -> None:
     roles = _roles_of(inventory)
     names = [name for name, spec in SECRETS.items() if set(spec.roles) & roles]
     store = SecretStore.for_inventory(inventory)
-    try:
+    with clean_errors():
         made = store.init(names)
-    except SecretsError as exc:
-        fail(str(exc))
     click.echo(f"{store.path}: generated {', '.join(made) if made else 'nothing (all present)'}")
 
 
@@ -85,10 +93,8 @@ def secrets_init(inventory: Path) -> None:
 @click.argument("name", type=click.Choice(sorted(SECRETS)))
 def secrets_rotate(inventory: Path, name: str) -> None:
     """Replace secret NAME with a new generated value (deploy afterwards)."""
-    try:
+    with clean_errors():
         SecretStore.for_inventory(inventory).rotate(name)
-    except SecretsError as exc:
-        fail(str(exc))
     click.echo(f"rotated {name}; run `rtcstack deploy {inventory}` to roll it out")
 
 
@@ -96,11 +102,9 @@ def secrets_rotate(inventory: Path, name: str) -> None:
 @inventory_argument
 def secrets_list(inventory: Path) -> None:
     """List the secrets in the store with their creation times (never their values)."""
-    try:
+    with clean_errors():
         for name, created in SecretStore.for_inventory(inventory).listing():
             click.echo(f"{name:<32} {created}")
-    except SecretsError as exc:
-        fail(str(exc))
 
 
 @secrets.command("remove")
@@ -108,10 +112,8 @@ def secrets_list(inventory: Path) -> None:
 @click.argument("name")
 def secrets_remove(inventory: Path, name: str) -> None:
     """Remove secret NAME from the store (for a role no longer deployed)."""
-    try:
+    with clean_errors():
         SecretStore.for_inventory(inventory).remove(name)
-    except SecretsError as exc:
-        fail(str(exc))
     click.echo(f"removed {name}")
 
 
