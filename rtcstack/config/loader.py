@@ -61,11 +61,12 @@ def load(inventory_path: str | os.PathLike, secrets: dict[str, str] | None = Non
 
     inventory = load_inventory(inventory_path)
     if secrets is None:
-        secrets = SecretStore.for_inventory(inventory_path).values_for_check(is_lab=_is_lab(inventory))
+        secrets = SecretStore.for_inventory(inventory_path).values_for_check(is_lab=is_lab_inventory(inventory))
     return from_inventory(inventory, secrets, source=str(inventory_path))
 
 
-def _is_lab(inventory) -> bool:
+def is_lab_inventory(inventory) -> bool:
+    """A lab inventory carries `lab` settings (its secrets are generated on first use)."""
     return any(host.data.get("lab") for host in inventory)
 
 

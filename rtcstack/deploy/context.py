@@ -11,7 +11,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_inventory
 
 from ..config import ConfigError, Deployment, Host, short_name
-from ..config.loader import from_inventory
+from ..config.loader import from_inventory, is_lab_inventory
 from ..secrets import SecretsError, SecretStore
 
 INVENTORY_ENV = "RTCSTACK_INVENTORY"
@@ -36,9 +36,8 @@ def deployment() -> Deployment:
     key = id(inventory)
     if key not in _loaded:
         path = inventory_path()
-        is_lab = any(h.data.get("lab") for h in inventory)
         try:
-            secrets = SecretStore.for_inventory(path).values_for_check(is_lab)
+            secrets = SecretStore.for_inventory(path).values_for_check(is_lab_inventory(inventory))
             _loaded[key] = from_inventory(inventory, secrets, source=str(path))
         except (ConfigError, SecretsError) as exc:
             raise PyinfraError(str(exc)) from None
