@@ -16,10 +16,10 @@ me = this_host()
 conf = config_files(dep, me)
 
 
-def put(purpose: str, **kwargs):
+def put(purpose: str):
     item = conf[purpose]
     return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
-                     user="root", group=kwargs.pop("group", "root"), **kwargs)
+                     user="root", group="root")
 
 
 # --- apt ----------------------------------------------------------------------------------------

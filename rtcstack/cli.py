@@ -130,13 +130,14 @@ def deploy(inventory: Path, limit: str | None, dry: bool, summary_json: Path | N
     """Deploy INVENTORY: base on every host, then each role on its hosts (deploys/site.py)."""
     from .deploy.runner import run
 
-    deployment = load_or_exit(inventory)  # every problem reported before any host is touched
+    load_or_exit(inventory)  # every problem reported before any host is touched
     summary_json = summary_json.resolve() if summary_json else None
-    result = run(inventory, deployment, limit=limit, dry=dry)
+    result = run(inventory, limit=limit, dry=dry)
     if summary_json:
         summary_json.write_text(result.to_json())
     if dry:
-        click.echo(f"rtcstack: dry run: {result.operations} operations planned, nothing changed")
+        click.echo(f"rtcstack: dry run: {result.operations} operations, nothing changed; may change (including steps decided at run time): "
+                   + ", ".join(f"{host} {count}" for host, count in sorted(result.planned.items())))
     else:
         click.echo(f"rtcstack: {result.operations} operations, {result.changed_count} changed, "
                    f"{sum(map(len, result.failed.values()))} failed")

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import docker
@@ -194,9 +195,10 @@ class Lab:
             "network": self.settings.network,
             "address": str(host.private_address),
             "cache": str(self.cache_dir(host)),
-            "cgroup_rw": self._cgroup_v2(),
+            "cgroup_rw": self._cgroup_v2,
         }
 
+    @cached_property
     def _cgroup_v2(self) -> bool:
         return str(self.client.info().get("CgroupVersion", "1")) == "2"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated
@@ -170,9 +171,7 @@ class SystemSettings(Settings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import available_timezones
-
-        if not _TZ_PATTERN.match(value) or value not in _zones(available_timezones):
+        if not _TZ_PATTERN.match(value) or value not in _zones():
             raise ValueError("is not a time zone name from the tz database, such as Europe/Warsaw or Etc/UTC")
         return value
 
@@ -184,10 +183,8 @@ class SystemSettings(Settings):
         return value
 
 
-_ZONES: set[str] = set()
+@cache
+def _zones() -> frozenset[str]:
+    from zoneinfo import available_timezones
 
-
-def _zones(loader) -> set[str]:
-    if not _ZONES:
-        _ZONES.update(loader())
-    return _ZONES
+    return frozenset(available_timezones())

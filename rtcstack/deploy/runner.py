@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import PROJECT_ROOT
-from ..config import Deployment, short_name
+from ..config import short_name
 from .context import INVENTORY_ENV
 
 SITE = "deploys/site.py"
@@ -25,6 +25,8 @@ class DeployResult:
     failed: dict[str, list[str]] = field(default_factory=dict)
     failed_hosts: list[str] = field(default_factory=list)
     operations: int = 0
+    #: --dry only: per host, how many operations pyinfra expects to change something.
+    planned: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed_count(self) -> int:
@@ -33,14 +35,16 @@ class DeployResult:
     def to_json(self) -> str:
         return json.dumps({"exit_code": self.exit_code, "dry": self.dry, "operations": self.operations,
                            "changed_count": self.changed_count, "changed": self.changed, "failed": self.failed,
-                           "failed_hosts": self.failed_hosts}, indent=2)
+                           "failed_hosts": self.failed_hosts, "planned": self.planned}, indent=2)
 
 
-def pyinfra_limit(deployment: Deployment, inventory, limit: str | None) -> list[str]:
+def pyinfra_limit(inventory_path: Path, limit: str | None) -> list[str]:
     """Translate `db1,media` (host short names or groups) into pyinfra --limit arguments."""
     if not limit:
         return []
-    names = {short_name(h.name): h.name for h in inventory}
+    from ..config import load_inventory
+
+    names = {short_name(h.name): h.name for h in load_inventory(inventory_path)}
     out = []
     for item in limit.split(","):
         item = item.strip()
@@ -48,15 +52,14 @@ def pyinfra_limit(deployment: Deployment, inventory, limit: str | None) -> list[
     return out
 
 
-def run(inventory_path: Path, deployment: Deployment, limit: str | None = None, dry: bool = False) -> DeployResult:
+def run(inventory_path: Path, limit: str | None = None, dry: bool = False) -> DeployResult:
+    """Deploy an inventory the caller has validated (config.load) first."""
     import click
     import pyinfra
     from pyinfra.api.output import set_echo, set_formatter
     from pyinfra.context import ctx_state
     from pyinfra_cli.cli import cli
     from pyinfra_cli.exceptions import PyinfraError as CliPyinfraError
-
-    from ..config import load_inventory
 
     pyinfra.is_cli = True
     set_formatter(click.style)
@@ -66,7 +69,7 @@ def run(inventory_path: Path, deployment: Deployment, limit: str | None = None, 
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.append(str(PROJECT_ROOT))
 
-    args = [str(inventory_path.resolve()), SITE, *pyinfra_limit(deployment, load_inventory(inventory_path), limit)]
+    args = [str(inventory_path.resolve()), SITE, *pyinfra_limit(inventory_path, limit)]
     args += ["--dry"] if dry else ["--yes"]
     exit_code = 0
     try:
@@ -89,8 +92,7 @@ def _result(state, exit_code: int, dry: bool) -> DeployResult:
         for host in state.inventory.iter_activated_hosts():
             meta = state.get_meta_for_host(host)
             result.operations += meta.ops
-            if meta.ops_change:
-                result.changed[f"(planned on {short_name(host.name)})"] = [short_name(host.name)] * meta.ops_change
+            result.planned[short_name(host.name)] = meta.ops_change
         return result
     for op_hash in state.get_op_order():
         name = ", ".join(sorted(state.op_meta[op_hash].names))
