@@ -136,6 +136,20 @@ class Deployment(Settings):
     def addresses_of(self, *roles: str) -> tuple[IPv4Address, ...]:
         return tuple(sorted({h.private_address for h in self.hosts_with(*roles)}))
 
+    @property
+    def max_calls(self) -> int:
+        """Platform-wide cap on concurrent calls (R5)."""
+        return self.registrar.max_calls or self.channels
+
+    @property
+    def database_host(self) -> Host:
+        """The PostgreSQL host every service connects to (the first of the database group)."""
+        return self.hosts_with("database")[0]
+
+    def kamailio_db_connections(self) -> int:
+        """Connections one registrar host opens: one per worker, plus timers and helpers."""
+        return self.registrar.udp_workers + self.registrar.tcp_workers + 10
+
     @cached_property
     def roles_used(self) -> frozenset[str]:
         return frozenset(r for h in self.hosts.values() for r in h.roles)
@@ -203,7 +217,25 @@ class Deployment(Settings):
             *self._address_problems(),
             *self._port_problems(),
             *self._secret_problems(),
+            *self._database_problems(),
         ]
+
+    def _database_problems(self) -> list[Problem]:
+        out = []
+        databases = self.hosts_with("database")
+        if len(databases) > 1:
+            out.append(Problem("groups.database", [h.name for h in databases],
+                               "more than one database host: rtcstack does not set up PostgreSQL replication",
+                               "keep one host in the 'database' group (run a standby outside rtcstack if you need one)"))
+        registrars = self.hosts_with("registrar")
+        if databases and registrars:
+            needed = len(registrars) * self.kamailio_db_connections() + 40
+            if needed > self.database.max_connections:
+                out.append(Problem("database.max_connections", self.database.max_connections,
+                                   f"is too low: {len(registrars)} registrar host(s) open about {needed - 40} connections "
+                                   "and the other services need about 40",
+                                   f"set database.max_connections to {needed} or more, or lower registrar.udp_workers"))
+        return out
 
     def _role_problems(self) -> list[Problem]:
         out = []

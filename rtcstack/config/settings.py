@@ -30,6 +30,8 @@ class DatabaseSettings(Settings):
     """PostgreSQL 15 on the database hosts."""
 
     port: Port = Field(5432, description="PostgreSQL TCP port on the private address.")
+    name: str = Field("rtcstack", pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Name of the database that holds every rtcstack table.")
+    max_connections: int = Field(200, ge=20, le=5000, description="PostgreSQL max_connections (each Kamailio worker holds one).")
 
 
 class RegistrarSettings(Settings):
@@ -37,6 +39,51 @@ class RegistrarSettings(Settings):
 
     sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
     sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
+    udp_workers: int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
+    tcp_workers: int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
+    location_flush_seconds: int = Field(
+        10, ge=1, le=300,
+        description="usrloc write-back interval: registrations reach PostgreSQL this often (and at shutdown).")
+    min_expires: int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
+    max_expires: int = Field(3600, ge=60, le=86400, description="Longest registration Kamailio grants (seconds).")
+    keepalive_interval_seconds: int = Field(
+        30, ge=5, le=600, description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2).")
+    lamp_good_rtt_ms: int = Field(
+        150, ge=1, le=10000, description="Keepalive round-trip time under which an account's lamp is green (R2).")
+    lamp_severe_rtt_ms: int = Field(
+        600, ge=1, le=60000, description="Keepalive round-trip time from which the lamp is red instead of yellow (R2).")
+    max_calls: int | None = Field(
+        None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
+    max_call_seconds: int = Field(
+        14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout).")
+    country_code: str = Field("48", pattern=r"^[1-9][0-9]{0,2}$", description="Country code national numbers belong to (E.164, R7).")
+    national_prefix: str = Field(
+        "", pattern=r"^[0-9]?$", description="Trunk prefix before national numbers (empty in Poland, 0 in the UK).")
+    national_number_length: int = Field(
+        9, ge=4, le=14, description="Digits in a national number: area code plus subscriber number (R7).")
+    emergency_numbers: tuple[str, ...] = Field(
+        ("112", "997", "998", "999", "911"), description="Numbers refused with an explicit reason: no emergency calls (R15).")
+    flood_requests_per_second: int = Field(
+        200, ge=5, le=100000, description="Requests per second from one source address above which it is blocked (R13).")
+    ban_seconds: int = Field(300, ge=10, le=86400, description="How long a flooding source stays blocked (R13).")
+    flood_exempt: tuple[IPv4Network, ...] = Field(
+        (), description="Networks never blocked for flooding (our own hosts always are); load generators go here.")
+
+    @field_validator("emergency_numbers")
+    @classmethod
+    def _digits(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            if not re.fullmatch(r"[0-9]{2,6}", number):
+                raise ValueError(f"{number!r} is not a short number of 2 to 6 digits")
+        return value
+
+    @model_validator(mode="after")
+    def _orders(self) -> RegistrarSettings:
+        if self.min_expires > self.max_expires:
+            raise ValueError("min_expires must not exceed max_expires")
+        if self.lamp_good_rtt_ms >= self.lamp_severe_rtt_ms:
+            raise ValueError("lamp_good_rtt_ms must be below lamp_severe_rtt_ms")
+        return self
 
 
 class MediaSettings(Settings):
@@ -51,6 +98,7 @@ class MediaSettings(Settings):
     ports_per_channel: int = Field(
         4, ge=2, le=16, description="RTP ports one channel uses (two call legs, RTP and RTCP each)."
     )
+    threads: int = Field(4, ge=1, le=64, description="rtpengine worker threads (userspace forwarding).")
 
 
 class TurnSettings(Settings):

@@ -20,6 +20,8 @@ class ConfigFile:
     template: str
     context: dict = field(hash=False)
     mode: str = "644"
+    user: str = "root"
+    group: str = "root"
 
     def render(self) -> str:
         return render(self.template, **self.context)

@@ -1,0 +1,76 @@
+"""database role: PostgreSQL 15 on the private address, TLS and SCRAM only, Kamailio's tables from its
+package, rtcstack's own schema through Alembic, and one least-privilege login per service."""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from rtcstack.db import migrate
+from rtcstack.deploy.context import deployment, this_host
+from rtcstack.deploy.database import (
+    KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
+)
+from rtcstack.deploy.facts import PostgresQuery
+
+dep = deployment()
+me = this_host()
+conf = config_files(dep, me)
+db = dep.database.name
+
+
+def put(purpose: str):
+    item = conf[purpose]
+    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
+                     user=item.user, group=item.group)
+
+
+apt.packages(name="Install PostgreSQL 15", packages=["postgresql-15", "postgresql-client-15"])
+server.shell(name="Let postgres read the host TLS key (group ssl-cert)", commands=["adduser postgres ssl-cert"],
+             _if=lambda: "ssl-cert" not in host.get_fact(Command, "id -nG postgres || true").split())
+settings = put("postgresql")
+hba = put("hba")
+systemd.service(name="PostgreSQL running and enabled", service=PG_SERVICE, running=True, enabled=True)
+systemd.service(name="Restart PostgreSQL (its settings changed)", service=PG_SERVICE, restarted=True,
+                _if=settings.did_change)
+systemd.service(name="Reload PostgreSQL (pg_hba changed)", service=PG_SERVICE, reloaded=True,
+                _if=lambda: hba.did_change() and not settings.did_change())
+
+psql = f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {db}"
+server.shell(name=f"Create database {db}", commands=[f"runuser -u postgres -- createdb {db}"],
+             _if=lambda: not host.get_fact(PostgresQuery, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{db}'"))
+
+# Kamailio's own tables, from the schema files of the same Debian release the registrar runs.
+schema_paths = " ".join(f"{KAMAILIO_SCHEMA_DIR}/{name}" for name in KAMAILIO_SCHEMA_FILES)
+server.shell(
+    name="Unpack Kamailio's PostgreSQL schema (kamailio-postgres-modules)",
+    commands=[f"set -e; work=$(mktemp -d); cd $work; apt-get download -q kamailio-postgres-modules; "
+              f"dpkg-deb -x kamailio-postgres-modules_*.deb unpacked; mkdir -p {KAMAILIO_SCHEMA_DIR}; "
+              + "; ".join(f"cp unpacked/usr/share/kamailio/postgres/{n} {KAMAILIO_SCHEMA_DIR}/" for n in KAMAILIO_SCHEMA_FILES)
+              + "; cd /; rm -rf $work"],
+    _if=lambda: host.get_fact(Command, f"ls {schema_paths} >/dev/null 2>&1 && echo ok || echo missing") != "ok",
+)
+server.shell(
+    name="Create Kamailio's tables (version, location, acc, missed_calls)",
+    commands=[f"{psql} --single-transaction " + " ".join(f"-f {KAMAILIO_SCHEMA_DIR}/{n}" for n in KAMAILIO_SCHEMA_FILES)],
+    _if=lambda: host.get_fact(PostgresQuery, db, "SELECT to_regclass('public.location')") == [],
+)
+
+# rtcstack's own schema: Alembic's upgrade from the revision the database is at, rendered as SQL.
+current = host.get_fact(PostgresQuery, db, "SELECT version_num FROM alembic_version")
+upgrade = migrate.upgrade_sql(current[0] if current else None)
+if upgrade:
+    files.put(name=f"Stage schema upgrade {current[0] if current else 'empty'} -> {migrate.head()}",
+              src=StringIO(upgrade), dest=UPGRADE_SQL, mode="600")
+    server.shell(name="Apply the schema upgrade", commands=[f"{psql} < {UPGRADE_SQL}"])
+
+roles = put("roles")
+users = [u for u in conf["roles"].context["users"]]
+server.shell(
+    name="Apply database logins and their rights",
+    commands=[f"{psql} < {ROLES_SQL}"],
+    _if=lambda: roles.did_change() or bool(upgrade) or len(host.get_fact(
+        PostgresQuery, db, "SELECT rolname FROM pg_roles WHERE rolname IN ({})".format(
+            ", ".join(f"'{u}'" for u in users) or "''"))) < len(users),
+)
