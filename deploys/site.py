@@ -13,7 +13,7 @@ deployment()
 local.include("deploys/base.py")
 
 #: Roles whose deploys exist, in the order they go out; roles not built yet are absent.
-BUILT_ROLES: list[str] = ["database"]
+BUILT_ROLES: list[str] = ["database", "media", "registrar"]
 
 for role in BUILT_ROLES:
     if role in host.groups:

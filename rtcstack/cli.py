@@ -32,6 +32,13 @@ def clean_errors():
         yield
     except (ConfigError, SecretsError) as exc:
         fail(str(exc))
+    except Exception as exc:
+        from .provisioning import ProvisioningError
+        from .remote import RemoteError
+
+        if isinstance(exc, (ProvisioningError, RemoteError)):
+            fail(str(exc))
+        raise
 
 
 def load_or_exit(inventory: Path):
@@ -236,5 +243,9 @@ def lab_status(inventory: Path) -> None:
     sys.exit(0 if the_lab.is_up() else 1)
 
 
+# Subcommand groups that live in their own modules register themselves on `main`.
+from . import cli_signalling  # noqa: E402, F401
+
 if __name__ == "__main__":
     main()
+

@@ -41,13 +41,12 @@ class RegistrarSettings(Settings):
     sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
     udp_workers: int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
     tcp_workers: int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
-    location_flush_seconds: int = Field(
-        10, ge=1, le=300,
-        description="usrloc write-back interval: registrations reach PostgreSQL this often (and at shutdown).")
     min_expires: int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
     max_expires: int = Field(3600, ge=60, le=86400, description="Longest registration Kamailio grants (seconds).")
     keepalive_interval_seconds: int = Field(
-        30, ge=5, le=600, description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2).")
+        20, ge=5, le=600,
+        description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2); the same usrloc "
+                    "timer writes registrations back to PostgreSQL (and at shutdown).")
     lamp_good_rtt_ms: int = Field(
         150, ge=1, le=10000, description="Keepalive round-trip time under which an account's lamp is green (R2).")
     lamp_severe_rtt_ms: int = Field(

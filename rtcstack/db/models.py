@@ -30,12 +30,12 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
-    international: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false",
+    international: Mapped[bool] = mapped_column(Boolean, server_default="false",
                                                 comment="R7/P12 global international switch")
     max_rate: Mapped[Decimal | None] = mapped_column(Money, comment="R8/P12 cap on the per-minute price; NULL: none")
-    balance: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
-    credit_limit: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    balance: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    credit_limit: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     accounts: Mapped[list[SipAccount]] = relationship(back_populates="customer")
@@ -51,11 +51,11 @@ class ChannelSubscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     channels: Mapped[int] = mapped_column(Integer)
-    minute_packs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    minute_packs: Mapped[int] = mapped_column(Integer, server_default="0")
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                               server_default=func.now() + func.make_interval(0, 0, 0, 30))
-    renews: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    renews: Mapped[bool] = mapped_column(Boolean, server_default="true")
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     customer: Mapped[Customer] = relationship(back_populates="subscriptions")
@@ -72,12 +72,12 @@ class SipAccount(Base):
     ha1: Mapped[str] = mapped_column(String(64), comment="MD5(username:realm:password)")
     ha1_sha256: Mapped[str] = mapped_column(String(64), comment="SHA-256(username:realm:password)")
     display_name: Mapped[str | None] = mapped_column(String(128))
-    international: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true",
+    international: Mapped[bool] = mapped_column(Boolean, server_default="true",
                                                 comment="R7 per-account switch (ANDed with the customer's)")
     max_rate: Mapped[Decimal | None] = mapped_column(Money, comment="R8 per-account cap; NULL: the customer's")
-    do_not_disturb: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    voicemail: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    do_not_disturb: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    voicemail: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     customer: Mapped[Customer] = relationship(back_populates="accounts")
@@ -101,7 +101,7 @@ class Tariff(Base):
 
     prefix: Mapped[str] = mapped_column(String(15), primary_key=True)
     price_per_minute: Mapped[Decimal] = mapped_column(Money)
-    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    description: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class Cdr(Base):
@@ -120,7 +120,7 @@ class Cdr(Base):
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answer_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    duration_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    duration_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     sip_code: Mapped[int] = mapped_column(Integer)
     sip_reason: Mapped[str] = mapped_column(String(128))
     price_per_minute: Mapped[Decimal | None] = mapped_column(Money)

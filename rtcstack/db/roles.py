@@ -35,11 +35,13 @@ class DatabaseUser:
     name: str
     role: str
     secret: str
+    #: Whether pg_hba requires TLS for this user (Kamailio 5.6 cannot use libpq's TLS next to its own).
+    tls: bool = True
 
 
 #: One database user per service role that reads or writes the database.
 DATABASE_USERS = (
-    DatabaseUser("kamailio", "registrar", "database_registrar_password"),
+    DatabaseUser("kamailio", "registrar", "database_registrar_password", tls=False),
     DatabaseUser("rtcstack_links", "links", "database_links_password"),
     DatabaseUser("rtcstack_portal", "portal", "database_portal_password"),
 )

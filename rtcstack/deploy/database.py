@@ -20,7 +20,7 @@ UPGRADE_SQL = "/etc/rtcstack/db/upgrade.sql"
 def hba_entries(deployment: Deployment) -> list[dict]:
     """One line per (user, host that may connect as it): TLS and SCRAM only."""
     return [{"database": deployment.database.name, "user": user.name, "address": f"{h.private_address}/32",
-             "host": h.name}
+             "host": h.name, "type": "hostssl" if user.tls else "host"}
             for user in users_for(deployment) for h in deployment.hosts_with(user.role)]
 
 

@@ -1,0 +1,57 @@
+"""registrar role: Kamailio 5.6 from Debian with a kamailio.cfg rendered from the model.
+
+The package is installed with its unit masked, so Debian's post-install start never serves the stock
+config; every file is staged in /etc/rtcstack/kamailio, checked with `kamailio -c`, and only then
+installed, and Kamailio restarts only when one of them changed.
+"""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from rtcstack.deploy.context import deployment, this_host
+from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_PACKAGES, KAMAILIO_STAGED, config_files
+
+dep = deployment()
+me = this_host()
+conf = config_files(dep, me)
+
+
+def put(purpose: str):
+    item = conf[purpose]
+    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
+                     user=item.user, group=item.group)
+
+
+first_install = "kamailio" not in host.get_fact(DebPackages)
+if first_install:
+    server.shell(name="Mask kamailio before installing it (no start on the stock config)",
+                 commands=["systemctl mask kamailio.service"])
+apt.packages(name="Install Kamailio 5.6", packages=KAMAILIO_PACKAGES)
+server.shell(name="Let kamailio read the host TLS key (group ssl-cert)", commands=["adduser kamailio ssl-cert"],
+             _if=lambda: "ssl-cert" not in host.get_fact(Command, "id -nG kamailio || true").split())
+
+files.directory(name=f"Staging directory {KAMAILIO_STAGED}", path=KAMAILIO_STAGED, mode="750", group="kamailio")
+staged = [put(name) for name in KAMAILIO_FILES]
+defaults = put("defaults")
+dropin = put("dropin")
+systemd.daemon_reload(name="Reload systemd units (Kamailio's drop-in changed)", _if=dropin.did_change)
+
+install = "; ".join(f"install -o root -g kamailio -m 0640 {KAMAILIO_STAGED}/{n} /etc/kamailio/{n}"
+                    for n in KAMAILIO_FILES)
+checked = server.shell(
+    name="Check the staged config with kamailio -c, then install it in /etc/kamailio",
+    commands=[f"set -e; kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg 2>&1 | tail -n 20; "
+              f"kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg >/dev/null 2>&1; {install}"],
+    _if=lambda: first_install or any(op.did_change() for op in staged) or host.get_fact(
+        Command, "cmp -s /etc/kamailio/kamailio.cfg " + KAMAILIO_STAGED + "/kamailio.cfg && echo same || echo differs")
+    != "same",
+)
+server.shell(name="Unmask kamailio (its config passed the check)", commands=["systemctl unmask kamailio.service"],
+             _if=lambda: host.get_fact(Command, "systemctl is-enabled kamailio.service 2>/dev/null || true") == "masked")
+systemd.service(name="Kamailio running and enabled", service="kamailio", running=True, enabled=True)
+systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
+                _if=lambda: not first_install and (checked.did_change() or defaults.did_change() or dropin.did_change()))

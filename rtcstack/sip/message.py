@@ -1,0 +1,122 @@
+"""SIP messages (RFC 3261): parse what arrives, build what we send. Invalid input raises SipParseError."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+COMPACT = {"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length", "c": "content-type",
+           "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via"}
+_REQUEST_LINE = re.compile(r"^([A-Za-z]+) (\S+) SIP/2\.0$")
+_STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2}) ?(.*)$")
+
+
+class SipParseError(ValueError):
+    pass
+
+
+@dataclass
+class SipMessage:
+    """A request (method, uri) or a response (status, reason), headers in arrival order, and a body."""
+
+    first_line: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    method: str | None = None
+    uri: str | None = None
+    status: int | None = None
+    reason: str = ""
+
+    @property
+    def is_request(self) -> bool:
+        return self.method is not None
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = COMPACT.get(name.lower(), name.lower())
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        name = COMPACT.get(name.lower(), name.lower())
+        return [value for key, value in self.headers if key == name]
+
+    @property
+    def call_id(self) -> str:
+        return self.get("call-id") or ""
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        number, _, method = (self.get("cseq") or "0 ?").partition(" ")
+        return int(number), method.strip()
+
+    def tag(self, header: str) -> str | None:
+        match = re.search(r";\s*tag=([^;\s]+)", self.get(header) or "")
+        return match.group(1) if match else None
+
+    def encode(self) -> bytes:
+        lines = [self.first_line] + [f"{_canonical(k)}: {v}" for k, v in self.headers if k != "content-length"]
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+def _canonical(name: str) -> str:
+    special = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate"}
+    return special.get(name, "-".join(part.capitalize() for part in name.split("-")))
+
+
+def request(method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b"") -> SipMessage:
+    return SipMessage(f"{method} {uri} SIP/2.0", [(k.lower(), v) for k, v in headers], body, method=method, uri=uri)
+
+
+def response_to(req: SipMessage, status: int, reason: str, to_tag: str | None = None,
+                extra: list[tuple[str, str]] = (), body: bytes = b"") -> SipMessage:
+    """A response copying Via, From, To (adding our tag), Call-ID and CSeq from the request."""
+    headers = [(k, v) for k, v in req.headers if k in ("via", "from", "call-id", "cseq", "record-route")]
+    to = req.get("to") or ""
+    if to_tag and ";tag=" not in to:
+        to = f"{to};tag={to_tag}"
+    headers.insert(2, ("to", to))
+    return SipMessage(f"SIP/2.0 {status} {reason}", headers + [(k.lower(), v) for k, v in extra], body,
+                      status=status, reason=reason)
+
+
+def parse(data: bytes) -> SipMessage:
+    """Parse one datagram; raise SipParseError on anything RFC 3261 does not allow."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise SipParseError("no blank line after the headers")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError(f"headers are not UTF-8: {exc}") from None
+    lines = text.split("\r\n")
+    first = lines[0]
+    message = SipMessage(first)
+    if match := _REQUEST_LINE.match(first):
+        message.method, message.uri = match.group(1).upper(), match.group(2)
+    elif match := _STATUS_LINE.match(first):
+        message.status, message.reason = int(match.group(1)), match.group(2)
+    else:
+        raise SipParseError(f"bad start line: {first[:80]!r}")
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and message.headers:  # folded continuation
+            key, value = message.headers[-1]
+            message.headers[-1] = (key, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not re.fullmatch(r"[A-Za-z0-9!%*_+`'~.-]+", name.strip()):
+            raise SipParseError(f"bad header line: {line[:80]!r}")
+        name = name.strip().lower()
+        message.headers.append((COMPACT.get(name, name), value.strip()))
+    for required in ("via", "from", "to", "call-id", "cseq"):
+        if message.get(required) is None:
+            raise SipParseError(f"missing {required} header")
+    length = message.get("content-length")
+    if length is not None:
+        if not length.isdigit() or int(length) > len(body):
+            raise SipParseError(f"Content-Length {length} does not fit the {len(body)}-byte body")
+        body = body[: int(length)]
+    message.body = body
+    return message
