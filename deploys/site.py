@@ -6,15 +6,21 @@ Run it as `rtcstack deploy INVENTORY` or plainly: `pyinfra INVENTORY deploys/sit
 from pyinfra import host, local
 
 from rtcstack.deploy.context import deployment
+from rtcstack.deploy.ordering import checkpoint
 
 # Validate the whole inventory (every host, every cross-check) before any operation is queued.
 deployment()
 
 local.include("deploys/base.py")
 
-#: Roles whose deploys exist, in the order they go out; roles not built yet are absent.
-BUILT_ROLES: list[str] = ["database", "media", "registrar"]
-
-for role in BUILT_ROLES:
-    if role in host.groups:
-        local.include(f"deploys/{role}.py")
+# pyinfra runs each host's operations in order, but hosts advance side by side: nothing stops sip1's
+# Kamailio from starting before db1 has its tables. A checkpoint is one operation every host runs from
+# the same line (so it is the same operation everywhere): no host passes it before all hosts reach it.
+if "database" in host.groups:
+    local.include("deploys/database.py")
+checkpoint("database ready")
+if "media" in host.groups:
+    local.include("deploys/media.py")
+checkpoint("media ready")
+if "registrar" in host.groups:
+    local.include("deploys/registrar.py")

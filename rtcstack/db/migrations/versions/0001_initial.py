@@ -124,10 +124,11 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("src_user", sa.String(64)))
         op.add_column(table, sa.Column("dst_user", sa.String(64)))
         op.add_column(table, sa.Column("destination", sa.String(64)))
-        op.add_column(table, sa.Column("customer_id", sa.Integer))
-        op.add_column(table, sa.Column("account_id", sa.Integer))
-        op.add_column(table, sa.Column("start_time", sa.DateTime))
-        op.add_column(table, sa.Column("price_units", sa.Integer))
+        # Kamailio writes an unset extra as '' rather than NULL: keep them text, the trigger converts.
+        op.add_column(table, sa.Column("customer_id", sa.String(16)))
+        op.add_column(table, sa.Column("account_id", sa.String(16)))
+        op.add_column(table, sa.Column("start_time", sa.String(32)))
+        op.add_column(table, sa.Column("price_units", sa.String(16)))
     op.execute("""
         CREATE FUNCTION cdr_from_accounting() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path = public AS $$
@@ -146,12 +147,14 @@ def upgrade() -> None:
             END IF;
             INSERT INTO cdrs (call_id, customer_id, account_id, caller, callee, destination, start_time,
                               answer_time, end_time, sip_code, sip_reason, price_per_minute)
-            VALUES (NEW.callid, NEW.customer_id, NEW.account_id, COALESCE(NEW.src_user, ''),
-                    COALESCE(NEW.dst_user, ''), NEW.destination,
-                    CAST(COALESCE(NEW.start_time, NEW.time) AS timestamptz),
+            VALUES (NEW.callid, CAST(NULLIF(NEW.customer_id, '') AS INTEGER),
+                    CAST(NULLIF(NEW.account_id, '') AS INTEGER), COALESCE(NEW.src_user, ''),
+                    COALESCE(NEW.dst_user, ''), NULLIF(NEW.destination, ''),
+                    COALESCE(CAST(NULLIF(NEW.start_time, '') AS timestamptz), CAST(NEW.time AS timestamptz)),
                     CASE WHEN answered THEN CAST(NEW.time AS timestamptz) END,
                     CASE WHEN NOT answered THEN CAST(NEW.time AS timestamptz) END,
-                    CAST(NEW.sip_code AS INTEGER), NEW.sip_reason, NEW.price_units / 10000.0)
+                    CAST(NEW.sip_code AS INTEGER), NEW.sip_reason,
+                    CAST(NULLIF(NEW.price_units, '') AS INTEGER) / 10000.0)
             ON CONFLICT (call_id) DO NOTHING;
             RETURN NEW;
         END $$
