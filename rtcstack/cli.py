@@ -247,5 +247,9 @@ def lab_status(inventory: Path) -> None:
 from . import cli_signalling  # noqa: E402, F401
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m rtcstack.cli`: this module is __main__, and the command groups of other modules
+    # registered themselves on the importable rtcstack.cli.main.
+    from rtcstack.cli import main as importable_main
+
+    importable_main()
 

@@ -1,0 +1,55 @@
+"""Helpers for the signalling tests: provisioning through the CLI, SIP agents, remote commands."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtcstack.config import load
+from rtcstack.remote import connect
+from rtcstack.sip.agent import UserAgent
+
+from tests.conftest import rtcstack
+
+
+@dataclass
+class SipLab:
+    inventory: str
+    tmp: Path
+
+    def __post_init__(self):
+        self.deployment = load(self.inventory)
+        self.registrar = self.deployment.hosts_with("registrar")[0]
+        self.media_addresses = {str(h.advertised_address) for h in self.deployment.hosts_with("media")}
+        self.domain = self.deployment.sip_domain
+        self.sip_port = self.deployment.registrar.sip_port
+
+    def customer(self, channels: int = 5, international: bool = False, max_rate: str | None = None) -> str:
+        name = f"t-{secrets.token_hex(4)}"
+        args = ["customers", "add", self.inventory, name, "--channels", str(channels),
+                "--international" if international else "--no-international"]
+        rtcstack(*args, *(["--max-rate", max_rate] if max_rate else []))
+        return name
+
+    def accounts(self, customer: str, count: int, international: str = "", max_rate: str = "") -> list[tuple[str, str]]:
+        batch = secrets.token_hex(2)
+        made = [(f"{customer}-{batch}{i}", secrets.token_hex(8)) for i in range(count)]
+        path = self.tmp / f"{customer}-{secrets.token_hex(2)}.csv"
+        path.write_text("customer,username,password,international,max_rate\n" + "".join(
+            f"{customer},{user},{password},{international},{max_rate}\n" for user, password in made))
+        rtcstack("accounts", "import", self.inventory, str(path))
+        return made
+
+    def agent(self, account: tuple[str, str], rtp_seconds: float = 0.0) -> UserAgent:
+        return UserAgent(str(self.registrar.private_address), self.sip_port, self.domain, *account,
+                         rtp_seconds=rtp_seconds)
+
+    def on_registrar(self, command: str) -> str:
+        name = self.registrar.name
+        return connect(Path(self.inventory), [name])[name].run(command)
+
+    def sql(self, query: str) -> list[list[str]]:
+        from rtcstack.provisioning import Database
+
+        return Database.connect(Path(self.inventory), self.deployment).run(query)

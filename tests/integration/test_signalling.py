@@ -1,0 +1,230 @@
+"""The SIP service with real peers from the machine over the lab network: R1-R8, R13, R15, M1, M4."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from rtcstack.sip.agent import sdp_media
+from rtcstack.sip.message import request
+from tests.conftest import LAB_INVENTORIES, PROJECT_ROOT, rtcstack
+from tests.integration.sip_lab import SipLab
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=LAB_INVENTORIES, ids=lambda p: p.split("/")[-1][:-3])
+def sip(request, lab_runner, tmp_path_factory) -> SipLab:
+    lab_runner(request.param)
+    lab = SipLab(request.param, tmp_path_factory.mktemp("sip"))
+    rtcstack("tariffs", "import", request.param, str(PROJECT_ROOT / "docs/tariffs-sample.csv"))
+    return lab
+
+
+@pytest.fixture(scope="module")
+def lab_only(sip):
+    if sip.inventory != "inventories/lab.py":
+        pytest.skip("the heavier signalling checks run once, on the six-host lab")
+    return sip
+
+
+def test_register_with_right_password_succeeds_and_wrong_one_is_refused(sip):
+    account = sip.accounts(sip.customer(), 1)[0]
+    with sip.agent(account) as good:
+        assert good.register().status == 200
+    with sip.agent((account[0], "not-the-password")) as bad:
+        reply = bad.register()
+        assert reply is not None and reply.status in (401, 403)
+
+
+def test_second_device_replaces_the_first(sip):
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee) as first, sip.agent(callee) as second, sip.agent(caller) as phone:
+        assert first.register().status == 200
+        assert second.register().status == 200
+        call = phone.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        call.hangup()
+        assert len(second.incoming) == 1 and not first.incoming
+    dump = sip.on_registrar("kamcmd ul.dump")
+    assert dump.count(f"sip:{callee[0]}@") == 1
+
+
+def test_call_carries_rtp_both_ways_through_rtpengine(sip):
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee, rtp_seconds=2) as b, sip.agent(caller, rtp_seconds=2) as a:
+        assert b.register().status == 200
+        call = a.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        time.sleep(2.5)
+        seen_by_callee = sdp_media(b.incoming[0].invite.body)
+        seen_by_caller = sdp_media(call.remote_sdp)
+        assert seen_by_callee[0] in sip.media_addresses, seen_by_callee
+        assert seen_by_caller[0] in sip.media_addresses, seen_by_caller
+        callee_rtp, caller_rtp = b.incoming[0].rtp, call.rtp
+        assert caller_rtp.sent >= 90 and callee_rtp.sent >= 90
+        # Both directions arrive, from the media host's relay ports, not from the other party.
+        assert caller_rtp.received >= 0.95 * callee_rtp.sent, (caller_rtp.received, callee_rtp.sent)
+        assert callee_rtp.received >= 0.95 * caller_rtp.sent, (callee_rtp.received, caller_rtp.sent)
+        assert {source[0] for source in caller_rtp.sources | callee_rtp.sources} <= sip.media_addresses
+        assert call.hangup().status == 200
+
+
+def _cdr(sip, call_id: str, wait: float = 5.0) -> list[str] | None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        rows = sip.sql(f"SELECT sip_code, sip_reason, caller, callee, answer_time IS NOT NULL, duration_seconds "
+                       f"FROM cdrs WHERE call_id = '{call_id}'")
+        if rows and (rows[0][0] != "200" or rows[0][5] != "0"):
+            return rows[0]
+        time.sleep(0.3)
+    return rows[0] if rows else None
+
+
+def test_answered_and_failed_calls_become_cdrs(sip):
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        b.register()
+        answered = a.call(callee[0])
+        time.sleep(1.1)
+        answered.hangup()
+        b.refuse_with = (486, "Busy Here")
+        busy = a.call(callee[0])
+        unknown = a.call("no-such-account-or-number")
+    code, _, who, whom, was_answered, duration = _cdr(sip, answered.call_id)
+    assert (code, who, whom, was_answered) == ("200", caller[0], callee[0], "t") and int(duration) >= 1
+    assert _cdr(sip, busy.call_id)[:2] == ["486", "Busy Here"]
+    assert _cdr(sip, unknown.call_id)[0] == "404"
+
+
+def _active_dialogs(sip) -> int:
+    out = sip.on_registrar("kamcmd dlg.stats_active")
+    return int(out.split("all:")[1].split()[0])
+
+
+def _fill_channels(sip, channels: int):
+    customer = sip.customer(channels=channels)
+    caller, callee = sip.accounts(customer, 2)
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        assert b.register().status == 200
+        calls = [a.call(callee[0]) for _ in range(channels)]
+        refused = a.call(callee[0])
+        try:
+            assert all(c.answered for c in calls), [(c.status, c.reason) for c in calls if not c.answered][:3]
+            assert refused.status == 403 and "Channel limit" in refused.reason, (refused.status, refused.reason)
+        finally:
+            for call in calls:
+                call.hangup()
+    deadline = time.monotonic() + 10
+    while _active_dialogs(sip) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _active_dialogs(sip) == 0
+
+
+def test_call_beyond_the_customers_channels_is_refused_with_the_limit_reason(sip):
+    _fill_channels(sip, 3)
+
+
+def test_all_300_channels_then_the_next_call_is_refused(lab_only):
+    _fill_channels(lab_only, 300)
+
+
+def test_international_dialling_follows_the_customer_and_account_switches(sip):
+    off = sip.customer(international=False)
+    (caller_off, callee_off) = sip.accounts(off, 2)
+    on = sip.customer(international=True)
+    caller_on, = sip.accounts(on, 1)
+    caller_blocked, = sip.accounts(on, 1, international="no")
+    number = f"+4420{int(time.time() * 1000) % 10**8:08d}"
+    rtcstack("numbers", "add", sip.inventory, number, callee_off[0])
+    dialled = "00" + number[1:]
+    with sip.agent(callee_off) as callee:
+        callee.register()
+        for account, expected in ((caller_off, "disabled for this customer"), (caller_blocked, "disabled for this account")):
+            with sip.agent(account) as a:
+                call = a.call(dialled)
+                assert call.status == 403 and expected in call.reason, (call.status, call.reason)
+        with sip.agent(caller_on) as a:
+            call = a.call(dialled)
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+    assert callee.incoming and callee.incoming[-1].invite.uri.startswith(f"sip:{callee_off[0]}@")
+
+
+def test_destination_over_the_rate_cap_is_refused(sip):
+    cheap = sip.customer(international=True, max_rate="0.10")
+    caller, = sip.accounts(cheap, 1)
+    generous = sip.customer(international=True)
+    capped_account, = sip.accounts(generous, 1, max_rate="0.05")
+    for account in (caller, capped_account):
+        with sip.agent(account) as a:
+            call = a.call("00441234567890")  # United Kingdom: 0.12 a minute in the sample tariffs
+            assert call.status == 403 and "rate cap" in call.reason, (call.status, call.reason)
+    with sip.agent(caller) as a:  # Poland fixed, 0.09: under the cap, so it passes to routing
+        call = a.call("221234567")
+        assert call.status == 404 and "No route" in call.reason, (call.status, call.reason)
+
+
+def test_emergency_numbers_are_refused_with_a_reason(sip):
+    caller, = sip.accounts(sip.customer(), 1)
+    with sip.agent(caller) as a:
+        for number in sip.deployment.registrar.emergency_numbers:
+            call = a.call(number)
+            assert call.status == 403 and "Emergency" in call.reason, (number, call.status, call.reason)
+
+
+def test_flooding_source_is_blocked_then_unblocked(lab_only):
+    sip = lab_only
+    account = sip.accounts(sip.customer(), 1)[0]
+    target = (str(sip.registrar.private_address), sip.sip_port)
+    with sip.agent(account) as agent:
+        me = agent.address
+        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        flood.bind((me, 0))
+        options = request("OPTIONS", f"sip:{sip.domain}", [
+            ("Via", f"SIP/2.0/UDP {me}:{flood.getsockname()[1]};branch=z9hG4bKflood"), ("From", "<sip:f@x>;tag=1"),
+            ("To", "<sip:f@x>"), ("Call-ID", "flood"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")]).encode()
+        for _ in range(sip.deployment.registrar.flood_requests_per_second * 6):
+            flood.sendto(options, target)
+        flood.close()
+        try:
+            listed = rtcstack("ip-bans", "list", sip.inventory, me).stdout
+            assert f"{me} " in listed and "blocked on" in listed, listed
+            assert agent.register() is None  # blocked: no answer at all
+        finally:
+            rtcstack("ip-bans", "unblock", sip.inventory, me)
+        assert agent.register().status == 200
+    assert "not blocked" in rtcstack("ip-bans", "list", sip.inventory, me).stdout
+
+
+def test_registrations_survive_a_kamailio_restart(lab_only):
+    sip = lab_only
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        assert b.register().status == 200
+        sip.on_registrar("systemctl restart kamailio && sleep 1 && systemctl is-active kamailio")
+        call = a.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        call.hangup()
+
+
+def test_account_lamps_go_from_grey_to_blue_to_green(lab_only):
+    sip = lab_only
+    customer = sip.customer()
+    account, idle = sip.accounts(customer, 2)
+
+    def lamps() -> dict[str, str]:
+        out = rtcstack("accounts", "status", sip.inventory, "--customer", customer).stdout
+        return {line.split()[0]: line.split()[2] for line in out.splitlines()[2:]}
+
+    assert lamps() == {account[0]: "grey", idle[0]: "grey"}
+    with sip.agent(account) as phone:
+        phone.register()
+        assert lamps()[account[0]] in ("blue", "green")
+        deadline = time.monotonic() + 4 * sip.deployment.registrar.keepalive_interval_seconds
+        while lamps()[account[0]] != "green" and time.monotonic() < deadline:
+            time.sleep(1)
+        assert lamps()[account[0]] == "green" and phone.options_received >= 1
+    assert lamps()[idle[0]] == "grey"
