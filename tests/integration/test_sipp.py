@@ -1,0 +1,69 @@
+"""Acceptance with sipp, the reference SIP tool: imported accounts register at a sustained rate with no
+failure, and authenticated calls carry RTP through the media host."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.integration.sip_lab import SipLab
+from tests.integration.test_signalling import sip  # noqa: F401  (module fixture)
+
+pytestmark = pytest.mark.integration
+SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
+
+
+def free_udp_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def auth(user: str, password: str) -> str:
+    """sipp computes the digest itself from this keyword, read from the injection file's field."""
+    return f"[authentication username={user} password={password}]"
+
+
+def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeout: int = 120) -> str:
+    inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in csv_rows))
+    screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
+    agent_address = lab.agent(("probe", "x")).address
+    command = ["sipp", f"{lab.registrar.private_address}:{lab.sip_port}", "-sf", str(SCENARIOS / f"{scenario}.xml"),
+               "-inf", str(inf), "-i", agent_address, "-timeout", f"{timeout}s", "-timeout_error",
+               "-trace_screen", "-screen_file", str(screen), "-nostdin", "-p", str(free_udp_port(agent_address)),
+               "-default_behaviors", "pingreply,abortunexp", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
+    report = screen.read_text() if screen.exists() else result.stdout[-3000:]
+    assert result.returncode == 0, f"sipp exited {result.returncode}:\n{report[-3000:]}\n{result.stderr[-2000:]}"
+    return report
+
+
+def test_sipp_registers_imported_accounts_at_a_sustained_rate_without_failure(sip):  # noqa: F811
+    accounts = sip.accounts(sip.customer(), 200)
+    report = run_sipp(sip, "register", [f"{u};{auth(u, p)};{sip.domain}" for u, p in accounts],
+                      "-r", "40", "-m", str(len(accounts)), "-l", "100")
+    cumulative = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", report)
+    assert cumulative and int(cumulative[-1]) == len(accounts), report[-2000:]
+    failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", report)
+    assert failed and int(failed[-1]) == 0
+
+
+def test_sipp_completes_authenticated_calls_with_rtp_through_the_media_host(sip):  # noqa: F811
+    caller, callee = sip.accounts(sip.customer(channels=10), 2)
+    calls = 6
+    with sip.agent(callee, rtp_seconds=3) as answering:
+        assert answering.register().status == 200
+        run_sipp(sip, "call", [f"{caller[0]};{auth(*caller)};{sip.domain};{callee[0]}"] * calls,
+                 "-r", "2", "-m", str(calls), "-l", str(calls), "-d", "3000", "-mp", "16000")
+        time.sleep(0.5)
+        answered = [c for c in answering.incoming if c.answered]
+        assert len(answered) == calls
+        for incoming in answered:
+            assert incoming.rtp.received >= 50, incoming.rtp.received  # sipp's pcap: G.711 from the caller
+            assert {source[0] for source in incoming.rtp.sources} <= sip.media_addresses
