@@ -228,3 +228,24 @@ def test_account_lamps_go_from_grey_to_blue_to_green(lab_only):
             time.sleep(1)
         assert lamps()[account[0]] == "green" and phone.options_received >= 1
     assert lamps()[idle[0]] == "grey"
+
+
+def test_bad_csv_rows_are_reported_by_line_and_nothing_is_imported(sip):
+    customer = sip.customer()
+    bad = sip.tmp / "bad.csv"
+    bad.write_text("customer,username,password\n"
+                   f"{customer},good-{customer},long-enough-pw\n"
+                   f"no-such-customer,x-{customer},long-enough-pw\n"
+                   f"{customer},bad user,long-enough-pw\n"
+                   f"{customer},short-{customer},abc\n")
+    result = rtcstack("accounts", "import", sip.inventory, str(bad), check=False)
+    assert result.returncode == 1
+    for line, column in ((3, "customer"), (4, "username"), (5, "password")):
+        assert f"bad.csv:{line}: {column}" in result.stderr, result.stderr
+    assert "abc" not in result.stderr and "nothing was imported" in result.stderr
+    assert sip.sql(f"SELECT count(*) FROM sip_accounts WHERE username = 'good-{customer}'") == [["0"]]
+    tariffs = sip.tmp / "bad-tariffs.csv"
+    tariffs.write_text("prefix,price_per_minute,description\n48,0.09,ok\n4x,0.1,bad prefix\n49,-1,negative\n")
+    result = rtcstack("tariffs", "import", sip.inventory, str(tariffs), check=False)
+    assert result.returncode == 1 and "bad-tariffs.csv:3: prefix" in result.stderr
+    assert "bad-tariffs.csv:4: price_per_minute" in result.stderr
