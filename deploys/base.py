@@ -1,6 +1,5 @@
 """Base deploy for every host: apt, packages, time zone, journald, accounts, kernel tuning, TLS, firewall."""
 
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.facts.deb import DebPackages
@@ -9,6 +8,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.deploy.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
 from rtcstack.deploy.context import deployment, inventory_path, this_host
+from rtcstack.deploy.ops import HostFiles
 from rtcstack.pki import Pki
 
 dep = deployment()
@@ -16,18 +16,22 @@ me = this_host()
 conf = config_files(dep, me)
 
 
+TLS_DIR = "/etc/rtcstack/tls"
+LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{inventory_path().stem}-ca.crt"
+wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f"{TLS_DIR}/ca.crt",
+                               f"{TLS_DIR}/host.crt", f"{TLS_DIR}/host.key", LAB_CA)
+
+
 def put(purpose: str):
-    item = conf[purpose]
-    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
-                     user="root", group="root")
+    return wanted.config(conf[purpose])
 
 
 # --- apt ----------------------------------------------------------------------------------------
 put("apt_conf")
 sources = put("apt_sources")
-legacy = files.put(name="Point /etc/apt/sources.list at debian.sources",
-                   src=StringIO("# Managed by rtcstack: sources are in /etc/apt/sources.list.d/debian.sources\n"),
-                   dest="/etc/apt/sources.list", mode="644")
+legacy = wanted.put("Point /etc/apt/sources.list at debian.sources",
+                    "# Managed by rtcstack: sources are in /etc/apt/sources.list.d/debian.sources\n",
+                    "/etc/apt/sources.list")
 installed = host.get_fact(DebPackages)
 missing = [name for name in BASE_PACKAGES if name not in installed]
 apt.update(name="Update apt lists (sources changed or packages missing)",
@@ -37,7 +41,7 @@ apt.packages(name="Install base packages", packages=BASE_PACKAGES)
 # --- time zone and journald ---------------------------------------------------------------------
 zone = dep.system.timezone
 files.link(name=f"Set time zone {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
-files.put(name="Write /etc/timezone", src=StringIO(f"{zone}\n"), dest="/etc/timezone", mode="644")
+wanted.put("Write /etc/timezone", f"{zone}\n", "/etc/timezone")
 journald = put("journald")
 systemd.service(name="Restart journald (its limits changed)", service="systemd-journald", restarted=True,
                 _if=journald.did_change)
@@ -59,14 +63,11 @@ else:
 
 # --- TLS material from the PKI ------------------------------------------------------------------
 tls = Pki.for_inventory(inventory_path()).host(dep, me)
-files.put(name="Install the CA certificate", src=StringIO(tls.ca), dest="/etc/rtcstack/tls/ca.crt", mode="644")
-files.put(name="Install the host certificate", src=StringIO(tls.certificate), dest="/etc/rtcstack/tls/host.crt",
-          mode="644")
-files.put(name="Install the host private key", src=StringIO(tls.key), dest="/etc/rtcstack/tls/host.key",
-          user="root", group="ssl-cert", mode="640")
+wanted.put("Install the CA certificate", tls.ca, f"{TLS_DIR}/ca.crt")
+wanted.put("Install the host certificate", tls.certificate, f"{TLS_DIR}/host.crt")
+wanted.put("Install the host private key", tls.key, f"{TLS_DIR}/host.key", mode="640", group="ssl-cert")
 if me.tls_certificate_file is None:
-    trusted = files.put(name="Trust the lab CA", src=StringIO(tls.ca),
-                        dest=f"/usr/local/share/ca-certificates/rtcstack-{inventory_path().stem}-ca.crt", mode="644")
+    trusted = wanted.put("Trust the lab CA", tls.ca, LAB_CA)
     server.shell(name="Update the trusted CA bundle", commands=["update-ca-certificates"], _if=trusted.did_change)
 
 # --- firewall -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.db import migrate
+from rtcstack.deploy.ops import HostFiles
 from rtcstack.deploy.context import deployment, this_host
 from rtcstack.deploy.database import (
     KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
@@ -19,11 +20,11 @@ me = this_host()
 conf = config_files(dep, me)
 db = dep.database.name
 
+wanted = HostFiles.for_configs(conf)
+
 
 def put(purpose: str):
-    item = conf[purpose]
-    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
-                     user=item.user, group=item.group)
+    return wanted.config(conf[purpose])
 
 
 apt.packages(name="Install PostgreSQL 15", packages=["postgresql-15", "postgresql-client-15"])

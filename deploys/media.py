@@ -1,12 +1,12 @@
 """media role: rtpengine from Debian in userspace mode, control on the private address (registrar hosts
 only, by the firewall), media on the advertised address, port range sized from channels."""
 
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 
+from rtcstack.deploy.ops import HostFiles
 from rtcstack.deploy.context import deployment, this_host
 from rtcstack.deploy.media import RTPENGINE_SERVICE, config_files
 
@@ -14,11 +14,11 @@ dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
 
+wanted = HostFiles.for_configs(conf)
+
 
 def put(purpose: str):
-    item = conf[purpose]
-    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
-                     user=item.user, group=item.group)
+    return wanted.config(conf[purpose])
 
 
 first_install = "rtpengine-daemon" not in host.get_fact(DebPackages)

@@ -5,13 +5,13 @@ config; every file is staged in /etc/rtcstack/kamailio, checked with `kamailio -
 installed, and Kamailio restarts only when one of them changed.
 """
 
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
+from rtcstack.deploy.ops import HostFiles
 from rtcstack.deploy.context import deployment, this_host
 from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_PACKAGES, KAMAILIO_STAGED, config_files
 
@@ -19,11 +19,11 @@ dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
 
+wanted = HostFiles.for_configs(conf)
+
 
 def put(purpose: str):
-    item = conf[purpose]
-    return files.put(name=f"Render {item.dest}", src=StringIO(item.render()), dest=item.dest, mode=item.mode,
-                     user=item.user, group=item.group)
+    return wanted.config(conf[purpose])
 
 
 first_install = "kamailio" not in host.get_fact(DebPackages)
