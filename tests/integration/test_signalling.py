@@ -249,3 +249,18 @@ def test_bad_csv_rows_are_reported_by_line_and_nothing_is_imported(sip):
     result = rtcstack("tariffs", "import", sip.inventory, str(tariffs), check=False)
     assert result.returncode == 1 and "bad-tariffs.csv:3: prefix" in result.stderr
     assert "bad-tariffs.csv:4: price_per_minute" in result.stderr
+
+
+def test_sip_tls_listener_presents_the_pki_certificate(sip):
+    """A TLS client that trusts only the inventory's CA completes a handshake with the registrar."""
+    import ssl
+
+    from rtcstack.pki import Pki
+
+    ca = Pki.for_inventory(PROJECT_ROOT / sip.inventory).host(sip.deployment, sip.registrar).ca
+    context = ssl.create_default_context(cadata=ca)
+    context.check_hostname = False  # the certificate names the host and domain; we dial the address
+    address = (str(sip.registrar.private_address), sip.deployment.registrar.sip_tls_port)
+    with socket.create_connection(address, timeout=5) as raw, context.wrap_socket(raw) as tls:
+        names = [value for kind, value in tls.getpeercert()["subjectAltName"]]
+        assert str(sip.registrar.advertised_address) in names and sip.domain in names
