@@ -8,28 +8,23 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.db import migrate
-from rtcstack.deploy.ops import HostFiles
+from rtcstack.db.roles import users_for
 from rtcstack.deploy.context import deployment, this_host
 from rtcstack.deploy.database import (
     KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
 )
 from rtcstack.deploy.facts import PostgresQuery
+from rtcstack.deploy.ops import add_to_group, config_putter
 
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
 db = dep.database.name
-
-wanted = HostFiles.for_configs(conf)
-
-
-def put(purpose: str):
-    return wanted.config(conf[purpose])
+put = config_putter(conf)
 
 
 apt.packages(name="Install PostgreSQL 15", packages=["postgresql-15", "postgresql-client-15"])
-server.shell(name="Let postgres read the host TLS key (group ssl-cert)", commands=["adduser postgres ssl-cert"],
-             _if=lambda: "ssl-cert" not in host.get_fact(Command, "id -nG postgres || true").split())
+add_to_group("postgres", "ssl-cert", "to read the host TLS key")
 settings = put("postgresql")
 hba = put("hba")
 systemd.service(name="PostgreSQL running and enabled", service=PG_SERVICE, running=True, enabled=True)
@@ -67,7 +62,7 @@ if upgrade:
     server.shell(name="Apply the schema upgrade", commands=[f"{psql} < {UPGRADE_SQL}"])
 
 roles = put("roles")
-users = [u for u in conf["roles"].context["users"]]
+users = [user.name for user in users_for(dep)]
 server.shell(
     name="Apply database logins and their rights",
     commands=[f"{psql} < {ROLES_SQL}"],

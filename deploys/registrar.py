@@ -7,32 +7,22 @@ installed, and Kamailio restarts only when one of them changed.
 
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from rtcstack.deploy.ops import HostFiles
 from rtcstack.deploy.context import deployment, this_host
+from rtcstack.deploy.ops import add_to_group, config_putter, mask_before_install, unmask_when_configured
 from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_PACKAGES, KAMAILIO_STAGED, config_files
 
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-
-wanted = HostFiles.for_configs(conf)
-
-
-def put(purpose: str):
-    return wanted.config(conf[purpose])
+put = config_putter(conf)
 
 
-first_install = "kamailio" not in host.get_fact(DebPackages)
-if first_install:
-    server.shell(name="Mask kamailio before installing it (no start on the stock config)",
-                 commands=["systemctl mask kamailio.service"])
+first_install = mask_before_install("kamailio", "kamailio")
 apt.packages(name="Install Kamailio 5.6", packages=KAMAILIO_PACKAGES)
-server.shell(name="Let kamailio read the host TLS key (group ssl-cert)", commands=["adduser kamailio ssl-cert"],
-             _if=lambda: "ssl-cert" not in host.get_fact(Command, "id -nG kamailio || true").split())
+add_to_group("kamailio", "ssl-cert", "to read the host TLS key")
 
 files.directory(name=f"Staging directory {KAMAILIO_STAGED}", path=KAMAILIO_STAGED, mode="750", group="kamailio")
 staged = [put(name) for name in KAMAILIO_FILES]
@@ -44,14 +34,13 @@ install = "; ".join(f"install -o root -g kamailio -m 0640 {KAMAILIO_STAGED}/{n} 
                     for n in KAMAILIO_FILES)
 checked = server.shell(
     name="Check the staged config with kamailio -c, then install it in /etc/kamailio",
-    commands=[f"set -e; kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg 2>&1 | tail -n 20; "
-              f"kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg >/dev/null 2>&1; {install}"],
+    commands=[f"set -e; out=$(kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg 2>&1) || "
+              f"{{ echo \"$out\" | tail -n 20; exit 1; }}; {install}"],
     _if=lambda: first_install or any(op.did_change() for op in staged) or host.get_fact(
         Command, "cmp -s /etc/kamailio/kamailio.cfg " + KAMAILIO_STAGED + "/kamailio.cfg && echo same || echo differs")
     != "same",
 )
-server.shell(name="Unmask kamailio (its config passed the check)", commands=["systemctl unmask kamailio.service"],
-             _if=lambda: host.get_fact(Command, "systemctl is-enabled kamailio.service 2>/dev/null || true") == "masked")
+unmask_when_configured("kamailio", first_install)
 systemd.service(name="Kamailio running and enabled", service="kamailio", running=True, enabled=True)
 systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
                 _if=lambda: not first_install and (checked.did_change() or defaults.did_change() or dropin.did_change()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +108,10 @@ def _registrars(inventory: Path, deployment: Deployment):
     return connect(inventory, [h.name for h in deployment.hosts_with("registrar")])
 
 
-def list_bans(inventory: Path, deployment: Deployment) -> list[Ban]:
+def list_bans(inventory: Path, deployment: Deployment, remotes: dict | None = None) -> list[Ban]:
     now = time.time()
     out = []
-    for name, remote in _registrars(inventory, deployment).items():
+    for name, remote in (remotes or _registrars(inventory, deployment)).items():
         for entry in parse_kamcmd(remote.run("kamcmd htable.dump ipban"), ""):
             if "name" not in entry:
                 continue
@@ -128,7 +127,7 @@ def unblock(inventory: Path, deployment: Deployment, address: str) -> list[str]:
     except ValueError:
         raise ProvisioningError([f"ADDRESS {address!r}: not an IP address"]) from None
     remotes = _registrars(inventory, deployment)
-    banned_on = [b.registrar for b in list_bans(inventory, deployment) if b.address == address]
+    banned_on = [b.registrar for b in list_bans(inventory, deployment, remotes) if b.address == address]
     for name in banned_on:
         remotes[name].run(f"kamcmd htable.delete ipban {address}")
     return banned_on

@@ -8,7 +8,9 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FactBase
-from pyinfra.operations import files
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
 
 from .base import ConfigFile
 
@@ -54,3 +56,31 @@ class HostFiles:
     @classmethod
     def for_configs(cls, configs: dict[str, ConfigFile], *extra: str) -> HostFiles:
         return cls(*(item.dest for item in configs.values()), *extra)
+
+
+def config_putter(configs: dict[str, ConfigFile]):
+    """`put(purpose)` for a role's rendered files, all checked in one batch."""
+    wanted = HostFiles.for_configs(configs)
+    return lambda purpose: wanted.config(configs[purpose])
+
+
+def mask_before_install(package: str, service: str) -> bool:
+    """Mask a daemon's unit before its package is installed, so Debian's post-install start never runs
+    it on the stock config; whether this run installs it."""
+    first_install = package not in host.get_fact(DebPackages)
+    if first_install:
+        server.shell(name=f"Mask {service} before installing {package} (no start on the stock config)",
+                     commands=[f"systemctl mask {service}.service"])
+    return first_install
+
+
+def unmask_when_configured(service: str, first_install: bool) -> None:
+    """Unmask the unit once its configuration is in place (also after a run that stopped in between)."""
+    server.shell(name=f"Unmask {service} (configured)", commands=[f"systemctl unmask {service}.service"],
+                 _if=lambda: first_install or host.get_fact(
+                     Command, f"systemctl is-enabled {service}.service 2>/dev/null || true") == "masked")
+
+
+def add_to_group(user: str, group: str, why: str) -> None:
+    server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
+                 _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())

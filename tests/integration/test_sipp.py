@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from rtcstack.sip.agent import local_address_towards
 from tests.conftest import PROJECT_ROOT
 from tests.integration.sip_lab import SipLab
 from tests.integration.test_signalling import sip  # noqa: F401  (module fixture)
@@ -33,7 +34,7 @@ def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeou
     inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in csv_rows))
     screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
-    agent_address = lab.agent(("probe", "x")).address
+    agent_address = local_address_towards(str(lab.registrar.private_address), lab.sip_port)
     command = ["sipp", f"{lab.registrar.private_address}:{lab.sip_port}", "-sf", str(SCENARIOS / f"{scenario}.xml"),
                "-inf", str(inf), "-i", agent_address, "-timeout", f"{timeout}s", "-timeout_error",
                "-trace_screen", "-screen_file", str(screen), "-nostdin", "-p", str(free_udp_port(agent_address)),
