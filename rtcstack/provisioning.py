@@ -88,18 +88,16 @@ def add_customer(db: Database, name: str, channels: int, international: bool | N
         values["international"] = international
     if max_rate is not None:
         values["max_rate"] = max_rate
-    upsert = insert(Customer).values(**values)
-    upsert = upsert.on_conflict_do_update(index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
-                                          or {"name": name}).returning(Customer.id)
+    # On conflict the given values are written again (name included, harmlessly): one shape for both.
+    upsert = insert(Customer).values(**values).on_conflict_do_update(index_elements=["name"], set_=values)
+    customer = select(Customer.id).where(Customer.name == name).scalar_subquery()
     current = (select(ChannelSubscription.channels)
-               .where(ChannelSubscription.customer_id == select(Customer.id).where(Customer.name == name).scalar_subquery(),
-                      ChannelSubscription.cancelled_at.is_(None))
+               .where(ChannelSubscription.customer_id == customer, ChannelSubscription.cancelled_at.is_(None))
                .order_by(ChannelSubscription.starts_at.desc()).limit(1))
     before = db.query(current)
     if before and int(before[0][0]) == bought:
         db.query(upsert)
         return f"customer {name}: updated, {bought} channels (unchanged)"
-    customer = select(Customer.id).where(Customer.name == name).scalar_subquery()
     script = "\n".join([
         sql_text(upsert),
         sql_text(update(ChannelSubscription).where(ChannelSubscription.customer_id == customer,
