@@ -24,3 +24,10 @@ if "media" in host.groups:
 checkpoint("media ready")
 if "registrar" in host.groups:
     local.include("deploys/registrar.py")
+# The browser media plane needs nothing from the signalling plane; nginx starts without its upstreams.
+if "turn" in host.groups:
+    local.include("deploys/turn.py")
+if "sfu" in host.groups:
+    local.include("deploys/sfu.py")
+if "edge" in host.groups:
+    local.include("deploys/edge.py")

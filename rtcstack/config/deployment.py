@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -44,7 +44,7 @@ ROLE_NEEDS: dict[str, tuple[str, ...]] = {
 EDGE_UPSTREAMS = ("sfu", "links", "portal")
 
 #: System accounts rtcstack creates for its own services (Debian's daemons bring their own).
-SERVICE_ACCOUNTS: dict[str, str] = {"links": "rtcstack-links", "portal": "rtcstack-portal"}
+SERVICE_ACCOUNTS: dict[str, str] = {"sfu": "rtcstack-janus", "links": "rtcstack-links", "portal": "rtcstack-portal"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ SECRETS: dict[str, SecretSpec] = {
     "turn_shared_secret": SecretSpec("coturn REST-API shared secret for time-limited credentials", ("turn",)),
     "janus_api_secret": SecretSpec("Janus API secret", ("sfu",)),
     "janus_admin_secret": SecretSpec("Janus admin API secret", ("sfu",)),
+    "janus_token_secret": SecretSpec("key that signs time-limited Janus API tokens for browsers", ("sfu",)),
+    "janus_room_key": SecretSpec("Janus video-room and text-room admin key: creating a room needs it", ("sfu",)),
     "links_signing_key": SecretSpec("key that signs invite and conference links", ("links",)),
     "portal_session_key": SecretSpec("key that signs portal sessions", ("portal",)),
 }
@@ -130,6 +132,18 @@ class Deployment(Settings):
         """Janus' RTP range, sized from channels."""
         return self._range(self.sfu.rtp_port_min, self.sfu.ports_per_channel)
 
+    @cached_property
+    def turn_total_quota(self) -> int:
+        """Concurrent allocations one TURN host admits: the setting, or as many as the relay range holds."""
+        return self.turn.total_quota or self.turn_relay_ports.size
+
+    @cached_property
+    def turn_allowed_peers(self) -> tuple[IPv4Network, ...]:
+        """Destinations inside the denied networks that relays may still reach: our sfu and media hosts
+        (private and advertised addresses, so LAN media between our own hosts works) and the operator's list."""
+        ours = {IPv4Network(a) for h in self.hosts_with("sfu", "media") for a in (h.private_address, h.advertised_address)}
+        return tuple(sorted(ours | set(self.turn.allowed_peer_addresses)))
+
     def hosts_with(self, *roles: str) -> list[Host]:
         return [h for h in self.hosts.values() if any(r in h.roles for r in roles)]
 
@@ -180,6 +194,7 @@ class Deployment(Settings):
             edges = self.addresses_of("edge")
             add("janus http", "tcp", self.sfu.http_port, "sfu.http_port", edges)
             add("janus websocket", "tcp", self.sfu.websocket_port, "sfu.websocket_port", edges)
+            add("janus admin", "tcp", self.sfu.admin_port, "sfu.admin_port", ())  # loopback only: no opening
             add("janus RTP", "udp", self.sfu_rtp_ports, "sfu.rtp_port_min")
         if "links" in roles:
             add("links", "tcp", self.links.port, "links.port", self.addresses_of("edge"))

@@ -100,6 +100,13 @@ class MediaSettings(Settings):
     threads: int = Field(4, ge=1, le=64, description="rtpengine worker threads (userspace forwarding).")
 
 
+#: Destinations a TURN relay never reaches unless the model allows them: this network, loopback, the
+#: private, shared, link-local, benchmarking (the labs) and multicast/reserved ranges.
+DENIED_PEER_NETWORKS = tuple(IPv4Network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3"))
+
+
 class TurnSettings(Settings):
     """coturn, STUN/TURN for browsers and apps."""
 
@@ -111,6 +118,22 @@ class TurnSettings(Settings):
     allocations_per_channel: int = Field(
         2, ge=1, le=16, description="TURN allocations (relay ports) one channel uses: one per browser peer."
     )
+    credential_lifetime_seconds: int = Field(
+        43200, ge=60, le=7 * 86400,
+        description="How long REST-API TURN credentials handed to clients stay valid (the username's expiry).")
+    user_quota: int = Field(
+        10, ge=1, le=1000, description="Concurrent allocations one credential (one browser session) may hold.")
+    total_quota: int | None = Field(
+        None, ge=1, le=1000000, description="Concurrent allocations per TURN host; unset: the relay range's size.")
+    max_bps: int = Field(
+        0, ge=0, description="Bandwidth cap per allocation in bytes per second; 0: no cap.")
+    denied_peer_networks: tuple[IPv4Network, ...] = Field(
+        DENIED_PEER_NETWORKS,
+        description="Networks relays may not reach (loopback, private, lab ranges), except allowed_peer_addresses "
+                    "and our own sfu and media hosts.")
+    allowed_peer_addresses: tuple[IPv4Network, ...] = Field(
+        (), description="Addresses inside denied_peer_networks that relays may still reach, besides the private "
+                        "and advertised addresses of the sfu and media hosts (allowed always).")
 
 
 class SfuSettings(Settings):
@@ -118,12 +141,16 @@ class SfuSettings(Settings):
 
     http_port: Port = Field(8088, description="Janus HTTP API port (private address, edge hosts only).")
     websocket_port: Port = Field(8188, description="Janus WebSocket port (private address, edge hosts only).")
+    admin_port: Port = Field(7088, description="Janus admin API port, on loopback only (HTTP, admin secret).")
     rtp_port_min: Port = Field(
         20000, ge=RANGE_FLOOR, description="First port of Janus' RTP range; its size derives from channels."
     )
     ports_per_channel: int = Field(
         2, ge=1, le=16, description="RTP ports one channel uses (bundled, rtcp-mux: one per peer connection)."
     )
+    session_timeout_seconds: int = Field(
+        60, ge=10, le=3600, description="A Janus session without a request or keepalive for this long is destroyed.")
+    debug_level: int = Field(4, ge=0, le=7, description="Janus log level (0 none, 4 info, 7 huge).")
 
 
 class LinksSettings(Settings):
@@ -143,6 +170,18 @@ class EdgeSettings(Settings):
 
     http_port: Port = Field(80, description="Plain HTTP port; it only redirects to HTTPS.")
     https_port: Port = Field(443, description="HTTPS port.")
+    hsts_max_age_seconds: int = Field(
+        31536000, ge=0, le=63072000, description="Strict-Transport-Security max-age sent on HTTPS; 0 sends none.")
+    janus_path: str = Field("/janus", pattern=r"^/[a-z0-9_-]+$", description="Path of the proxied Janus HTTP API.")
+    janus_websocket_path: str = Field(
+        "/janus-ws", pattern=r"^/[a-z0-9_-]+$", description="Path of the proxied Janus WebSocket API.")
+    workers: int | None = Field(None, ge=1, le=64, description="nginx worker processes; unset: one per CPU.")
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> EdgeSettings:
+        if self.janus_path == self.janus_websocket_path:
+            raise ValueError("janus_path and janus_websocket_path must differ")
+        return self
 
 
 # --- deployment-wide ---------------------------------------------------------------------------

@@ -84,3 +84,15 @@ def unmask_when_configured(service: str, first_install: bool) -> None:
 def add_to_group(user: str, group: str, why: str) -> None:
     server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
                  _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
+
+
+def certificate_stamp_path(service: str) -> str:
+    return f"/etc/rtcstack/{service}/certificate.sha256"
+
+
+def record_served_certificate(wanted: HostFiles, service: str, certificate_pem: str):
+    """Record which certificate a daemon serves (its SHA-256): the returned operation changes exactly when
+    a renewed certificate was installed, so the caller reloads the daemon then. `wanted` must include
+    `certificate_stamp_path(service)`."""
+    digest = hashlib.sha256(certificate_pem.encode()).hexdigest()
+    return wanted.put(f"Record the certificate {service} serves", f"{digest}\n", certificate_stamp_path(service))
