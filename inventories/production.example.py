@@ -14,7 +14,10 @@ media = [
     ("media1.example.net", {**_SSH, "private_address": "10.0.0.13", "public_address": "203.0.113.13"}),
     ("media2.example.net", {**_SSH, "private_address": "10.0.0.14", "public_address": "203.0.113.14"}),
 ]
-turn = [("turn1.example.net", {**_SSH, "private_address": "10.0.0.15", "public_address": "203.0.113.15"})]
+turn = [
+    ("turn1.example.net", {**_SSH, "private_address": "10.0.0.15", "public_address": "203.0.113.15"}),
+    ("turn2.example.net", {**_SSH, "private_address": "10.0.0.18", "public_address": "203.0.113.18"}),
+]
 sfu = [("sfu1.example.net", {**_SSH, "private_address": "10.0.0.16", "public_address": "203.0.113.16"})]
 _WEB = ("web1.example.net", {**_SSH, "private_address": "10.0.0.17", "public_address": "203.0.113.17"})
 links = [_WEB]

@@ -59,7 +59,7 @@ def turn_uris(deployment: Deployment) -> tuple[str, ...]:
         address = host.advertised_address
         out += [f"turn:{address}:{t.listening_port}?transport=udp", f"turn:{address}:{t.listening_port}?transport=tcp"]
     for host in deployment.hosts_with("turn"):
-        out.append(f"turns:{host.name}.{deployment.sip_domain}:{t.tls_listening_port}?transport=tcp")
+        out.append(f"turns:{deployment.dns_name(host)}:{t.tls_listening_port}?transport=tcp")
     return tuple(out)
 
 

@@ -144,6 +144,11 @@ class Deployment(Settings):
         ours = {IPv4Network(a) for h in self.hosts_with("sfu", "media") for a in (h.private_address, h.advertised_address)}
         return tuple(sorted(ours | set(self.turn.allowed_peer_addresses)))
 
+    def dns_name(self, host: Host) -> str:
+        """The name clients use for a host (its certificate carries it): an inventory name that is already
+        a DNS name, else the name inside sip_domain."""
+        return host.name if "." in host.name else f"{host.name}.{self.sip_domain}"
+
     def hosts_with(self, *roles: str) -> list[Host]:
         return [h for h in self.hosts.values() if any(r in h.roles for r in roles)]
 

@@ -35,7 +35,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
 
     return {
         "janus": janus("janus.jcfg", {
-            "server_name": f"{host.name}.{deployment.sip_domain}",
+            "server_name": deployment.dns_name(host),
             "debug_level": s.debug_level, "session_timeout": s.session_timeout_seconds,
             "api_secret": deployment.secret("janus_api_secret"),
             "admin_secret": deployment.secret("janus_admin_secret"),

@@ -26,7 +26,7 @@ def coturn_context(deployment: Deployment, host: Host) -> dict:
         "host": host.name,
         "channels": deployment.channels,
         "realm": deployment.sip_domain,
-        "server_name": f"{host.name}.{deployment.sip_domain}",
+        "server_name": deployment.dns_name(host),
         "private": private,
         "external": f"{advertised}/{private}" if advertised != private else None,
         "port": t.listening_port,
