@@ -4,18 +4,10 @@ import pytest
 
 from rtcstack.deploy.database import PG_ETC, PG_SERVICE, ROLES_SQL
 from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_STAGED
+from tests.verify.helpers import listening as _listening
+from tests.verify.helpers import needs as _needs
 
 pytestmark = pytest.mark.integration
-
-
-def _needs(target, role):
-    if role not in target.host.roles:
-        pytest.skip(f"{target.host.name} has no {role} role")
-
-
-def _listening(target, protocol: str) -> set[str]:
-    flag = "-lntH" if protocol == "tcp" else "-lnuH"
-    return {line.split()[3] for line in target.remote.check_output(f"ss {flag}").splitlines() if line.strip()}
 
 
 def test_postgresql_listens_on_the_private_address_only(target):
