@@ -10,14 +10,16 @@ from pyinfra import host
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from rtcstack.deploy.context import deployment, this_host
-from rtcstack.deploy.ops import add_to_group, config_putter, mask_before_install, unmask_when_configured
+from rtcstack.deploy.context import deployment, inventory_path, this_host
+from rtcstack.deploy.ops import (add_to_group, certificate_stamp_path, config_putter, mask_before_install,
+                                 record_served_certificate, unmask_when_configured)
 from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_PACKAGES, KAMAILIO_STAGED, config_files
+from rtcstack.pki import Pki
 
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-put = config_putter(conf)
+put = config_putter(conf, certificate_stamp_path("kamailio"))
 
 
 first_install = mask_before_install("kamailio", "kamailio")
@@ -42,5 +44,8 @@ checked = server.shell(
 )
 unmask_when_configured("kamailio", first_install)
 systemd.service(name="Kamailio running and enabled", service="kamailio", running=True, enabled=True)
-systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
+restarted = systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
                 _if=lambda: not first_install and (checked.did_change() or defaults.did_change() or dropin.did_change()))
+stamp = record_served_certificate(put.files, "kamailio", Pki.for_inventory(inventory_path()).host(dep, me).certificate)
+server.shell(name="Reload Kamailio's TLS certificate (kamcmd tls.reload: calls stay up)", commands=["kamcmd tls.reload"],
+             _if=lambda: not first_install and stamp.did_change() and not restarted.did_change())

@@ -58,10 +58,16 @@ class HostFiles:
         return cls(*(item.dest for item in configs.values()), *extra)
 
 
-def config_putter(configs: dict[str, ConfigFile]):
-    """`put(purpose)` for a role's rendered files, all checked in one batch."""
-    wanted = HostFiles.for_configs(configs)
-    return lambda purpose: wanted.config(configs[purpose])
+def config_putter(configs: dict[str, ConfigFile], *extra: str):
+    """`put(purpose)` for a role's rendered files, all checked in one batch with the `extra` paths
+    (written through `put.files`)."""
+    wanted = HostFiles.for_configs(configs, *extra)
+
+    def put(purpose: str):
+        return wanted.config(configs[purpose])
+
+    put.files = wanted
+    return put
 
 
 def mask_before_install(package: str, service: str) -> bool:

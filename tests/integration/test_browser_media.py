@@ -25,7 +25,7 @@ from rtcstack.janus import VIDEOROOM, JanusError, JanusHttp, signed_token
 from rtcstack.pki import Pki
 from rtcstack.remote import connect
 from rtcstack.turn import credentials_for, rest_credentials, rest_password
-from tests.conftest import LAB_INVENTORIES
+from tests.conftest import LAB_INVENTORIES, deploy
 
 pytestmark = pytest.mark.integration
 
@@ -170,6 +170,37 @@ def test_turn_tls_listener_presents_the_pki_certificate(media):
                                   media.ca)
     expected = Pki.for_inventory(media.inventory).host(media.deployment, media.turn).certificate
     assert cert == x509.load_pem_x509_certificate(expected.encode())
+
+
+def test_turn_picks_up_a_renewed_certificate_without_dropping_allocations(media, turn_peer, lab_runner):
+    """A deploy after the certificate was renewed signals coturn (same process, new certificate served), and
+    allocations carry traffic without loss across that reload."""
+    if media.inventory != "inventories/lab.py":
+        pytest.skip("renewal is exercised once, on the six-host lab")
+    d, turn = media.deployment, media.turn
+    pki = Pki.for_inventory(media.inventory)
+    old = pki.host(d, turn).certificate
+    (pki.directory / "hosts" / f"{turn.name}.crt").unlink()  # the next deploy issues a new one
+    pid = media.run_on(turn, "systemctl show -p MainPID --value coturn.service").strip()
+    result = deploy(media.inventory, lab_runner.tmp)
+    assert result["returncode"] == 0, result["output"][-4000:]
+    assert any("Reload coturn's certificate" in c for c in result["changed"]), result["changed"]
+    assert media.run_on(turn, "systemctl show -p MainPID --value coturn.service").strip() == pid
+    new = pki.host(d, turn).certificate
+    assert new != old
+    served = _presented_certificate(str(turn.advertised_address), d.turn.tls_listening_port, d.dns_name(turn),
+                                    media.ca)
+    assert served == x509.load_pem_x509_certificate(new.encode())
+    # Traffic through two allocations while coturn reloads its certificate again.
+    address, port = turn_peer
+    creds = rest_credentials(media.turn_secret, user(), 600)
+    command = ["turnutils_uclient", "-u", creds.username, "-w", creds.password, "-e", address, "-r", str(port),
+               "-c", "-n", "300", "-z", "20", "-m", "2", "-l", "120", str(turn.advertised_address)]
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(5)
+    media.run_on(turn, "systemctl kill --signal=SIGUSR2 coturn.service")
+    out = running.communicate(timeout=60)[0]
+    assert "tot_send_msgs=600, tot_recv_msgs=600" in out and "Total lost packets 0 (" in out, out[-2000:]
 
 
 # --- the edge and Janus ---------------------------------------------------------------------------
