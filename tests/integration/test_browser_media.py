@@ -25,7 +25,7 @@ from rtcstack.janus import VIDEOROOM, JanusError, JanusHttp, signed_token
 from rtcstack.pki import Pki
 from rtcstack.remote import connect
 from rtcstack.turn import credentials_for, rest_credentials, rest_password
-from tests.conftest import LAB_INVENTORIES, deploy
+from tests.conftest import LAB_INVENTORIES, deploy, rtcstack
 
 pytestmark = pytest.mark.integration
 
@@ -103,10 +103,12 @@ def uclient(media: MediaLab, *args: str, messages: int = 50, clients: int = 2, t
     return result.stdout + result.stderr
 
 
-def test_turn_relays_to_a_peer_on_another_host_with_helper_credentials_without_loss(media, turn_peer):
+def test_turn_relays_to_a_peer_on_another_host_with_rtcstack_credentials_without_loss(media, turn_peer):
     address, port = turn_peer
-    creds = rest_credentials(media.turn_secret, user(), 600)
-    out = uclient(media, "-u", creds.username, "-w", creds.password, "-e", address, "-r", str(port))
+    issued = json.loads(rtcstack("turn-credentials", media.inventory, user(), "--lifetime", "600").stdout)
+    server = issued["iceServers"][0]
+    assert f"turn:{media.turn.advertised_address}:3478?transport=udp" in server["urls"]
+    out = uclient(media, "-u", server["username"], "-w", server["credential"], "-e", address, "-r", str(port))
     assert "tot_send_msgs=100, tot_recv_msgs=100" in out, out[-2000:]
     assert "Total lost packets 0 (0.000000%)" in out, out[-2000:]
 

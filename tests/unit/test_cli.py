@@ -1,7 +1,11 @@
 """The rtcstack command line: exit codes and messages an operator sees (acceptance cases of check)."""
 
+import json
 import subprocess
 import sys
+
+from rtcstack.secrets import SecretStore
+from rtcstack.turn import rest_password
 
 
 def run(project, *args):
@@ -53,3 +57,15 @@ def test_cli_missing_inventory_is_a_clear_error(project_copy):
     """A path that is not there gets one line, not a traceback."""
     result = run(project_copy, "check", "inventories/nope.py")
     assert result.returncode == 1 and "file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_turn_credentials_prints_ice_servers_and_refuses_a_bad_user(project_copy):
+    """`turn-credentials` prints an RTCIceServer whose password coturn can recompute; a bad name exits 1."""
+    result = run(project_copy, "turn-credentials", "inventories/lab.py", "alice", "--lifetime", "600")
+    assert result.returncode == 0, result.stderr
+    server = json.loads(result.stdout)["iceServers"][0]
+    assert server["username"].endswith(":alice") and "turn:198.18.10.14:3478?transport=udp" in server["urls"]
+    secret = SecretStore.for_inventory(project_copy / "inventories/lab.py").values()["turn_shared_secret"]
+    assert server["credential"] == rest_password(secret, server["username"])
+    bad = run(project_copy, "turn-credentials", "inventories/lab.py", "a:b")
+    assert bad.returncode == 1 and "TURN user 'a:b'" in bad.stderr
