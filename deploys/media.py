@@ -10,7 +10,7 @@ from rtcstack.deploy.ops import config_putter, mask_before_install, unmask_when_
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-put = config_putter(conf)
+put = config_putter(conf, units=(RTPENGINE_SERVICE,))
 
 first_install = mask_before_install("rtpengine-daemon", RTPENGINE_SERVICE)
 # Files first: the package keeps an existing /etc/default file and config (conffiles, --force-confold).
@@ -19,7 +19,7 @@ apt.packages(name="Install rtpengine", packages=["rtpengine-daemon"],
              extra_install_args="-o Dpkg::Options::=--force-confold")
 changed.append(put("rtpengine"))
 systemd.daemon_reload(name="Reload systemd units (rtpengine's drop-in changed)", _if=changed[1].did_change)
-unmask_when_configured(RTPENGINE_SERVICE, first_install)
+unmask_when_configured(RTPENGINE_SERVICE, first_install, put.files)
 systemd.service(name="rtpengine running and enabled", service=RTPENGINE_SERVICE, running=True, enabled=True)
 systemd.service(name="Restart rtpengine (its config changed)", service=RTPENGINE_SERVICE, restarted=True,
                 _if=lambda: not first_install and any(op.did_change() for op in changed))

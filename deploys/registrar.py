@@ -6,8 +6,6 @@ installed, and Kamailio restarts only when one of them changed.
 """
 
 
-from pyinfra import host
-from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.deploy.context import deployment, inventory_path, this_host
@@ -19,7 +17,8 @@ from rtcstack.pki import Pki
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-put = config_putter(conf, certificate_stamp_path("kamailio"))
+put = config_putter(conf, certificate_stamp_path("kamailio"), *(f"/etc/kamailio/{n}" for n in KAMAILIO_FILES),
+                     units=("kamailio",))
 
 
 first_install = mask_before_install("kamailio", "kamailio")
@@ -38,11 +37,10 @@ checked = server.shell(
     name="Check the staged config with kamailio -c, then install it in /etc/kamailio",
     commands=[f"set -e; out=$(kamailio -c -f {KAMAILIO_STAGED}/kamailio.cfg 2>&1) || "
               f"{{ echo \"$out\" | tail -n 20; exit 1; }}; {install}"],
-    _if=lambda: first_install or any(op.did_change() for op in staged) or host.get_fact(
-        Command, "cmp -s /etc/kamailio/kamailio.cfg " + KAMAILIO_STAGED + "/kamailio.cfg && echo same || echo differs")
-    != "same",
+    _if=lambda: first_install or any(op.did_change() for op in staged) or any(
+        put.files.sha1(f"/etc/kamailio/{n}") != put.files.sha1(f"{KAMAILIO_STAGED}/{n}") for n in KAMAILIO_FILES),
 )
-unmask_when_configured("kamailio", first_install)
+unmask_when_configured("kamailio", first_install, put.files)
 systemd.service(name="Kamailio running and enabled", service="kamailio", running=True, enabled=True)
 restarted = systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
                 _if=lambda: not first_install and (checked.did_change() or defaults.did_change() or dropin.did_change()))

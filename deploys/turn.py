@@ -16,7 +16,7 @@ from rtcstack.pki import Pki
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-wanted = HostFiles.for_configs(conf, certificate_stamp_path(COTURN_SERVICE))
+wanted = HostFiles.for_configs(conf, certificate_stamp_path(COTURN_SERVICE), units=(COTURN_SERVICE,))
 
 first_install = mask_before_install("coturn", COTURN_SERVICE)
 apt.packages(name="Install coturn", packages=["coturn"])
@@ -24,7 +24,7 @@ add_to_group(COTURN_USER, "ssl-cert", "to read the host TLS key")
 changed = [wanted.config(conf["turnserver"]), wanted.config(conf["dropin"])]
 systemd.daemon_reload(name="Reload systemd units (coturn's drop-in changed)", _if=changed[1].did_change)
 stamp = record_served_certificate(wanted, COTURN_SERVICE, Pki.for_inventory(inventory_path()).host(dep, me).certificate)
-unmask_when_configured(COTURN_SERVICE, first_install)
+unmask_when_configured(COTURN_SERVICE, first_install, wanted)
 systemd.service(name="coturn running and enabled", service=COTURN_SERVICE, running=True, enabled=True)
 restart = systemd.service(name="Restart coturn (its config changed)", service=COTURN_SERVICE, restarted=True,
                           _if=lambda: not first_install and any(op.did_change() for op in changed))

@@ -16,12 +16,16 @@ from .base import ConfigFile
 
 
 class FileStates(FactBase):
-    """`MODE USER GROUP SHA1` of each path (or `missing`), all from one command."""
+    """`MODE USER GROUP SHA1` of each path (or `missing`), then the `systemctl is-enabled` state of each unit,
+    all from one command."""
 
-    def command(self, paths: tuple[str, ...]) -> str:
+    def command(self, paths: tuple[str, ...], units: tuple[str, ...] = ()) -> str:
         quoted = " ".join(shlex.quote(p) for p in paths)
-        return (f'for p in {quoted}; do if [ -f "$p" ]; then echo "$(stat -c "%a %U %G" "$p") '
-                f'$(sha1sum < "$p" | cut -c1-40)"; else echo missing; fi; done')
+        command = (f'for p in {quoted}; do if [ -f "$p" ]; then echo "$(stat -c "%a %U %G" "$p") '
+                   f'$(sha1sum < "$p" | cut -c1-40)"; else echo missing; fi; done')
+        for unit in units:
+            command += f'; echo "$(systemctl is-enabled {shlex.quote(unit)}.service 2>/dev/null || true)"'
+        return command
 
     def process(self, output) -> list[str]:
         return list(output)
@@ -39,10 +43,19 @@ class Unchanged:
 
 class HostFiles:
     """The files one deploy writes on this host: their current state is read once (one command instead
-    of pyinfra's three facts per file), and only files that differ become files.put operations."""
+    of pyinfra's three facts per file), and only files that differ become files.put operations. The same
+    command reads the enablement of the deploy's units (`units`)."""
 
-    def __init__(self, *dests: str):
-        self.states = dict(zip(dests, host.get_fact(FileStates, paths=tuple(dests)))) if dests else {}
+    def __init__(self, *dests: str, units: tuple[str, ...] = ()):
+        answers = host.get_fact(FileStates, paths=tuple(dests), units=tuple(units)) if dests or units else []
+        answers = list(answers) + [""] * (len(dests) + len(units) - len(answers))
+        self.states = dict(zip(dests, answers[:len(dests)]))
+        self.units = dict(zip(units, answers[len(dests):]))
+
+    def sha1(self, dest: str) -> str | None:
+        """The SHA-1 of a file as this run found it (None when missing)."""
+        state = self.states.get(dest, "missing")
+        return None if state == "missing" else state.split()[-1]
 
     def put(self, name: str, content: str, dest: str, mode: str = "644", user: str = "root", group: str = "root"):
         digest = hashlib.sha1(content.encode()).hexdigest()
@@ -54,14 +67,14 @@ class HostFiles:
         return self.put(f"Render {item.dest}", item.render(), item.dest, item.mode, item.user, item.group)
 
     @classmethod
-    def for_configs(cls, configs: dict[str, ConfigFile], *extra: str) -> HostFiles:
-        return cls(*(item.dest for item in configs.values()), *extra)
+    def for_configs(cls, configs: dict[str, ConfigFile], *extra: str, units: tuple[str, ...] = ()) -> HostFiles:
+        return cls(*(item.dest for item in configs.values()), *extra, units=units)
 
 
-def config_putter(configs: dict[str, ConfigFile], *extra: str):
+def config_putter(configs: dict[str, ConfigFile], *extra: str, units: tuple[str, ...] = ()):
     """`put(purpose)` for a role's rendered files, all checked in one batch with the `extra` paths
-    (written through `put.files`)."""
-    wanted = HostFiles.for_configs(configs, *extra)
+    (written through `put.files`) and the `units`' enablement."""
+    wanted = HostFiles.for_configs(configs, *extra, units=units)
 
     def put(purpose: str):
         return wanted.config(configs[purpose])
@@ -80,11 +93,11 @@ def mask_before_install(package: str, service: str) -> bool:
     return first_install
 
 
-def unmask_when_configured(service: str, first_install: bool) -> None:
-    """Unmask the unit once its configuration is in place (also after a run that stopped in between)."""
-    server.shell(name=f"Unmask {service} (configured)", commands=[f"systemctl unmask {service}.service"],
-                 _if=lambda: first_install or host.get_fact(
-                     Command, f"systemctl is-enabled {service}.service 2>/dev/null || true") == "masked")
+def unmask_when_configured(service: str, first_install: bool, files: HostFiles) -> None:
+    """Unmask the unit once its configuration is in place (also after a run that stopped in between);
+    `files` must have read the unit's state (`units=(service,)`)."""
+    if first_install or files.units.get(service) == "masked":
+        server.shell(name=f"Unmask {service} (configured)", commands=[f"systemctl unmask {service}.service"])
 
 
 def add_to_group(user: str, group: str, why: str) -> None:

@@ -33,9 +33,14 @@ def testinfra_spec(pyinfra_host) -> str:
 def pytest_generate_tests(metafunc):
     if "target" not in metafunc.fixturenames:
         return
+    # @pytest.mark.role("turn") runs a test only on the hosts of that role.
+    marker = metafunc.definition.get_closest_marker("role")
+    role = marker.args[0] if marker else None
     pairs = []
     for inventory in chosen_inventories(metafunc.config):
         for host in load_inventory(inventory):
+            if role and role not in host.groups:
+                continue
             pairs.append((inventory, short_name(host.name), testinfra_spec(host)))
     metafunc.parametrize("target_spec", pairs, ids=[f"{n}@{i.split('/')[-1][:-3]}" for i, n, _ in pairs],
                          scope="session")

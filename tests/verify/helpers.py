@@ -1,12 +1,5 @@
 """Checks shared by the role verify tests."""
 
-import pytest
-
-
-def needs(target, role: str) -> None:
-    if role not in target.host.roles:
-        pytest.skip(f"{target.host.name} has no {role} role")
-
 
 def listening(target, protocol: str) -> set[str]:
     """`ADDRESS:PORT` of every listening socket of one protocol (tcp or udp)."""
