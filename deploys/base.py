@@ -7,9 +7,8 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.deploy.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
-from rtcstack.deploy.context import deployment, inventory_path, this_host
+from rtcstack.deploy.context import deployment, host_tls, inventory_path, this_host
 from rtcstack.deploy.ops import HostFiles
-from rtcstack.pki import Pki
 
 dep = deployment()
 me = this_host()
@@ -62,7 +61,7 @@ else:
                  _if=sysctl.did_change)
 
 # --- TLS material from the PKI ------------------------------------------------------------------
-tls = Pki.for_inventory(inventory_path()).host(dep, me)
+tls = host_tls()
 wanted.put("Install the CA certificate", tls.ca, f"{TLS_DIR}/ca.crt")
 wanted.put("Install the host certificate", tls.certificate, f"{TLS_DIR}/host.crt")
 wanted.put("Install the host private key", tls.key, f"{TLS_DIR}/host.key", mode="640", group="ssl-cert")

@@ -8,11 +8,10 @@ installed, and Kamailio restarts only when one of them changed.
 
 from pyinfra.operations import apt, files, server, systemd
 
-from rtcstack.deploy.context import deployment, inventory_path, this_host
+from rtcstack.deploy.context import deployment, this_host
 from rtcstack.deploy.ops import (add_to_group, certificate_stamp_path, config_putter, mask_before_install,
                                  record_served_certificate, unmask_when_configured)
 from rtcstack.deploy.registrar import KAMAILIO_FILES, KAMAILIO_PACKAGES, KAMAILIO_STAGED, config_files
-from rtcstack.pki import Pki
 
 dep = deployment()
 me = this_host()
@@ -44,6 +43,6 @@ unmask_when_configured("kamailio", first_install, put.files)
 systemd.service(name="Kamailio running and enabled", service="kamailio", running=True, enabled=True)
 restarted = systemd.service(name="Restart Kamailio (its config changed)", service="kamailio", restarted=True,
                 _if=lambda: not first_install and (checked.did_change() or defaults.did_change() or dropin.did_change()))
-stamp = record_served_certificate(put.files, "kamailio", Pki.for_inventory(inventory_path()).host(dep, me).certificate)
+stamp = record_served_certificate(put.files, "kamailio")
 server.shell(name="Reload Kamailio's TLS certificate (kamcmd tls.reload: calls stay up)", commands=["kamcmd tls.reload"],
              _if=lambda: not first_install and stamp.did_change() and not restarted.did_change())

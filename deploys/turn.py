@@ -5,26 +5,25 @@ coturn has no configuration check of its own, so the rendered file is all the mo
 only when a file it reads changed, and a renewed certificate alone only sends it SIGUSR2.
 """
 
-from pyinfra.operations import apt, systemd, server
+from pyinfra.operations import apt, server, systemd
 
-from rtcstack.deploy.context import deployment, inventory_path, this_host
-from rtcstack.deploy.ops import (HostFiles, add_to_group, certificate_stamp_path, mask_before_install,
+from rtcstack.deploy.context import deployment, this_host
+from rtcstack.deploy.ops import (add_to_group, certificate_stamp_path, config_putter, mask_before_install,
                                  record_served_certificate, unmask_when_configured)
 from rtcstack.deploy.turn import COTURN_SERVICE, COTURN_USER, config_files
-from rtcstack.pki import Pki
 
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
-wanted = HostFiles.for_configs(conf, certificate_stamp_path(COTURN_SERVICE), units=(COTURN_SERVICE,))
+put = config_putter(conf, certificate_stamp_path(COTURN_SERVICE), units=(COTURN_SERVICE,))
 
 first_install = mask_before_install("coturn", COTURN_SERVICE)
 apt.packages(name="Install coturn", packages=["coturn"])
 add_to_group(COTURN_USER, "ssl-cert", "to read the host TLS key")
-changed = [wanted.config(conf["turnserver"]), wanted.config(conf["dropin"])]
+changed = [put("turnserver"), put("dropin")]
 systemd.daemon_reload(name="Reload systemd units (coturn's drop-in changed)", _if=changed[1].did_change)
-stamp = record_served_certificate(wanted, COTURN_SERVICE, Pki.for_inventory(inventory_path()).host(dep, me).certificate)
-unmask_when_configured(COTURN_SERVICE, first_install, wanted)
+stamp = record_served_certificate(put.files, COTURN_SERVICE)
+unmask_when_configured(COTURN_SERVICE, first_install, put.files)
 systemd.service(name="coturn running and enabled", service=COTURN_SERVICE, running=True, enabled=True)
 restart = systemd.service(name="Restart coturn (its config changed)", service=COTURN_SERVICE, restarted=True,
                           _if=lambda: not first_install and any(op.did_change() for op in changed))

@@ -12,10 +12,12 @@ from pyinfra.context import ctx_inventory
 
 from ..config import ConfigError, Deployment, Host, short_name
 from ..config.loader import from_inventory, is_lab_inventory
+from ..pki import HostTls, Pki
 from ..secrets import SecretsError, SecretStore
 
 INVENTORY_ENV = "RTCSTACK_INVENTORY"
 _loaded: dict[int, Deployment] = {}
+_tls: dict[tuple[int, str], HostTls] = {}
 
 
 def inventory_path() -> Path:
@@ -46,3 +48,12 @@ def deployment() -> Deployment:
 
 def this_host() -> Host:
     return deployment().hosts[short_name(host.name)]
+
+
+def host_tls() -> HostTls:
+    """This host's TLS material from the inventory's PKI, read (or issued) once per run for every deploy
+    that installs or serves it."""
+    key = (id(ctx_inventory.get()), host.name)
+    if key not in _tls:
+        _tls[key] = Pki.for_inventory(inventory_path()).host(deployment(), this_host())
+    return _tls[key]

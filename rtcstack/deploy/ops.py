@@ -24,7 +24,7 @@ class FileStates(FactBase):
         command = (f'for p in {quoted}; do if [ -f "$p" ]; then echo "$(stat -c "%a %U %G" "$p") '
                    f'$(sha1sum < "$p" | cut -c1-40)"; else echo missing; fi; done')
         for unit in units:
-            command += f'; echo "$(systemctl is-enabled {shlex.quote(unit)}.service 2>/dev/null || true)"'
+            command += f'; s=$(systemctl is-enabled {shlex.quote(unit)}.service 2>/dev/null); echo "${{s:-unknown}}"'
         return command
 
     def process(self, output) -> list[str]:
@@ -48,7 +48,6 @@ class HostFiles:
 
     def __init__(self, *dests: str, units: tuple[str, ...] = ()):
         answers = host.get_fact(FileStates, paths=tuple(dests), units=tuple(units)) if dests or units else []
-        answers = list(answers) + [""] * (len(dests) + len(units) - len(answers))
         self.states = dict(zip(dests, answers[:len(dests)]))
         self.units = dict(zip(units, answers[len(dests):]))
 
@@ -109,9 +108,11 @@ def certificate_stamp_path(service: str) -> str:
     return f"/etc/rtcstack/{service}/certificate.sha256"
 
 
-def record_served_certificate(wanted: HostFiles, service: str, certificate_pem: str):
+def record_served_certificate(wanted: HostFiles, service: str):
     """Record which certificate a daemon serves (its SHA-256): the returned operation changes exactly when
     a renewed certificate was installed, so the caller reloads the daemon then. `wanted` must include
     `certificate_stamp_path(service)`."""
-    digest = hashlib.sha256(certificate_pem.encode()).hexdigest()
+    from .context import host_tls
+
+    digest = hashlib.sha256(host_tls().certificate.encode()).hexdigest()
     return wanted.put(f"Record the certificate {service} serves", f"{digest}\n", certificate_stamp_path(service))

@@ -95,10 +95,14 @@ def user() -> str:
     return f"uclient-{secrets.token_hex(4)}"
 
 
-def uclient(media: MediaLab, *args: str, messages: int = 50, clients: int = 2, timeout: float = 60) -> str:
+def uclient_command(media: MediaLab, *args: str, messages: int = 50, clients: int = 2) -> list[str]:
     """turnutils_uclient from this machine: `clients` allocations (no RTCP ones), `messages` each."""
-    command = ["turnutils_uclient", *args, "-c", "-n", str(messages), "-m", str(clients), "-l", "120",
-               str(media.turn.advertised_address), "-p", str(media.deployment.turn.listening_port)]
+    return ["turnutils_uclient", *args, "-c", "-n", str(messages), "-m", str(clients), "-l", "120",
+            str(media.turn.advertised_address), "-p", str(media.deployment.turn.listening_port)]
+
+
+def uclient(media: MediaLab, *args: str, messages: int = 50, clients: int = 2, timeout: float = 60) -> str:
+    command = uclient_command(media, *args, messages=messages, clients=clients)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     return result.stdout + result.stderr
 
@@ -196,8 +200,8 @@ def test_turn_picks_up_a_renewed_certificate_without_dropping_allocations(media,
     # Traffic through two allocations while coturn reloads its certificate again.
     address, port = turn_peer
     creds = rest_credentials(media.turn_secret, user(), 600)
-    command = ["turnutils_uclient", "-u", creds.username, "-w", creds.password, "-e", address, "-r", str(port),
-               "-c", "-n", "300", "-z", "20", "-m", "2", "-l", "120", str(turn.advertised_address)]
+    command = uclient_command(media, "-u", creds.username, "-w", creds.password, "-e", address, "-r", str(port),
+                              "-z", "20", messages=300)
     running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(5)
     media.run_on(turn, "systemctl kill --signal=SIGUSR2 coturn.service")

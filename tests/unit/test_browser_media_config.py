@@ -1,30 +1,14 @@
 """coturn, Janus and nginx files rendered from the model, and the Janus token scheme: no lab needed."""
 
-import pytest
-
 from rtcstack.config import load
 from rtcstack.deploy import edge, sfu, turn
-from rtcstack.deploy.render import MANAGED
 from rtcstack.janus import signed_token
 from rtcstack.turn import credentials_for, turn_uris
-from tests.conftest import SHIPPED_INVENTORIES
 from tests.unit.test_templates import FAKE_SECRETS
-
-ROLE_FILES = {"turn": turn.config_files, "sfu": sfu.config_files, "edge": edge.config_files}
 
 
 def _lab(project_copy, inventory="inventories/lab.py"):
     return load(project_copy / inventory, secrets=FAKE_SECRETS)
-
-
-@pytest.mark.parametrize("inventory", SHIPPED_INVENTORIES)
-def test_browser_media_templates_render_for_every_shipped_inventory(project_copy, inventory):
-    deployment = _lab(project_copy, inventory)
-    for host in deployment.hosts.values():
-        for role, files in ROLE_FILES.items():
-            if role in host.roles:
-                for item in files(deployment, host).values():
-                    assert MANAGED in "\n".join(item.render().splitlines()[:3]), item.template
 
 
 def test_turnserver_conf_carries_the_model(project_copy):

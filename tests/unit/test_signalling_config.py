@@ -9,7 +9,7 @@ import pytest
 from rtcstack.config import ConfigError, load
 from rtcstack.db import migrate
 from rtcstack.db.roles import scram_verifier
-from rtcstack.deploy import database, media, registrar
+from rtcstack.deploy import database, edge, media, registrar, sfu, turn
 from rtcstack.deploy.render import MANAGED
 from rtcstack.provisioning import ProvisioningError, channels_for_purchase, ha1
 from rtcstack.sip import digest
@@ -18,7 +18,8 @@ from rtcstack.status import lamp_for, parse_kamcmd
 from tests.conftest import SHIPPED_INVENTORIES
 from tests.unit.test_templates import FAKE_SECRETS
 
-ROLE_FILES = {"database": database.config_files, "registrar": registrar.config_files, "media": media.config_files}
+ROLE_FILES = {"database": database.config_files, "registrar": registrar.config_files, "media": media.config_files,
+              "turn": turn.config_files, "sfu": sfu.config_files, "edge": edge.config_files}
 
 
 @pytest.mark.parametrize("inventory", SHIPPED_INVENTORIES)
