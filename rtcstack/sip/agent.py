@@ -1,34 +1,30 @@
-"""A SIP user agent over UDP with real RTP: registers, calls, answers; one receive thread per agent.
+"""A SIP user agent over UDP or TCP with real RTP: registers, calls, cancels, answers.
 
-Blocking API for tests and tools: `register()`, `call()` -> Call, `Call.hangup()`. Incoming INVITEs are
-answered by the agent (200 with SDP, or a configured refusal), and media is G.711 PCMU at 20 ms.
+Blocking API for tests, tools and Locust users: `register()`, `options()`, `call()` -> Call,
+`Call.hangup()`. Client transactions follow RFC 3261 17.1: over UDP, requests are retransmitted on
+Timer A/E (T1 doubling; non-INVITE capped at T2) until Timer B/F (64*T1); over TCP nothing is
+retransmitted. The UAS side answers INVITEs (after a ringing delay if asked, 200 with SDP, or a set
+refusal), CANCEL (487), BYE and OPTIONS. Media is G.711 PCMU at 20 ms (`rtcstack.rtp`).
+One receive thread per agent: under Locust, gevent makes it a greenlet.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
-import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from queue import Empty, Queue
 
+from ..rtp import RtpStream
 from . import digest
 from .message import SipMessage, SipParseError, parse, request, response_to
+from .transport import local_address_towards, open_transport
 
-T1 = 0.5
+__all__ = ["Call", "IncomingCall", "UserAgent", "local_address_towards", "sdp_media", "sdp_offer"]
 
-
-def local_address_towards(host: str, port: int) -> str:
-    """The address of this machine that reaches host (what a peer sees as our source)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect((host, port))
-        return probe.getsockname()[0]
-    finally:
-        probe.close()
+T1, T2 = 0.5, 4.0
 
 
 def sdp_offer(address: str, port: int, session: int) -> bytes:
@@ -54,60 +50,6 @@ def sdp_media(body: bytes) -> tuple[str, int] | None:
     return (address, port) if address and port else None
 
 
-class RtpStream:
-    """One RTP endpoint: sends PCMU every 20 ms to the peer, counts what arrives."""
-
-    def __init__(self, address: str):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = 0
-        self.sent = 0
-        self.sources: set[tuple[str, int]] = set()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self, peer: tuple[str, int], seconds: float) -> None:
-        self._threads = [threading.Thread(target=self._send, args=(peer, seconds), daemon=True),
-                         threading.Thread(target=self._receive, daemon=True)]
-        for thread in self._threads:
-            thread.start()
-
-    def _send(self, peer: tuple[str, int], seconds: float) -> None:
-        ssrc, seq, ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
-        payload = b"\xff" * 160
-        start = time.monotonic()
-        while not self._stop.is_set() and time.monotonic() - start < seconds:
-            header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
-            self.sock.sendto(header + payload, peer)
-            self.sent += 1
-            seq, ts = seq + 1, ts + 160
-            time.sleep(max(0.0, start + self.sent * 0.02 - time.monotonic()))
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, source = self.sock.recvfrom(2048)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            if len(data) >= 12 and data[0] >> 6 == 2:
-                self.received += 1
-                self.sources.add(source)
-
-    def wait_sent(self) -> None:
-        if self._threads:
-            self._threads[0].join()
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=1)
-        self.sock.close()
-
-
 @dataclass
 class Call:
     agent: UserAgent
@@ -124,12 +66,14 @@ class Call:
     cseq: int = 1
     to_header: str = ""
     from_header: str = ""
+    cancelled: bool = False
 
     @property
     def answered(self) -> bool:
         return 200 <= self.status < 300
 
     def hangup(self) -> SipMessage | None:
+        """BYE along the route set; the RTP stream is closed (its figures stay readable)."""
         if not self.answered:
             return None
         self.cseq += 1
@@ -143,32 +87,56 @@ class Call:
 
 @dataclass
 class IncomingCall:
-    """A call the agent answered (or refused), as the callee saw it."""
+    """A call the agent answered (or refused, or had cancelled), as the callee saw it."""
 
     invite: SipMessage
     answered: bool
     rtp: RtpStream | None = None
     ended: threading.Event = field(default_factory=threading.Event)
+    local_tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    cancelled: bool = False
+    last_response: SipMessage | None = None
+    cseq: int = field(default_factory=lambda: random.randint(1, 10000))
+
+    def hangup(self, agent: UserAgent) -> SipMessage | None:
+        """The callee's BYE: Record-Route in order as the route set, the caller's Contact as target."""
+        if not self.answered:
+            return None
+        contact = self.invite.get("contact") or ""
+        target = contact[contact.find("<") + 1: contact.find(">")] if "<" in contact else contact
+        to_header = self.invite.get("to") or ""
+        self.cseq += 1
+        headers = [("From", f"{to_header};tag={self.local_tag}"), ("To", self.invite.get("from") or ""),
+                   ("Call-ID", self.invite.call_id), ("CSeq", f"{self.cseq} BYE")]
+        headers += [("Route", r.strip()) for rr in self.invite.get_all("record-route") for r in rr.split(",")]
+        final = agent.transaction("BYE", target, headers)
+        self.ended.set()
+        if self.rtp:
+            self.rtp.close()
+        return final
 
 
 class UserAgent:
     def __init__(self, registrar: str, port: int, domain: str, username: str, password: str,
-                 local_address: str | None = None, rtp_seconds: float = 0.0):
+                 local_address: str | None = None, rtp_seconds: float = 0.0, transport: str = "udp",
+                 answer_after: float = 0.0, t1: float = T1):
         self.registrar, self.port, self.domain = registrar, port, domain
         self.username, self.password = username, password
         self.address = local_address or local_address_towards(registrar, port)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((self.address, 0))
-        self.sock.settimeout(0.1)
-        self.local_port = self.sock.getsockname()[1]
-        self.contact = f"<sip:{username}@{self.address}:{self.local_port}>"
+        self.transport = open_transport(transport, self.address, (registrar, port))
+        self.local_port = self.transport.port
+        suffix = ";transport=tcp" if self.transport.reliable else ""
+        self.contact = f"<sip:{username}@{self.address}:{self.local_port}{suffix}>"
         self.rtp_seconds = rtp_seconds
+        self.answer_after = answer_after
+        self.t1 = t1
         self.refuse_with: tuple[int, str] | None = None
         self.incoming: list[IncomingCall] = []
         self.options_received = 0
+        self.nonce_count = 0
         self._waiting: dict[str, Queue] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"sip-{username}")
         self._thread.start()
         self._cseq = random.randint(1, 10000)
 
@@ -176,11 +144,11 @@ class UserAgent:
 
     def close(self) -> None:
         self._stop.set()
+        self.transport.close()
         self._thread.join(timeout=2)
         for call in self.incoming:
             if call.rtp:
                 call.rtp.close()
-        self.sock.close()
 
     def __enter__(self) -> UserAgent:
         return self
@@ -189,49 +157,65 @@ class UserAgent:
         self.close()
 
     def send(self, message: SipMessage, target: tuple[str, int] | None = None) -> None:
-        self.sock.sendto(message.encode(), target or (self.registrar, self.port))
+        self.transport.send(message.encode(), target)
+
+    def _via(self, branch: str) -> tuple[str, str]:
+        return ("Via", f"SIP/2.0/{self.transport.name} {self.address}:{self.local_port};rport;branch={branch}")
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                data, source = self.sock.recvfrom(65535)
-            except (TimeoutError, socket.timeout):
-                continue
+                arrived = self.transport.receive()
             except OSError:
                 return
-            try:
-                message = parse(data)
-            except SipParseError:
-                continue
-            if message.is_request:
-                self._serve(message, source)
-            else:
-                branch = _branch(message.get("via") or "")
-                queue = self._waiting.get(branch)
-                if queue:
-                    queue.put(message)
+            for data, source in arrived:
+                try:
+                    message = parse(data)
+                except SipParseError:
+                    continue
+                if message.is_request:
+                    self._serve(message, source)
+                else:
+                    queue = self._waiting.get(_branch(message.get("via") or ""))
+                    if queue:
+                        queue.put(message)
 
     # --- client transactions -----------------------------------------------------------------
 
     def transaction(self, method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b"",
-                    timeout: float = 8.0, on_provisional=None) -> SipMessage | None:
-        """Send a request, retransmit on Timer A until a response, return the final response (None on timeout)."""
+                    timeout: float | None = None, on_provisional=None,
+                    cancel: threading.Event | None = None) -> SipMessage | None:
+        """Send a request and return its final response, or None when Timer B/F (64*T1) fires first.
+
+        Over UDP the request is retransmitted: INVITE at T1, 2*T1, 4*T1... until a provisional
+        response; other requests at T1 doubling up to T2, then every T2. When `cancel` is set after a
+        provisional response, a CANCEL goes out and the INVITE's final answer (487) is returned.
+        """
         branch = "z9hG4bK" + secrets.token_hex(8)
-        via = ("Via", f"SIP/2.0/UDP {self.address}:{self.local_port};rport;branch={branch}")
+        via = self._via(branch)
         message = request(method, uri, [via, ("Max-Forwards", "70")] + headers +
                           ([("Content-Type", "application/sdp")] if body else []), body)
         queue: Queue = Queue()
         self._waiting[branch] = queue
+        retransmit = not self.transport.reliable
         try:
-            interval, next_send, deadline, provisional = T1, 0.0, time.monotonic() + timeout, False
+            interval, deadline, provisional = self.t1, time.monotonic() + (timeout or 64 * self.t1), False
+            self.send(message)
+            next_send = time.monotonic() + interval
+            cancel_sent: SipMessage | None = None
             while time.monotonic() < deadline:
                 now = time.monotonic()
-                if not provisional and now >= next_send:
+                if retransmit and now >= next_send and not (provisional and method == "INVITE"):
                     self.send(message)
-                    next_send, interval = now + interval, min(interval * 2, 4.0)
+                    interval = min(interval * 2, T2) if method != "INVITE" else interval * 2
+                    next_send = now + (T2 if provisional else interval)
+                if cancel is not None and cancel.is_set() and provisional and cancel_sent is None:
+                    cancel_sent = self._cancel(message, via)
                 try:
                     reply = queue.get(timeout=0.05)
                 except Empty:
+                    continue
+                if reply.cseq[1] != method:  # the answer to our CANCEL
                     continue
                 if reply.status < 200:
                     provisional = True
@@ -245,6 +229,15 @@ class UserAgent:
         finally:
             self._waiting.pop(branch, None)
 
+    def _cancel(self, invite: SipMessage, via: tuple[str, str]) -> SipMessage:
+        """CANCEL (RFC 3261 9.1): same Request-URI, Via branch, Call-ID, From, To, Route and CSeq number."""
+        headers = [via, ("Max-Forwards", "70"), ("From", invite.get("from")), ("To", invite.get("to")),
+                   ("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq[0]} CANCEL")]
+        headers += [("Route", r) for r in invite.get_all("route")]
+        cancel = request("CANCEL", invite.uri, headers)
+        self.send(cancel)
+        return cancel
+
     def _ack_failure(self, invite: SipMessage, reply: SipMessage, via: tuple[str, str]) -> None:
         headers = [via, ("Max-Forwards", "70"), ("From", invite.get("from")), ("To", reply.get("to")),
                    ("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq[0]} ACK")]
@@ -255,29 +248,43 @@ class UserAgent:
         return self._cseq
 
     def _authenticated(self, method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b"",
-                       timeout: float = 8.0) -> tuple[SipMessage | None, list[tuple[str, str]]]:
-        reply = self.transaction(method, uri, headers, body, timeout)
+                       timeout: float | None = None,
+                       cancel: threading.Event | None = None) -> tuple[SipMessage | None, list[tuple[str, str]]]:
+        reply = self.transaction(method, uri, headers, body, timeout, cancel=cancel)
         if reply is not None and reply.status in (401, 407):
             name = "WWW-Authenticate" if reply.status == 401 else "Proxy-Authenticate"
             answer = "Authorization" if reply.status == 401 else "Proxy-Authorization"
             challenge = digest.parse_challenge(reply.get(name) or "")
             headers = [(k, v if k != "CSeq" else f"{self._next_cseq()} {method}") for k, v in headers]
+            self.nonce_count += 1
             headers.append((answer, digest.authorization(challenge, method, uri, self.username, self.password)))
-            reply = self.transaction(method, uri, headers, body, timeout)
+            reply = self.transaction(method, uri, headers, body, timeout, cancel=cancel)
         return reply, headers
 
     # --- requests ----------------------------------------------------------------------------
 
-    def register(self, expires: int = 300) -> SipMessage | None:
+    def register(self, expires: int = 300, timeout: float | None = None) -> SipMessage | None:
         aor = f"sip:{self.username}@{self.domain}"
         headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
                    ("Call-ID", f"reg-{self.username}-{self.local_port}@{self.address}"),
                    ("CSeq", f"{self._next_cseq()} REGISTER"), ("Contact", self.contact), ("Expires", str(expires))]
-        reply, _ = self._authenticated("REGISTER", f"sip:{self.domain}", headers)
+        reply, _ = self._authenticated("REGISTER", f"sip:{self.domain}", headers, timeout=timeout)
         return reply
 
-    def call(self, target: str, timeout: float = 10.0) -> Call:
-        """INVITE sip:target@domain; on 200 send ACK and start RTP for rtp_seconds (if any)."""
+    def options(self, uri: str | None = None, timeout: float | None = None) -> SipMessage | None:
+        """OPTIONS to the server (a keepalive/ping, answered by the registrar itself) or to `uri`."""
+        uri = uri or f"sip:{self.domain}"
+        headers = [("From", f"<sip:{self.username}@{self.domain}>;tag={secrets.token_hex(4)}"), ("To", f"<{uri}>"),
+                   ("Call-ID", f"{secrets.token_hex(8)}@{self.address}"), ("CSeq", f"{self._next_cseq()} OPTIONS"),
+                   ("Accept", "application/sdp")]
+        return self.transaction("OPTIONS", uri, headers, timeout=timeout)
+
+    def call(self, target: str, timeout: float | None = None, cancel_after: float | None = None) -> Call:
+        """INVITE sip:target@domain; on 200 send ACK and start RTP for rtp_seconds (if any).
+
+        With `cancel_after`, the call is cancelled that many seconds after the INVITE (once the callee
+        rings): the result is the INVITE's 487 with `cancelled` set.
+        """
         uri = f"sip:{target}@{self.domain}"
         tag = secrets.token_hex(4)
         call_id = f"{secrets.token_hex(8)}@{self.address}"
@@ -285,13 +292,19 @@ class UserAgent:
         from_header = f"<sip:{self.username}@{self.domain}>;tag={tag}"
         headers = [("From", from_header), ("To", f"<{uri}>"), ("Call-ID", call_id),
                    ("CSeq", f"{self._next_cseq()} INVITE"), ("Contact", self.contact)]
+        cancel = None
+        if cancel_after is not None:
+            cancel = threading.Event()
+            threading.Timer(cancel_after, cancel.set).start()
         started = time.monotonic()
-        reply, headers = self._authenticated("INVITE", uri, headers, sdp_offer(self.address, rtp.port, 1), timeout)
+        reply, headers = self._authenticated("INVITE", uri, headers, sdp_offer(self.address, rtp.port, 1), timeout,
+                                             cancel=cancel)
         if reply is None:
             rtp.close()
             return Call(self, call_id, 408, "No answer (timeout)", tag)
         call = Call(self, call_id, reply.status, reply.reason, tag, setup_seconds=time.monotonic() - started,
-                    from_header=from_header, to_header=reply.get("to") or "", cseq=int(dict(headers)["CSeq"].split()[0]))
+                    from_header=from_header, to_header=reply.get("to") or "", cseq=int(dict(headers)["CSeq"].split()[0]),
+                    cancelled=bool(cancel and cancel.is_set()))
         if not call.answered:
             rtp.close()
             return call
@@ -299,10 +312,9 @@ class UserAgent:
         call.remote_target = contact[contact.find("<") + 1: contact.find(">")] if "<" in contact else contact
         call.route_set = list(reversed([r.strip() for rr in reply.get_all("record-route") for r in rr.split(",")]))
         call.remote_tag, call.remote_sdp = reply.tag("to"), reply.body
-        ack = [("Via", f"SIP/2.0/UDP {self.address}:{self.local_port};rport;branch=z9hG4bK{secrets.token_hex(8)}"),
-               ("Max-Forwards", "70"), ("From", from_header), ("To", call.to_header), ("Call-ID", call_id),
-               ("CSeq", f"{call.cseq} ACK")] + [("Route", r) for r in call.route_set]
-        self.send(request("ACK", call.remote_target, ack))
+        ack = [self._via("z9hG4bK" + secrets.token_hex(8)), ("Max-Forwards", "70"), ("From", from_header),
+               ("To", call.to_header), ("Call-ID", call_id), ("CSeq", f"{call.cseq} ACK")]
+        self.send(request("ACK", call.remote_target, ack + [("Route", r) for r in call.route_set]))
         media = sdp_media(reply.body)
         call.rtp = rtp
         if media and self.rtp_seconds:
@@ -311,36 +323,76 @@ class UserAgent:
 
     # --- server side -------------------------------------------------------------------------
 
+    def _respond(self, call: IncomingCall | None, message: SipMessage, status: int, reason: str,
+                 extra: list[tuple[str, str]] = (), body: bytes = b"", target=None) -> None:
+        response = response_to(message, status, reason, call.local_tag if call else secrets.token_hex(4), extra, body)
+        if call is not None and message.method == "INVITE":
+            call.last_response = response
+        self.send(response, target)
+
+    def _find(self, call_id: str) -> IncomingCall | None:
+        return next((c for c in reversed(self.incoming) if c.invite.call_id == call_id), None)
+
     def _serve(self, message: SipMessage, source: tuple[str, int]) -> None:
-        via = message.get("via") or ""
-        target = source
+        known = self._find(message.call_id)
         if message.method == "OPTIONS":
             self.options_received += 1
-            self.send(response_to(message, 200, "OK", secrets.token_hex(4)), target)
+            self._respond(None, message, 200, "OK", [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")], target=source)
         elif message.method == "INVITE":
-            if any(c.invite.call_id == message.call_id for c in self.incoming):
-                return  # a retransmission: the 200 is retransmitted by the proxy's transaction anyway
-            if self.refuse_with:
-                self.incoming.append(IncomingCall(message, False))
-                self.send(response_to(message, *self.refuse_with, secrets.token_hex(4)), target)
+            if known is not None:  # a retransmission: repeat what we answered
+                if known.last_response is not None:
+                    self.send(known.last_response, source)
                 return
-            rtp = RtpStream(self.address)
-            self.incoming.append(IncomingCall(message, True, rtp))
-            answer = sdp_offer(self.address, rtp.port, 2)
-            self.send(response_to(message, 200, "OK", secrets.token_hex(4),
-                                  [("Contact", self.contact), ("Content-Type", "application/sdp")], answer), target)
-            media = sdp_media(message.body)
-            if media and self.rtp_seconds:
-                rtp.start(media, self.rtp_seconds)
+            if self.refuse_with:
+                call = IncomingCall(message, False)
+                self.incoming.append(call)
+                self._respond(call, message, *self.refuse_with, target=source)
+                return
+            call = IncomingCall(message, False, RtpStream(self.address))
+            self.incoming.append(call)
+            if self.answer_after > 0:
+                self._respond(call, message, 180, "Ringing", [("Contact", self.contact)], target=source)
+                threading.Timer(self.answer_after, self._answer, (call, source)).start()
+            else:
+                self._answer(call, source)
+        elif message.method == "CANCEL":
+            if known is None or known.answered or known.cancelled:
+                self._respond(None, message, 481 if known is None else 200, "Call/Transaction Does Not Exist"
+                              if known is None else "OK", target=source)
+                return
+            known.cancelled = True
+            self._respond(known, message, 200, "OK", target=source)
+            self._respond(known, known.invite, 487, "Request Terminated", target=source)
+            if known.rtp:
+                known.rtp.close()
         elif message.method == "BYE":
-            self.send(response_to(message, 200, "OK"), target)
-            for call in self.incoming:
-                if call.invite.call_id == message.call_id:
-                    call.ended.set()
-        elif message.method in ("ACK",):
+            self._respond(known, message, 200 if known else 481, "OK" if known else "Call/Transaction Does Not Exist",
+                          target=source)
+            if known:
+                known.ended.set()
+        elif message.method == "ACK":
             return
-        elif via:
-            self.send(response_to(message, 405, "Method Not Allowed"), target)
+        else:
+            self._respond(None, message, 405, "Method Not Allowed", [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")],
+                          target=source)
+
+    def _answer(self, call: IncomingCall, source: tuple[str, int]) -> None:
+        if call.cancelled:
+            return
+        call.answered = True
+        answer = sdp_offer(self.address, call.rtp.port, 2)
+        self._respond(call, call.invite, 200, "OK", [("Contact", self.contact), ("Content-Type", "application/sdp")],
+                      answer, target=source)
+        media = sdp_media(call.invite.body)
+        if media and self.rtp_seconds:
+            call.rtp.start(media, self.rtp_seconds)
+
+    def forget(self, call: IncomingCall) -> None:
+        """Drop a finished incoming call (long-running load users would otherwise keep every one)."""
+        if call.rtp:
+            call.rtp.close()
+        if call in self.incoming:
+            self.incoming.remove(call)
 
 
 def _branch(via: str) -> str:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import docker
 
 from rtcstack.config import load
 from rtcstack.remote import connect
@@ -41,9 +45,21 @@ class SipLab:
         rtcstack("accounts", "import", self.inventory, str(path))
         return made
 
-    def agent(self, account: tuple[str, str], rtp_seconds: float = 0.0) -> UserAgent:
+    def agent(self, account: tuple[str, str], rtp_seconds: float = 0.0, **options) -> UserAgent:
         return UserAgent(str(self.registrar.private_address), self.sip_port, self.domain, *account,
-                         rtp_seconds=rtp_seconds)
+                         rtp_seconds=rtp_seconds, **options)
+
+    @contextmanager
+    def second_source_address(self):
+        """A second address of this machine on the lab network (the first one is flood-exempt)."""
+        network = docker.from_env().networks.get(self.deployment.lab.network)
+        bridge = network.attrs["Options"].get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+        address = str(self.deployment.lab.subnet.network_address + 250)
+        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", bridge], check=True)
+        try:
+            yield address
+        finally:
+            subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", bridge], check=False)
 
     def on_registrar(self, command: str) -> str:
         name = self.registrar.name

@@ -1,0 +1,212 @@
+"""G.711 RTP streams at 20 ms with per-stream quality figures: loss, RFC 3550 jitter, one-way delay and
+an E-model (ITU-T G.107) MOS estimate.
+
+Plain sockets and threads, so the same code runs in tests (OS threads) and under Locust (gevent patches
+both into greenlets). One `RtpClock` per process sends every active stream's packet on each 20 ms tick:
+hundreds of streams cost one timer, not hundreds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+PTIME = 0.02
+SAMPLES = 160  # 20 ms of 8 kHz G.711
+CLOCK_RATE = 8000
+PCMU = 0
+#: Payload prefix that lets a receiver on the same clock compute one-way delay: magic, host id, send time.
+_MAGIC = b"RTCS"
+_STAMP = struct.Struct("!4s8sd")
+
+
+def _host_id() -> bytes:
+    try:
+        seed = open("/etc/machine-id", "rb").read().strip()
+    except OSError:
+        seed = socket.gethostname().encode()
+    return hashlib.sha256(seed).digest()[:8]
+
+
+HOST_ID = _host_id()
+
+
+def e_model_mos(loss_percent: float, one_way_delay_ms: float, jitter_ms: float = 0.0, bpl: float = 4.3) -> float:
+    """MOS-CQE from the E-model (ITU-T G.107) for G.711 (Ie = 0).
+
+    Mouth-to-ear delay = network delay + 20 ms packetisation + a jitter buffer of twice the jitter;
+    Bpl 4.3 is G.711 without packet-loss concealment (ITU-T G.113), random loss (BurstR = 1).
+    """
+    delay = one_way_delay_ms + PTIME * 1000 + 2 * jitter_ms
+    idd = 0.024 * delay + (0.11 * (delay - 177.3) if delay > 177.3 else 0.0)
+    ie_eff = 95 * loss_percent / (loss_percent + bpl) if loss_percent > 0 else 0.0
+    r = max(0.0, min(100.0, 93.2 - idd - ie_eff))
+    return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+
+
+@dataclass
+class StreamQuality:
+    """What one receiver measured: `expected` from the sequence numbers seen (RFC 3550 A.3)."""
+
+    received: int
+    expected: int
+    sent: int
+    jitter_ms: float
+    max_jitter_ms: float
+    delay_ms: float | None
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.received)
+
+    @property
+    def loss_percent(self) -> float:
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+    @property
+    def mos(self) -> float:
+        return e_model_mos(self.loss_percent, self.delay_ms or 0.0, self.jitter_ms)
+
+
+class RtpClock:
+    """Sends a packet for every registered stream each 20 ms, from one thread (greenlet)."""
+
+    _instance: RtpClock | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.streams: set[RtpStream] = set()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rtp-clock")
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> RtpClock:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _run(self) -> None:
+        tick = time.monotonic()
+        while True:
+            for stream in list(self.streams):
+                stream._tick()
+            tick += PTIME
+            delay = tick - time.monotonic()
+            if delay < -0.2:  # far behind (a stalled process): start again rather than burst
+                tick = time.monotonic()
+            time.sleep(max(0.0, delay))
+
+
+class RtpStream:
+    """One RTP endpoint: sends PCMU every 20 ms to the peer for a while, measures what arrives."""
+
+    def __init__(self, address: str, clock: RtpClock | None = None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.sent = 0
+        self.received = 0
+        self.sources: set[tuple[str, int]] = set()
+        self._clock = clock
+        self._peer: tuple[str, int] | None = None
+        self._send_until = 0.0
+        self._ssrc, self._seq, self._ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
+        self._filler = b"\xff" * (SAMPLES - _STAMP.size)
+        self._done = threading.Event()
+        self._closed = threading.Event()
+        # receiver state (RFC 3550 A.1, A.3, A.8)
+        self._base_seq: int | None = None
+        self._max_seq = 0
+        self._cycles = 0
+        self._transit: float | None = None
+        self._jitter = 0.0  # in timestamp units
+        self._max_jitter = 0.0
+        self._delays: list[float] = []
+        self._receiver = threading.Thread(target=self._receive, daemon=True, name=f"rtp-rx-{self.port}")
+        self._receiver.start()
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def start(self, peer: tuple[str, int], seconds: float) -> None:
+        """Send to peer for `seconds` (from the shared clock); `wait_sent()` returns when done."""
+        self._peer = peer
+        self._send_until = time.monotonic() + seconds
+        (self._clock or RtpClock.shared()).streams.add(self)
+
+    def _tick(self) -> None:
+        if self._closed.is_set() or time.monotonic() >= self._send_until:
+            (self._clock or RtpClock.shared()).streams.discard(self)
+            self._done.set()
+            return
+        header = struct.pack("!BBHII", 0x80, PCMU, self._seq & 0xFFFF, self._ts & 0xFFFFFFFF, self._ssrc)
+        try:
+            self.sock.sendto(header + _STAMP.pack(_MAGIC, HOST_ID, time.time()) + self._filler, self._peer)
+        except OSError:
+            return
+        self.sent += 1
+        self._seq, self._ts = self._seq + 1, self._ts + SAMPLES
+
+    def wait_sent(self, timeout: float | None = None) -> None:
+        if self._peer is not None:
+            self._done.wait(timeout)
+
+    # --- receiving ---------------------------------------------------------------------------------
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data, source = self.sock.recvfrom(2048)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            arrival = time.time()
+            if len(data) < 12 or data[0] >> 6 != 2:
+                continue
+            self.received += 1
+            self.sources.add(source)
+            seq, ts = struct.unpack_from("!HI", data, 2)
+            self._sequence(seq)
+            transit = arrival * CLOCK_RATE - ts
+            if self._transit is not None:
+                self._jitter += (abs(transit - self._transit) - self._jitter) / 16
+                self._max_jitter = max(self._max_jitter, self._jitter)
+            self._transit = transit
+            if len(data) >= 12 + _STAMP.size:
+                magic, host, sent_at = _STAMP.unpack_from(data, 12)
+                if magic == _MAGIC and host == HOST_ID:
+                    self._delays.append(arrival - sent_at)
+
+    def _sequence(self, seq: int) -> None:
+        if self._base_seq is None:
+            self._base_seq, self._max_seq = seq, seq
+            return
+        if 0 < (seq - self._max_seq) & 0xFFFF < 0x8000:  # in order (allowing gaps)
+            if seq < self._max_seq:
+                self._cycles += 1 << 16
+            self._max_seq = seq
+
+    def quality(self) -> StreamQuality:
+        expected = 0 if self._base_seq is None else self._cycles + self._max_seq - self._base_seq + 1
+        delays = sorted(self._delays)
+        return StreamQuality(self.received, expected, self.sent, self._jitter / CLOCK_RATE * 1000,
+                             self._max_jitter / CLOCK_RATE * 1000,
+                             delays[len(delays) // 2] * 1000 if delays else None)
+
+    def close(self) -> None:
+        self._closed.set()
+        (self._clock or RtpClock.shared()).streams.discard(self)
+        self._done.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiver blocked in recvfrom
+        except OSError:
+            pass
+        self._receiver.join(timeout=1)
+        self.sock.close()
