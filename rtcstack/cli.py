@@ -244,7 +244,7 @@ def lab_status(inventory: Path) -> None:
 
 
 # Subcommand groups that live in their own modules register themselves on `main`.
-from . import cli_media, cli_signalling  # noqa: E402, F401
+from . import cli_load, cli_media, cli_signalling  # noqa: E402, F401
 
 if __name__ == "__main__":
     # Run as `python -m rtcstack.cli`: this module is __main__, and the command groups of other modules

@@ -19,6 +19,7 @@ from .settings import (
     EdgeSettings,
     HostSettings,
     LabSettings,
+    LoadSettings,
     LinksSettings,
     MediaSettings,
     PortalSettings,
@@ -65,6 +66,7 @@ SECRETS: dict[str, SecretSpec] = {
     "janus_room_key": SecretSpec("Janus video-room and text-room admin key: creating a room needs it", ("sfu",)),
     "links_signing_key": SecretSpec("key that signs invite and conference links", ("links",)),
     "portal_session_key": SecretSpec("key that signs portal sessions", ("portal",)),
+    "load_account_key": SecretSpec("key deriving the passwords of `rtcstack load`'s test accounts", ("registrar",)),
 }
 SECRET_MIN_LENGTH = 24
 _PLACEHOLDER = re.compile(r"change.?me|placeholder|replace|todo|xxx|secret|password|example|<.*>", re.IGNORECASE)
@@ -98,6 +100,7 @@ class Deployment(Settings):
     links: LinksSettings = Field(default_factory=LinksSettings, description="links role.")
     portal: PortalSettings = Field(default_factory=PortalSettings, description="portal role.")
     edge: EdgeSettings = Field(default_factory=EdgeSettings, description="edge role.")
+    load: LoadSettings = Field(default_factory=LoadSettings, description="`rtcstack load` pacing and service levels.")
     hosts: dict[str, Host] = Field(description="Hosts by name (from the inventory).")
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="Secrets from the encrypted store (never from the inventory)."

@@ -187,6 +187,45 @@ class EdgeSettings(Settings):
 # --- deployment-wide ---------------------------------------------------------------------------
 
 
+class Thresholds(Settings):
+    """Service levels one load scenario must meet; a breach makes `rtcstack load` exit non-zero."""
+
+    max_failure_ratio: float = Field(0.01, ge=0, le=1, description="Failed exchanges / all exchanges.")
+    max_p95_setup_ms: float | None = Field(
+        None, gt=0, description="95th percentile of the scenario's setup step (REGISTER, call setup, Allocate, "
+                                "room join, HTTP request), in milliseconds; none: not checked.")
+    max_loss_percent: float | None = Field(None, ge=0, le=100, description="Packets lost over all media streams.")
+    max_jitter_p95_ms: float | None = Field(None, ge=0, description="95th percentile of the streams' RFC 3550 jitter.")
+    min_mos: float | None = Field(
+        None, ge=1, le=4.5, description="Lowest E-model MOS that 95 % of the media streams must reach.")
+
+
+class LoadSettings(Settings):
+    """`rtcstack load`: the scenarios' pacing and the service levels they gate on."""
+
+    register_interval_seconds: float = Field(
+        1.0, ge=0, le=3600, description="sip_register: seconds between one user's REGISTERs (0: back to back).")
+    call_hold_seconds: float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
+    call_pause_seconds: float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
+    turn_message_size: int = Field(172, ge=20, le=1400, description="turn_relay: bytes per relayed message "
+                                   "(172 = an RTP packet of G.711 at 20 ms).")
+    turn_interval_ms: int = Field(20, ge=1, le=10000, description="turn_relay: milliseconds between one user's messages.")
+    turn_burst_messages: int = Field(250, ge=1, le=100000, description="turn_relay: messages per measured burst.")
+    sfu_hold_seconds: float = Field(10.0, ge=0, le=3600, description="sfu_join: how long a participant stays in the room.")
+    sip_register: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=500),
+                                     description="Service levels of sip_register (setup step: REGISTER).")
+    sip_calls: Thresholds = Field(
+        default_factory=lambda: Thresholds(max_p95_setup_ms=1000, max_loss_percent=0.5, max_jitter_p95_ms=20, min_mos=4.0),
+        description="Service levels of sip_calls (setup step: INVITE to 200 OK).")
+    turn_relay: Thresholds = Field(
+        default_factory=lambda: Thresholds(max_p95_setup_ms=100, max_loss_percent=0.5, min_mos=4.0),
+        description="Service levels of turn_relay (setup step: Allocate).")
+    sfu_join: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=2000),
+                                 description="Service levels of sfu_join (setup step: joining the video room).")
+    http: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=500),
+                             description="Service levels of http (setup step: every request).")
+
+
 class AptSettings(Settings):
     """Package sources and apt behaviour on every host."""
 

@@ -23,7 +23,10 @@ def test_turnserver_conf_carries_the_model(project_copy):
                  "allowed-peer-ip=198.18.10.15", "cert=/etc/rtcstack/tls/host.crt"):
         assert line in conf, line
     # db1, sip1 and web1 are not relay destinations; no external mapping without a public address.
-    assert not [line for line in conf if line.startswith("allowed-peer-ip=198.18.10.1") and line[-1] in "1246"]
+    assert not [line for line in conf if line.startswith("allowed-peer-ip=198.18.10.1") and line[-2:] in
+                ("11", "12", "14", "16")]
+    # The lab machine (load generator) is, from group_data/lab.py's turn.allowed_peer_addresses.
+    assert "allowed-peer-ip=198.18.10.1" in conf
     assert not [line for line in conf if line.startswith("external-ip")]
     assert (files["turnserver"].mode, files["turnserver"].group) == ("640", "turnserver")
 

@@ -1,0 +1,216 @@
+"""Run a scenario with Locust: test accounts, the context file, local or master/worker processes, then the
+report (plots, summary) and the gate."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from ..config import Deployment
+from ..config.settings import LoadSettings
+from .context import CUSTOMER, ENV, LoadContext, account, accounts_needed
+from .gate import Check, as_json, evaluate, media_summary
+from .scenarios import SCENARIOS
+
+
+class LoadError(Exception):
+    """A load run cannot start (missing role, bad override...) or did not produce results."""
+
+
+@dataclass
+class LoadRun:
+    scenario: str
+    inventory: Path
+    deployment: Deployment
+    users: int = 10
+    spawn_rate: float | None = None
+    duration_seconds: float = 60
+    workers: int = 0
+    remote_workers: int = 0
+    report_dir: Path = Path("out/load")
+    web: bool = False
+    master_port: int = 5557
+    log: callable = print
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def parts(self):
+        return SCENARIOS[self.scenario].parts()
+
+    # --- before -------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        needs = {"sip_register": ("registrar",), "sip_calls": ("registrar", "media"), "turn_relay": ("turn",),
+                 "sfu_join": ("edge", "sfu"), "http": ("edge",)}
+        for part in self.parts:
+            missing = [role for role in needs[part.name] if not self.deployment.hosts_with(role)]
+            if missing:
+                raise LoadError(f"scenario {part.name} needs a host with the role(s) {', '.join(missing)}; "
+                                f"{self.inventory} has none")
+        if any(p.name == "turn_relay" for p in self.parts):
+            self._check_echo_peer_allowed()
+        if self.users < 1:
+            raise LoadError(f"--users {self.users}: run at least one user")
+
+    def _check_echo_peer_allowed(self) -> None:
+        from ipaddress import ip_address
+
+        from ..sip.transport import local_address_towards
+
+        turn = self.deployment.hosts_with("turn")[0]
+        me = ip_address(local_address_towards(str(turn.private_address), self.deployment.turn.listening_port))
+        denied = any(me in net for net in self.deployment.turn.denied_peer_networks)
+        allowed = any(me in net for net in self.deployment.turn.allowed_peer_addresses)
+        if denied and not allowed:
+            raise LoadError(f"turn_relay's echo peer runs on this machine ({me}), which coturn may not relay to "
+                            f"(it is inside turn.denied_peer_networks). Fix: add \"{me}/32\" to "
+                            f"turn.allowed_peer_addresses in group_data and deploy")
+
+    def create_accounts(self) -> int:
+        """The test accounts (customer rtcstack-load, 300 channels); re-imported unchanged on every run."""
+        from ..provisioning import Database, add_customer, import_accounts
+
+        needed = accounts_needed(self.scenario, self.users, self.workers + self.remote_workers)
+        total = sum(needed.values())
+        if not total:
+            return 0
+        key = self.deployment.secret("load_account_key") if "load_account_key" in self.deployment.secrets else ""
+        if not key:
+            raise LoadError(f"the secret load_account_key is missing: run `rtcstack secrets init {self.inventory}`")
+        db = Database.connect(self.inventory, self.deployment)
+        add_customer(db, CUSTOMER, 300, False, Decimal("0"))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "accounts.csv"
+            rows = ["customer,username,password"] + [
+                f"{CUSTOMER},{','.join(account(key, name, i))}" for name, count in needed.items() for i in range(count)]
+            path.write_text("\n".join(rows) + "\n")
+            import_accounts(db, path)
+        return total
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def stop_timeout(self) -> int:
+        load = self.deployment.load
+        waits = {"sip_calls": load.call_hold_seconds + 20, "sfu_join": load.sfu_hold_seconds + 20,
+                 "turn_relay": load.turn_burst_messages * load.turn_interval_ms / 1000 + 5}
+        return math.ceil(max([waits.get(p.name, 10) for p in self.parts]))
+
+    def locust_command(self, locustfile: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "locust", "-f", str(locustfile), "--exit-code-on-error", "0", *extra]
+
+    def run(self) -> int:
+        self.preflight()
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("locust_stats.csv", "locust_stats_history.csv", "media.csv", "summary.json"):
+            (self.report_dir / stale).unlink(missing_ok=True)
+        created = self.create_accounts()
+        if created:
+            self.log(f"test accounts ready: {created} (customer {CUSTOMER})")
+        scenario = SCENARIOS[self.scenario]
+        with tempfile.TemporaryDirectory(prefix="rtcstack-load-") as private:
+            context = LoadContext.build(self.deployment, self.inventory, self.scenario, self.users,
+                                        self.workers + self.remote_workers, self.duration_seconds,
+                                        self.report_dir.resolve())
+            env = {**os.environ, ENV: str(context.write(Path(private) / "context.json"))}
+            spawn = self.spawn_rate or max(1.0, self.users / 10)
+            common = ["-u", str(self.users), "-r", f"{spawn:g}", "--stop-timeout", str(self.stop_timeout())]
+            if self.web:
+                common += ["--web-host", "127.0.0.1"]
+            else:
+                prefix = str(self.report_dir / "locust")
+                common += ["--headless", "-t", f"{int(self.duration_seconds)}s", "--csv", prefix,
+                           "--csv-full-history", "--html", str(self.report_dir / "report.html")]
+            workers: list[subprocess.Popen] = []
+            if self.workers or self.remote_workers:
+                port = self.master_port or _free_port()
+                common += ["--master", "--master-bind-port", str(port),
+                           "--expect-workers", str(self.workers + self.remote_workers)]
+                for n in range(self.workers):
+                    log = (self.report_dir / f"worker-{n}.log").open("w")
+                    workers.append(subprocess.Popen(
+                        self.locust_command(scenario.locustfile, "--worker", "--master-host", "127.0.0.1",
+                                            "--master-port", str(port)), env=env, stdout=log, stderr=subprocess.STDOUT))
+                if self.remote_workers:
+                    self.log(f"waiting for {self.remote_workers} worker(s) from other machines on port {port}")
+            self.log(f"{self.scenario}: {self.users} users, {spawn:g}/s spawn, "
+                     f"{'web UI on http://127.0.0.1:8089' if self.web else f'{self.duration_seconds:g} s'}"
+                     f"{f', {self.workers} local worker(s)' if self.workers else ''}; report in {self.report_dir}")
+            try:
+                code = subprocess.run(self.locust_command(scenario.locustfile, *common), env=env).returncode
+            finally:
+                for worker in workers:
+                    try:
+                        worker.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+        if self.web:
+            return code
+        if code != 0 or not (self.report_dir / "locust_stats.csv").exists():
+            raise LoadError(f"Locust exited {code} without results; see its output above")
+        return self.report()
+
+    # --- after -----------------------------------------------------------------------------------
+
+    def report(self) -> int:
+        from .plots import write_plots
+
+        plots = write_plots(self.report_dir, self.scenario)
+        self.checks = evaluate(self.scenario, self.deployment.load, self.report_dir)
+        media = media_summary(self.report_dir)
+        summary = {"scenario": self.scenario, "users": self.users, "duration_seconds": self.duration_seconds,
+                   "workers": self.workers + self.remote_workers, "checks": as_json(self.checks), "media": media,
+                   "plots": [p.name for p in plots], "passed": all(c.passed for c in self.checks)}
+        (self.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.log("")
+        for kind, figures in media.items():
+            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
+                              if v is not None)
+            self.log(f"media ({kind}): {shown}")
+        width = max(len(c.what) for c in self.checks) if self.checks else 10
+        self.log(f"{'scenario':<13} {'check':<{width}} {'measured':>12}  limit        met")
+        for c in self.checks:
+            scenario, what, measured, limit, met = c.row()
+            self.log(f"{scenario:<13} {what:<{width}} {measured:>12}  {limit:<12} {met}")
+        self.log(f"report: {self.report_dir}/report.html, locust_*.csv, media.csv, "
+                 f"{', '.join(p.name for p in plots) or 'no plots'}, summary.json")
+        return 0 if summary["passed"] else 1
+
+
+def apply_overrides(load: LoadSettings, pairs: tuple[str, ...]) -> LoadSettings:
+    """`KEY=VALUE` over the load settings, e.g. `sip_register.max_p95_setup_ms=1` or `call_hold_seconds=10`."""
+    from pydantic import ValidationError
+
+    data = load.model_dump()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise LoadError(f"--set {pair!r}: write KEY=VALUE, e.g. sip_register.max_p95_setup_ms=200")
+        target, *path = key.split(".")
+        node = data
+        for part in [target, *path][:-1]:
+            if not isinstance(node.get(part), dict):
+                raise LoadError(f"--set {key}: {part!r} is not a load setting group (see the load.* settings)")
+            node = node[part]
+        leaf = [target, *path][-1]
+        if leaf not in node:
+            raise LoadError(f"--set {key}: no such load setting (see the load.* settings in README.md)")
+        node[leaf] = None if value.lower() in ("none", "") else value
+    try:
+        return LoadSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise LoadError(f"--set: {problems}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
