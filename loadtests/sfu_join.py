@@ -59,28 +59,13 @@ class SfuJoinUser(User):
             with exchange(self.environment, "JANUS", "attach"):
                 handle = janus.attach(VIDEOROOM)
             with exchange(self.environment, "JANUS", "join"):
-                janus.message(handle, {"request": "join", "ptype": "publisher", "room": room(self.context),
-                                       "display": f"load-{secrets.token_hex(3)}"})
-                self._wait_for(janus, "joined")
+                janus.join_room(handle, room(self.context), f"load-{secrets.token_hex(3)}")
             deadline = time.monotonic() + self.context.load["sfu_hold_seconds"]
             while time.monotonic() < deadline:
                 time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
                 with exchange(self.environment, "JANUS", "keepalive"):
                     janus.keepalive()
             with exchange(self.environment, "JANUS", "leave"):
-                janus.message(handle, {"request": "leave"})
-                self._wait_for(janus, "left")
+                janus.leave_room(handle)
         finally:
             janus.destroy()
-
-    @staticmethod
-    def _wait_for(janus: JanusHttp, what: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in janus.events(max_events=10, timeout=min(timeout, 30)):
-                data = event.get("plugindata", {}).get("data", {})
-                if data.get("videoroom") == what or (what == "left" and data.get("leaving") == "ok"):
-                    return
-                if "error" in data:
-                    raise ProtocolFailure(f"video room: {data['error_code']} {data['error']}")
-        raise ProtocolFailure(f"no '{what}' event from the video room within {timeout:.0f} s")

@@ -76,7 +76,7 @@ class JanusHttp:
         request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=timeout or self.timeout, context=self._ssl) as response:
             reply = json.loads(response.read())
-        if reply.get("janus") == "error":
+        if isinstance(reply, dict) and reply.get("janus") == "error":
             error = reply.get("error", {})
             raise JanusError(error.get("code", 0), error.get("reason", "unknown"))
         return reply
@@ -114,6 +114,28 @@ class JanusHttp:
         auth = self._auth_query()
         reply = self._request(f"/{self.session_id}{query}{'&' + auth if auth else ''}", timeout=timeout)
         return reply if isinstance(reply, list) else [reply]
+
+    def join_room(self, handle: int, room: int, display: str = "", timeout: float = 10.0) -> dict:
+        """Join a video room as a participant (publishing nothing yet); the `joined` event's data."""
+        self.message(handle, {"request": "join", "ptype": "publisher", "room": room, "display": display})
+        return self.wait_for_plugin_event(lambda data: data.get("videoroom") == "joined", timeout)
+
+    def leave_room(self, handle: int, timeout: float = 10.0) -> dict:
+        self.message(handle, {"request": "leave"})
+        return self.wait_for_plugin_event(lambda data: data.get("leaving") == "ok" or data.get("videoroom") == "left",
+                                          timeout)
+
+    def wait_for_plugin_event(self, wanted, timeout: float = 10.0) -> dict:
+        """Long-poll until a plugin event whose data satisfies `wanted`; a plugin error raises JanusError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events(max_events=10, timeout=max(1.0, min(35.0, deadline - time.monotonic() + 1))):
+                data = event.get("plugindata", {}).get("data", {})
+                if "error_code" in data:
+                    raise JanusError(data["error_code"], data.get("error", "plugin error"))
+                if wanted(data):
+                    return data
+        raise JanusError(0, f"no matching plugin event within {timeout:.0f} s")
 
     def keepalive(self) -> None:
         self._request(f"/{self.session_id}", {"janus": "keepalive"})
