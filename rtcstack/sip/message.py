@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 
 COMPACT = {"i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length", "c": "content-type",
            "f": "from", "s": "subject", "k": "supported", "t": "to", "v": "via"}
-_REQUEST_LINE = re.compile(r"^([A-Za-z]+) (\S+) SIP/2\.0$")
-_STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2}) ?(.*)$")
+_TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"  # RFC 3261 25.1 token: a method is one
+_REQUEST_LINE = re.compile(rf"^({_TOKEN}) ([A-Za-z][A-Za-z0-9+.-]*:\S+) SIP/2\.0$")
+_STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2})(?: (.*))?$")
+_CSEQ = re.compile(rf"^([0-9]{{1,10}})\s+({_TOKEN})$")
+_NAME_ADDR_HEADERS = ("from", "to", "contact", "route", "record-route", "reply-to")
+CSEQ_MAX = 2**31 - 1
 
 
 class SipParseError(ValueError):
@@ -52,7 +56,7 @@ class SipMessage:
         return int(number), method.strip()
 
     def tag(self, header: str) -> str | None:
-        match = re.search(r";\s*tag=([^;\s]+)", self.get(header) or "")
+        match = re.search(r";\s*tag\s*=\s*([^;\s,]+)", self.get(header) or "")
         return match.group(1) if match else None
 
     def encode(self) -> bytes:
@@ -82,6 +86,27 @@ def response_to(req: SipMessage, status: int, reason: str, to_tag: str | None = 
                       status=status, reason=reason)
 
 
+def _check_values(message: SipMessage) -> None:
+    """The scalar and structural checks RFC 4475's invalid messages probe (section 3.1.2)."""
+    cseq = _CSEQ.match(message.get("cseq") or "")
+    if not cseq or int(cseq.group(1)) > CSEQ_MAX:
+        raise SipParseError(f"bad CSeq {message.get('cseq')!r}: a number below 2**31 and a method")
+    if message.is_request and cseq.group(2) != message.method:
+        raise SipParseError(f"CSeq method {cseq.group(2)} does not match the request method {message.method}")
+    forwards = message.get("max-forwards")
+    if forwards is not None and not (forwards.isdigit() and int(forwards) <= 255):
+        raise SipParseError(f"bad Max-Forwards {forwards!r}: 0 to 255")
+    expires = message.get("expires")
+    if expires is not None and expires.isdigit() and int(expires) > 2**32 - 1:
+        raise SipParseError(f"Expires {expires} is larger than 2**32-1")
+    for name in _NAME_ADDR_HEADERS:
+        for value in message.get_all(name):
+            if len(re.findall(r'(?<!\\)"', value)) % 2:
+                raise SipParseError(f"unterminated quoted string in {name}: {value[:60]!r}")
+            if value.count("<") != value.count(">"):
+                raise SipParseError(f"unbalanced <> in {name}: {value[:60]!r}")
+
+
 def parse(data: bytes) -> SipMessage:
     """Parse one datagram; raise SipParseError on anything RFC 3261 does not allow."""
     head, sep, body = data.partition(b"\r\n\r\n")
@@ -95,15 +120,15 @@ def parse(data: bytes) -> SipMessage:
     first = lines[0]
     message = SipMessage(first)
     if match := _REQUEST_LINE.match(first):
-        message.method, message.uri = match.group(1).upper(), match.group(2)
+        message.method, message.uri = match.group(1), match.group(2)
     elif match := _STATUS_LINE.match(first):
-        message.status, message.reason = int(match.group(1)), match.group(2)
+        message.status, message.reason = int(match.group(1)), match.group(2) or ""
     else:
         raise SipParseError(f"bad start line: {first[:80]!r}")
     for line in lines[1:]:
         if line[:1] in (" ", "\t") and message.headers:  # folded continuation
             key, value = message.headers[-1]
-            message.headers[-1] = (key, f"{value} {line.strip()}")
+            message.headers[-1] = (key, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
         if not colon or not re.fullmatch(r"[A-Za-z0-9!%*_+`'~.-]+", name.strip()):
@@ -113,6 +138,7 @@ def parse(data: bytes) -> SipMessage:
     for required in ("via", "from", "to", "call-id", "cseq"):
         if message.get(required) is None:
             raise SipParseError(f"missing {required} header")
+    _check_values(message)
     length = message.get("content-length")
     if length is not None:
         if not length.isdigit() or int(length) > len(body):
