@@ -280,3 +280,29 @@ def test_sip_tls_listener_presents_the_pki_certificate(sip):
     with socket.create_connection(address, timeout=5) as raw, context.wrap_socket(raw) as tls:
         names = [value for kind, value in tls.getpeercert()["subjectAltName"]]
         assert str(sip.registrar.advertised_address) in names and sip.domain in names
+
+
+def test_register_and_call_over_tcp(sip):
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee, transport="tcp") as b, sip.agent(caller, transport="tcp") as a:
+        assert b.register().status == 200
+        call = a.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        assert b.incoming and b.incoming[0].invite.get("via").startswith("SIP/2.0/TCP")
+        assert call.hangup().status == 200
+
+
+def test_options_to_the_registrar_is_answered(sip):
+    account, = sip.accounts(sip.customer(), 1)
+    with sip.agent(account) as a, sip.agent(account, transport="tcp") as t:
+        assert a.options().status == 200
+        assert t.options().status == 200
+
+
+def test_a_ringing_call_is_cancelled_with_487_and_an_accounted_refusal(sip):
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(callee, answer_after=10) as b, sip.agent(caller) as a:
+        assert b.register().status == 200
+        call = a.call(callee[0], cancel_after=1.0)
+        assert call.cancelled and call.status == 487, (call.status, call.reason)
+        assert b.incoming and b.incoming[0].cancelled and not b.incoming[0].answered
