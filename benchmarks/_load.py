@@ -1,0 +1,115 @@
+"""Shared by the load benchmarks: the lab's targets and accounts, `rtcstack load` runs and sipp runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rtcstack import PROJECT_ROOT  # noqa: E402
+from rtcstack.config import load  # noqa: E402
+from rtcstack.load.context import account  # noqa: E402
+from rtcstack.load.gate import read_stats  # noqa: E402
+from rtcstack.sip.transport import local_address_towards  # noqa: E402
+
+RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
+SIPP_SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
+
+
+@dataclass
+class Lab:
+    inventory: str
+
+    def __post_init__(self):
+        self.deployment = load(PROJECT_ROOT / self.inventory)
+        self.registrar = self.deployment.hosts_with("registrar")[0]
+        self.sip = (str(self.registrar.private_address), self.deployment.registrar.sip_port)
+        self.domain = self.deployment.sip_domain
+        self.me = local_address_towards(*self.sip)
+        self.tmp = Path(tempfile.mkdtemp(prefix="rtcstack-bench-"))
+
+    def accounts(self, component: str, count: int) -> list[tuple[str, str]]:
+        """The load test accounts (created by an `rtcstack load` run of that component first)."""
+        return [account(self.deployment.secret("load_account_key"), component, i) for i in range(count)]
+
+    def on_registrar(self, command: str) -> str:
+        from rtcstack.remote import connect
+
+        name = self.registrar.name
+        return connect(PROJECT_ROOT / self.inventory, [name])[name].run(command)
+
+
+@dataclass
+class LoadResult:
+    code: int
+    summary: dict
+    stats: dict
+    seconds: float
+    output: str
+
+    def count(self, protocol: str, step: str) -> tuple[int, int]:
+        row = self.stats.get((protocol, step))
+        return (int(row["Request Count"]), int(row["Failure Count"])) if row else (0, 0)
+
+    def p95(self, protocol: str, step: str) -> float | None:
+        row = self.stats.get((protocol, step))
+        return float(row["95%"]) if row and int(row["Request Count"]) else None
+
+
+def rtcstack_load(lab: Lab, scenario: str, users: int, seconds: int, *sets: str, workers: int = 0) -> LoadResult:
+    report = lab.tmp / f"{scenario}-{users}-{time.monotonic_ns()}"
+    args = [*RTCSTACK, "load", scenario, lab.inventory, "--users", str(users), "--spawn-rate", str(max(1, users)),
+            "--duration", f"{seconds}s", "--report", str(report), "--workers", str(workers)]
+    for setting in sets:
+        args += ["--set", setting]
+    print(f"  rtcstack load {scenario} --users {users} --duration {seconds}s {' '.join(sets)}", file=sys.stderr)
+    started = time.perf_counter()
+    result = subprocess.run(args, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    summary_path = report / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return LoadResult(result.returncode, summary, read_stats(report), elapsed, result.stdout + result.stderr)
+
+
+@dataclass
+class SippResult:
+    code: int
+    successful: int
+    failed: int
+    seconds: float
+    screen: str
+
+    @property
+    def rate(self) -> float:
+        return self.successful / self.seconds if self.seconds else 0.0
+
+
+def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 300) -> SippResult:
+    inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in rows))
+    screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
+    command = ["sipp", f"{lab.sip[0]}:{lab.sip[1]}", "-sf", str(SIPP_SCENARIOS / f"{scenario}.xml"), "-inf", str(inf),
+               "-i", lab.me, "-timeout", f"{timeout}s", "-trace_screen", "-screen_file", str(screen), "-nostdin",
+               "-default_behaviors", "pingreply,abortunexp", *args]
+    print(f"  sipp -sf {scenario}.xml {' '.join(args)}", file=sys.stderr)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
+    elapsed = time.perf_counter() - started
+    text = screen.read_text() if screen.exists() else result.stdout
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text)
+
+
+def sipp_auth(user: str, password: str) -> str:
+    return f"[authentication username={user} password={password}]"
+
+
+def fmt(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
