@@ -1,0 +1,86 @@
+"""300 concurrent calls with G.711 RTP both ways through rtpengine, plus attempts beyond 300.
+Targets: loss <= 0.1 %, jitter p95 <= 5 ms, MOS >= 4.2 (95 % of streams), every attempt beyond the limit refused.
+
+`rtcstack load sip_calls` with --users 300 + EXTRA: the load customer has 300 channels and the platform
+300 calls, so EXTRA users' attempts must be refused (403 channel limit or 503 platform limit) while 300
+calls hold. Kamailio's active dialogs are sampled during the hold.
+
+Usage: python benchmarks/concurrent_calls.py [INVENTORY] [--extra 20] [--hold 30] [--workers 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._load import Lab, fmt, rtcstack_load  # noqa: E402
+from benchmarks._report import report  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
+    parser.add_argument("--extra", type=int, default=20)
+    parser.add_argument("--hold", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    lab = Lab(args.inventory)
+    limit = min(lab.deployment.channels, 300)
+
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample():
+        time.sleep(8)
+        while not stop.wait(3):
+            out = lab.on_registrar("kamcmd dlg.stats_active")
+            match = re.search(r"all:\s*(\d+)", out)
+            if match:
+                samples.append(int(match.group(1)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    run = rtcstack_load(lab, "sip_calls", limit + args.extra, args.hold + 15, f"call_hold_seconds={args.hold}",
+                        "call_pause_seconds=1", "sip_calls.max_failure_ratio=1", workers=args.workers)
+    stop.set()
+    sampler.join(timeout=10)
+    setups, refused = run.count("SIP", "call setup")
+    reasons = {}
+    failures = sorted(lab.tmp.glob("sip_calls-*/locust_failures.csv"))
+    if failures:
+        with failures[-1].open() as handle:
+            for row in csv.DictReader(handle):
+                reasons[row["Error"]] = reasons.get(row["Error"], 0) + int(row["Occurrences"])
+    call_media = run.summary.get("media", {}).get("call", {})
+    only_limit_refusals = all(("503" in r and "limit" in r) or ("403" in r and "Channel limit" in r)
+                              for r in reasons if "call setup" in r or "INVITE" in r) and refused > 0
+    over = [r for r in reasons if "INVITE" not in r]
+    peak = max(samples) if samples else None
+    loss, jitter, mos = call_media.get("loss_percent"), call_media.get("jitter_p95_ms"), call_media.get("mos_p5")
+    rows = [
+        ["users (calls attempted at once)", str(limit + args.extra), "-", "-"],
+        ["calls answered / attempts refused", f"{setups - refused} / {refused}", "-", "-"],
+        ["active dialogs during the hold (max sampled)", str(peak), f"<= {limit}",
+         "met" if peak is not None and peak <= limit else "MISSED"],
+        ["every attempt beyond the limit refused", "; ".join(f"{n} x {r[:60]}" for r, n in reasons.items()) or "none",
+         "403/503 limit only", "met" if only_limit_refusals and not over else "MISSED"],
+        ["RTP streams / packets", f"{call_media.get('streams', 0)} / {call_media.get('packets_expected', 0)}", "-", "-"],
+        ["loss (%)", fmt(loss, 3), "<= 0.1", "met" if loss is not None and loss <= 0.1 else "MISSED"],
+        ["jitter p95 (ms)", fmt(jitter, 2), "<= 5", "met" if jitter is not None and jitter <= 5 else "MISSED"],
+        ["MOS, 95 % of streams at least", fmt(mos, 2), ">= 4.2", "met" if mos is not None and mos >= 4.2 else "MISSED"],
+        ["call setup p95 (ms)", fmt(run.p95("SIP", "call setup"), 0), "-", "-"],
+    ]
+    report(f"{limit} concurrent calls with G.711 RTP plus {args.extra} beyond, hold {args.hold} s, "
+           f"{args.workers or 1} Locust process(es), {args.inventory}", ["figure", "measured", "target", "met"], rows,
+           "Caller and callee both run in the Locust process(es) on this machine: 2 RTP streams per call, "
+           "50 packets/s each way.")
+
+
+if __name__ == "__main__":
+    main()
