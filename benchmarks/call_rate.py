@@ -1,0 +1,63 @@
+"""Authenticated calls per second through the deployed registrar: rtcstack's sip_calls Locust user vs sipp,
+each at the highest rate it reached with no failure.
+
+Every call: INVITE, 407, INVITE with proxy digest, 180/200 from the callee, ACK, one second of G.711 RTP
+through rtpengine, BYE. The callee is rtcstack's user agent in both cases (sipp plays the caller, with its
+G.711 pcap, as in tests/integration/test_sipp.py).
+
+Usage: python benchmarks/call_rate.py [INVENTORY] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._load import Lab, fmt, rtcstack_load, sipp, sipp_auth  # noqa: E402
+from benchmarks._report import report  # noqa: E402
+from rtcstack.sip.agent import UserAgent  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
+    parser.add_argument("--seconds", type=int, default=20)
+    args = parser.parse_args()
+    lab = Lab(args.inventory)
+    rows, best = [], {"rtcstack": 0.0, "sipp": 0.0}
+
+    for users in (20, 50, 100, 200):
+        run = rtcstack_load(lab, "sip_calls", users, args.seconds, "call_hold_seconds=1", "call_pause_seconds=0")
+        done, failed = run.count("SIP", "call setup")
+        rate = (done - failed) / args.seconds
+        rows.append(["rtcstack (Locust)", f"{users} users", str(done - failed), str(failed), fmt(rate),
+                     fmt(run.p95("SIP", "call setup"), 0)])
+        if failed:
+            break
+        best["rtcstack"] = max(best["rtcstack"], rate)
+
+    (caller, caller_pw), (callee, callee_pw) = lab.accounts("sip_calls", 2)
+    with UserAgent(*lab.sip, lab.domain, callee, callee_pw, rtp_seconds=1) as answering:
+        assert answering.register().status == 200, "the callee could not register"
+        for rate in (20, 50, 100, 200):
+            count = rate * args.seconds
+            result = sipp(lab, "call", [f"{caller};{sipp_auth(caller, caller_pw)};{lab.domain};{callee}"] * 100,
+                          "-r", str(rate), "-m", str(count), "-l", str(rate * 4), "-d", "1000", "-mp", "16000",
+                          "-timeout_error")
+            answering.incoming.clear()
+            rows.append(["sipp", f"-r {rate}", str(result.successful), str(result.failed), fmt(result.rate), "-"])
+            if result.failed or result.successful < count:
+                break
+            best["sipp"] = max(best["sipp"], result.rate)
+    rows.append(["**best without failures**", "", "", "", f"rtcstack {best['rtcstack']:.1f} / sipp {best['sipp']:.1f}",
+                 f"ratio {best['rtcstack'] / best['sipp']:.2f}" if best["sipp"] else "-"])
+    report(f"Authenticated calls/s with 1 s of RTP, {args.inventory}",
+           ["client", "load", "calls", "failed", "calls per second", "setup p95 (ms)"], rows,
+           "rtcstack's users call back to back (1 s hold, no pause): its rate is bounded by users / (1 s + setup). "
+           "sipp's includes its start-up and the last calls' 1 s hold.")
+
+
+if __name__ == "__main__":
+    main()
