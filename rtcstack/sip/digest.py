@@ -17,7 +17,7 @@ def parse_challenge(header: str) -> dict[str, str]:
 
 
 def authorization(challenge: dict[str, str], method: str, uri: str, username: str, password: str,
-                  nc: int = 1) -> str:
+                  nc: int = 1, cnonce: str | None = None) -> str:
     """The Authorization / Proxy-Authorization value answering a challenge."""
     algorithm = challenge.get("algorithm", "MD5").upper()
     h = lambda text: hashlib.new(_ALGORITHMS[algorithm], text.encode()).hexdigest()  # noqa: E731
@@ -28,7 +28,7 @@ def authorization(challenge: dict[str, str], method: str, uri: str, username: st
               f"algorithm={algorithm}"]
     qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
     if "auth" in qops:
-        cnonce, count = secrets.token_hex(8), f"{nc:08x}"
+        cnonce, count = cnonce or secrets.token_hex(8), f"{nc:08x}"
         response = h(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
         fields += [f'response="{response}"', "qop=auth", f"nc={count}", f'cnonce="{cnonce}"']
     else:

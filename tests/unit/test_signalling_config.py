@@ -116,6 +116,19 @@ def test_digest_answers_the_rfc_2617_example():
     assert fields["response"].strip('"') == expected
 
 
+@pytest.mark.parametrize("algorithm, response", [
+    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1")])
+def test_digest_answers_the_rfc_7616_examples(algorithm, response):
+    """RFC 7616 section 3.9.1: Mufasa, realm http-auth@example.org, qop=auth, MD5 and SHA-256."""
+    challenge = digest.parse_challenge(
+        f'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
+        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"')
+    answer = digest.authorization(challenge, "GET", "/dir/index.html", "Mufasa", "Circle of Life",
+                                  cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
+    assert f'response="{response}"' in answer and f"algorithm={algorithm}" in answer
+
+
 def test_sip_parser_reads_compact_headers_and_rejects_garbage():
     message = parse(b"INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n"
                     b"f: <sip:a@x>;tag=1\r\nt: <sip:b@x>\r\ni: abc\r\nCSeq: 1 INVITE\r\nl: 3\r\n\r\nabcdef")
