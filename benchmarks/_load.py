@@ -35,7 +35,11 @@ class Lab:
         self.tmp = Path(tempfile.mkdtemp(prefix="rtcstack-bench-"))
 
     def accounts(self, component: str, count: int) -> list[tuple[str, str]]:
-        """The load test accounts (created by an `rtcstack load` run of that component first)."""
+        """The load test accounts of a component, created (or re-imported unchanged) as `rtcstack load` does."""
+        from rtcstack.load.runner import LoadRun
+
+        per_user = {"sip_register": 1, "sip_calls": 2}[component]
+        LoadRun(component, PROJECT_ROOT / self.inventory, self.deployment, users=-(-count // per_user)).create_accounts()
         return [account(self.deployment.secret("load_account_key"), component, i) for i in range(count)]
 
     def on_registrar(self, command: str) -> str:
@@ -90,11 +94,12 @@ class SippResult:
         return self.successful / self.seconds if self.seconds else 0.0
 
 
-def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 300) -> SippResult:
+def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 300,
+         target_port: int | None = None) -> SippResult:
     inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in rows))
     screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
-    command = ["sipp", f"{lab.sip[0]}:{lab.sip[1]}", "-sf", str(SIPP_SCENARIOS / f"{scenario}.xml"), "-inf", str(inf),
+    command = ["sipp", f"{lab.sip[0]}:{target_port or lab.sip[1]}", "-sf", str(SIPP_SCENARIOS / f"{scenario}.xml"), "-inf", str(inf),
                "-i", lab.me, "-timeout", f"{timeout}s", "-trace_screen", "-screen_file", str(screen), "-nostdin",
                "-default_behaviors", "pingreply,abortunexp", *args]
     print(f"  sipp -sf {scenario}.xml {' '.join(args)}", file=sys.stderr)
