@@ -16,6 +16,7 @@ from rtcstack import PROJECT_ROOT  # noqa: E402
 from rtcstack.config import load  # noqa: E402
 from rtcstack.load.context import account  # noqa: E402
 from rtcstack.load.gate import read_stats  # noqa: E402
+from rtcstack.load.scenarios import SCENARIOS  # noqa: E402
 from rtcstack.sip.transport import local_address_towards  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
@@ -38,7 +39,7 @@ class Lab:
         """The load test accounts of a component, created (or re-imported unchanged) as `rtcstack load` does."""
         from rtcstack.load.runner import LoadRun
 
-        per_user = {"sip_register": 1, "sip_calls": 2}[component]
+        per_user = SCENARIOS[component].accounts_per_user
         LoadRun(component, PROJECT_ROOT / self.inventory, self.deployment, users=-(-count // per_user)).create_accounts()
         return [account(self.deployment.secret("load_account_key"), component, i) for i in range(count)]
 

@@ -16,6 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .sockets import close_waking_readers
+
 PTIME = 0.02
 SAMPLES = 160  # 20 ms of 8 kHz G.711
 CLOCK_RATE = 8000
@@ -138,11 +140,12 @@ class RtpStream:
         """Send to peer for `seconds` (from the shared clock); `wait_sent()` returns when done."""
         self._peer = peer
         self._send_until = time.monotonic() + seconds
-        (self._clock or RtpClock.shared()).streams.add(self)
+        self._clock = self._clock or RtpClock.shared()
+        self._clock.streams.add(self)
 
     def _tick(self) -> None:
         if self._closed.is_set() or time.monotonic() >= self._send_until:
-            (self._clock or RtpClock.shared()).streams.discard(self)
+            self._clock.streams.discard(self)
             self._done.set()
             return
         header = struct.pack("!BBHII", 0x80, PCMU, self._seq & 0xFFFF, self._ts & 0xFFFFFFFF, self._ssrc)
@@ -202,11 +205,8 @@ class RtpStream:
 
     def close(self) -> None:
         self._closed.set()
-        (self._clock or RtpClock.shared()).streams.discard(self)
+        if self._clock is not None:  # started: stop sending
+            self._clock.streams.discard(self)
         self._done.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiver blocked in recvfrom
-        except OSError:
-            pass
+        close_waking_readers(self.sock)
         self._receiver.join(timeout=1)
-        self.sock.close()

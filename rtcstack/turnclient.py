@@ -17,6 +17,8 @@ from queue import Empty, Queue
 
 from aioice import stun
 
+from .sockets import close_waking_readers
+
 UDP_TRANSPORT = 17 << 24  # REQUESTED-TRANSPORT: protocol 17 in the first byte
 FIRST_CHANNEL, LAST_CHANNEL = 0x4000, 0x4FFF
 
@@ -163,12 +165,8 @@ class TurnClient:
             except TurnError:
                 pass
         self._closed.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        close_waking_readers(self.sock)
         self._thread.join(timeout=1)
-        self.sock.close()
 
     def __enter__(self) -> TurnClient:
         return self

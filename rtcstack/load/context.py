@@ -8,6 +8,7 @@ of test account N is an HMAC of its name under the `load_account_key` secret.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -86,12 +87,17 @@ class LoadContext:
 
     @classmethod
     def current(cls) -> LoadContext:
-        """The context of this Locust process (from RTCSTACK_LOAD_CONTEXT)."""
+        """The context of this Locust process (from RTCSTACK_LOAD_CONTEXT), read once."""
         path = os.environ.get(ENV)
         if not path:
             raise RuntimeError(f"{ENV} is not set: run the scenarios through `rtcstack load SCENARIO INVENTORY`")
-        data = json.loads(Path(path).read_text())
-        data["sip_servers"] = [tuple(s) for s in data["sip_servers"]]
-        data["turn_servers"] = [tuple(s) for s in data["turn_servers"]]
-        data["accounts"] = {k: [tuple(a) for a in v] for k, v in data["accounts"].items()}
-        return cls(**data)
+        return _read(path)
+
+
+@functools.cache
+def _read(path: str) -> LoadContext:
+    data = json.loads(Path(path).read_text())
+    data["sip_servers"] = [tuple(s) for s in data["sip_servers"]]
+    data["turn_servers"] = [tuple(s) for s in data["turn_servers"]]
+    data["accounts"] = {k: [tuple(a) for a in v] for k, v in data["accounts"].items()}
+    return LoadContext(**data)

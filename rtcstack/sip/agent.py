@@ -133,7 +133,6 @@ class UserAgent:
         self.refuse_with: tuple[int, str] | None = None
         self.incoming: list[IncomingCall] = []
         self.options_received = 0
-        self.nonce_count = 0
         self._waiting: dict[str, Queue] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"sip-{username}")
@@ -256,7 +255,6 @@ class UserAgent:
             answer = "Authorization" if reply.status == 401 else "Proxy-Authorization"
             challenge = digest.parse_challenge(reply.get(name) or "")
             headers = [(k, v if k != "CSeq" else f"{self._next_cseq()} {method}") for k, v in headers]
-            self.nonce_count += 1
             headers.append((answer, digest.authorization(challenge, method, uri, self.username, self.password)))
             reply = self.transaction(method, uri, headers, body, timeout, cancel=cancel)
         return reply, headers

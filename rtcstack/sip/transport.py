@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import socket
 
+from ..sockets import close_waking_readers
+
 _LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 MAX_MESSAGE = 65535
 
@@ -45,11 +47,7 @@ class UdpTransport:
         return [(data, source)]
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_waking_readers(self.sock)
 
 
 class TcpTransport:
@@ -97,11 +95,7 @@ class TcpTransport:
             self._buffer = self._buffer[end:]
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_waking_readers(self.sock)
 
 
 def open_transport(kind: str, address: str, server: tuple[str, int]):

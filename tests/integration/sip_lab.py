@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import docker
 from rtcstack.config import load
 from rtcstack.remote import connect
 from rtcstack.sip.agent import UserAgent
+from rtcstack.sip.message import request
 
 from tests.conftest import rtcstack
 
@@ -48,6 +50,17 @@ class SipLab:
     def agent(self, account: tuple[str, str], rtp_seconds: float = 0.0, **options) -> UserAgent:
         return UserAgent(str(self.registrar.private_address), self.sip_port, self.domain, *account,
                          rtp_seconds=rtp_seconds, **options)
+
+    def flood_with_options(self, source: str) -> None:
+        """Six times the registrar's flood threshold of OPTIONS from `source`, as fast as they go."""
+        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        flood.bind((source, 0))
+        options = request("OPTIONS", f"sip:{self.domain}", [
+            ("Via", f"SIP/2.0/UDP {source}:{flood.getsockname()[1]};branch=z9hG4bKflood"), ("From", "<sip:f@x>;tag=1"),
+            ("To", "<sip:f@x>"), ("Call-ID", "flood"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")]).encode()
+        for _ in range(self.deployment.registrar.flood_requests_per_second * 6):
+            flood.sendto(options, (str(self.registrar.private_address), self.sip_port))
+        flood.close()
 
     @contextmanager
     def second_source_address(self):

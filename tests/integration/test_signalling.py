@@ -9,7 +9,6 @@ import time
 import pytest
 
 from rtcstack.sip.agent import local_address_towards, sdp_media
-from rtcstack.sip.message import request
 from tests.conftest import LAB_INVENTORIES, PROJECT_ROOT, rtcstack
 from tests.integration.sip_lab import SipLab
 
@@ -179,17 +178,9 @@ def test_emergency_numbers_are_refused_with_a_reason(sip):
 def test_flooding_source_is_blocked_then_unblocked(lab_only):
     sip = lab_only
     account = sip.accounts(sip.customer(), 1)[0]
-    target = (str(sip.registrar.private_address), sip.sip_port)
     # This machine's lab address is exempt (it is the load generator): flood from a second one.
     with sip.second_source_address() as me, sip.agent(account, local_address=me) as agent:
-        flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        flood.bind((me, 0))
-        options = request("OPTIONS", f"sip:{sip.domain}", [
-            ("Via", f"SIP/2.0/UDP {me}:{flood.getsockname()[1]};branch=z9hG4bKflood"), ("From", "<sip:f@x>;tag=1"),
-            ("To", "<sip:f@x>"), ("Call-ID", "flood"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")]).encode()
-        for _ in range(sip.deployment.registrar.flood_requests_per_second * 6):
-            flood.sendto(options, target)
-        flood.close()
+        sip.flood_with_options(me)
         try:
             listed = rtcstack("ip-bans", "list", sip.inventory, me).stdout
             assert f"{me} " in listed and "blocked on" in listed, listed
@@ -204,14 +195,7 @@ def test_the_load_generator_address_is_never_banned(lab_only):
     sip = lab_only
     me = local_address_towards(str(sip.registrar.private_address), sip.sip_port)
     assert any(ip_address(me) in net for net in sip.deployment.registrar.flood_exempt)
-    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    flood.bind((me, 0))
-    options = request("OPTIONS", f"sip:{sip.domain}", [
-        ("Via", f"SIP/2.0/UDP {me}:{flood.getsockname()[1]};branch=z9hG4bKexempt"), ("From", "<sip:f@x>;tag=1"),
-        ("To", "<sip:f@x>"), ("Call-ID", "exempt"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70")]).encode()
-    for _ in range(sip.deployment.registrar.flood_requests_per_second * 6):
-        flood.sendto(options, (str(sip.registrar.private_address), sip.sip_port))
-    flood.close()
+    sip.flood_with_options(me)
     assert "not blocked" in rtcstack("ip-bans", "list", sip.inventory, me).stdout
 
 
