@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +47,20 @@ class Lab:
         return [account(self.deployment.secret("load_account_key"), component, i) for i in range(count)]
 
     def on_registrar(self, command: str) -> str:
+        return self.on_host(self.registrar.name, command)
+
+    def on_host(self, name: str, command: str) -> str:
         from rtcstack.remote import connect
 
-        name = self.registrar.name
         return connect(PROJECT_ROOT / self.inventory, [name])[name].run(command)
+
+    def cpu_seconds(self, names: list[str]) -> dict[str, float]:
+        """CPU time used so far by each host: its container's cgroup in the Docker lab, the whole machine elsewhere."""
+        command = ("v1=$(sed -n 's/^[0-9]*:[^:]*cpuacct[^:]*:\\(.*\\)/\\1/p' /proc/1/cgroup | head -1); "
+                   "v2=$(sed -n 's/^0::\\(.*\\)/\\1/p' /proc/1/cgroup); "
+                   "if [ -n \"$v1\" ]; then cat /sys/fs/cgroup/cpuacct${v1%/}/cpuacct.usage; "
+                   "else awk '/^usage_usec/ {printf \"%d\\n\", $2 * 1000}' /sys/fs/cgroup${v2%/}/cpu.stat; fi")
+        return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
 
 
 @dataclass
@@ -111,6 +124,67 @@ def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 30
     ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text)
+
+
+def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seconds: int, *args: str,
+                target_port: int | None = None, refine: bool = True) -> tuple[float, list[tuple[int, SippResult]]]:
+    """sipp at each rate in turn (rate x seconds calls, plus `args`) until a run fails or falls short of its
+    count. With `refine`, one more run halfway between the last clean rate and the first failing one. Returns
+    the best clean rate (0.0 if none) and every run."""
+    runs: list[tuple[int, SippResult]] = []
+    best, failed_at = 0.0, None
+
+    def run(rate: int) -> bool:
+        nonlocal best
+        count = rate * seconds
+        result = sipp(lab, scenario, rows, "-r", str(rate), "-m", str(count), *args, target_port=target_port)
+        runs.append((rate, result))
+        clean = not result.failed and result.successful == count
+        if clean:
+            best = max(best, result.rate)
+        return clean
+
+    for rate in rates:
+        if not run(rate):
+            failed_at = rate
+            break
+    clean_rates = [rate for rate, result in runs if not result.failed and result.successful == rate * seconds]
+    if refine and failed_at and clean_rates and failed_at > clean_rates[-1] + 1:
+        run((clean_rates[-1] + failed_at) // 2)
+    return best, runs
+
+
+@contextmanager
+def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None) -> Iterator[int]:
+    """sipp answering calls (loadtests/sipp/answer.xml) on a free local port, registered at the registrar
+    (on `port`, the deployed one by default) as `account` with sipp's address as the contact. Yields the port;
+    unregisters and stops sipp on exit."""
+    from rtcstack.sip.agent import UserAgent
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((lab.me, 0))
+        callee_port = probe.getsockname()[1]
+    answering = subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_SCENARIOS / "answer.xml"), "-i", lab.me, "-p", str(callee_port), "-nostdin",
+         "-trace_screen", "-screen_file", str(lab.tmp / f"answer-{callee_port}.screen")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    username, password = account
+    try:
+        with UserAgent(lab.sip[0], port or lab.sip[1], lab.domain, username, password) as registering:
+            registering.contact = f"<sip:{username}@{lab.me}:{callee_port}>"
+            reply = registering.register(expires=3600)
+            if reply is None or reply.status != 200:
+                raise RuntimeError(f"sipp's callee could not register as {username}: {reply and reply.status}")
+            try:
+                yield callee_port
+            finally:
+                registering.register(expires=0)
+    finally:
+        answering.terminate()
+        try:
+            answering.wait(10)
+        except subprocess.TimeoutExpired:
+            answering.kill()
 
 
 def sipp_auth(user: str, password: str) -> str:
