@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import socket
@@ -49,6 +50,11 @@ class Lab:
     def on_registrar(self, command: str) -> str:
         return self.on_host(self.registrar.name, command)
 
+    def active_dialogs(self) -> int | None:
+        """Dialogs Kamailio holds on the (first) registrar, or None if it did not say."""
+        found = re.search(r"all:\s*(\d+)", self.on_registrar("kamcmd dlg.stats_active"))
+        return int(found.group(1)) if found else None
+
     def on_host(self, name: str, command: str) -> str:
         from rtcstack.remote import connect
 
@@ -61,6 +67,18 @@ class Lab:
                    "if [ -n \"$v1\" ]; then cat /sys/fs/cgroup/cpuacct${v1%/}/cpuacct.usage; "
                    "else awk '/^usage_usec/ {printf \"%d\\n\", $2 * 1000}' /sys/fs/cgroup${v2%/}/cpu.stat; fi")
         return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
+
+
+def command_line(doc: str, **options: int | tuple[int, str]) -> tuple[argparse.Namespace, Lab]:
+    """A load benchmark's command line: an optional INVENTORY (the lab by default) and integer --options, each
+    given as default or (default, help). Returns the arguments and the lab they name."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
+    for name, option in options.items():
+        default, text = option if isinstance(option, tuple) else (option, None)
+        parser.add_argument(f"--{name}", type=int, default=default, help=text)
+    args = parser.parse_args()
+    return args, Lab(args.inventory)
 
 
 @dataclass

@@ -13,22 +13,17 @@ Usage: python benchmarks/call_rate.py [INVENTORY] [--seconds 20]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, fmt, rtcstack_load, sipp_auth, sipp_ladder  # noqa: E402
+from benchmarks._load import command_line, fmt, rtcstack_load, sipp_auth, sipp_ladder  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 from rtcstack.sip.agent import UserAgent  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
-    parser.add_argument("--seconds", type=int, default=20)
-    args = parser.parse_args()
-    lab = Lab(args.inventory)
+    args, lab = command_line(__doc__, seconds=20)
     rows, best = [], {"rtcstack": 0.0, "sipp": 0.0}
 
     for users in (20, 50, 100, 200, 280):

@@ -13,14 +13,13 @@ Usage: python benchmarks/kamailio_reference.py [INVENTORY] [--seconds 10]
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
+from benchmarks._load import Lab, command_line, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 
 REFERENCE_PORT = 5070
@@ -81,26 +80,17 @@ request_route {{
 """
 
 
-def active_dialogs(lab: Lab) -> int:
-    found = re.search(r"all:\s*(\d+)", lab.on_registrar("kamcmd dlg.stats_active"))
-    return int(found.group(1)) if found else 0
-
-
 def drain_dialogs(lab: Lab, patience: float = 120) -> int:
     """Wait for the deployed Kamailio's dialogs from a failed step to end (they hold channels); returns those left."""
     deadline = time.monotonic() + patience
-    while (left := active_dialogs(lab)) and time.monotonic() < deadline:
+    while (left := lab.active_dialogs() or 0) and time.monotonic() < deadline:
         print(f"  waiting for {left} dialog(s) on {lab.registrar.name} to end", file=sys.stderr)
         time.sleep(10)
     return left
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    lab = Lab(args.inventory)
+    args, lab = command_line(__doc__, seconds=10)
     deployed_cfg = lab.on_registrar("cat /etc/kamailio/kamailio.cfg")
     children = re.search(r"^children=(\d+)", deployed_cfg, re.M).group(1)
     config = REFERENCE.format(children=children, domain=lab.domain, address=lab.sip[0], port=REFERENCE_PORT)

@@ -7,7 +7,6 @@ Usage: python benchmarks/turn_relay.py [INVENTORY] [--clients 50] [--messages 25
 
 from __future__ import annotations
 
-import argparse
 import re
 import secrets
 import subprocess
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, fmt, rtcstack_load  # noqa: E402
+from benchmarks._load import Lab, command_line, fmt, rtcstack_load  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 from rtcstack.turn import rest_credentials  # noqa: E402
 
@@ -62,14 +61,8 @@ def uclient(lab: Lab, turn, clients: int, messages: int, size: int, interval: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=250)
-    parser.add_argument("--size", type=int, default=172)
-    parser.add_argument("--interval", type=int, default=20, help="milliseconds between one client's messages")
-    args = parser.parse_args()
-    lab = Lab(args.inventory)
+    args, lab = command_line(__doc__, clients=50, messages=250, size=172,
+                             interval=(20, "milliseconds between one client's messages"))
     turn = lab.deployment.hosts_with("turn")[0]
 
     reference = uclient(lab, turn, args.clients, args.messages, args.size, args.interval)

@@ -11,7 +11,7 @@ from locust import User, constant, task
 
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import ProtocolFailure, echo_peer, exchange, record_media
-from rtcstack.rtp import StreamQuality
+from rtcstack.rtp import StreamQuality, jitter_step
 from rtcstack.turn import rest_credentials
 from rtcstack.turnclient import TurnClient
 
@@ -72,7 +72,7 @@ class TurnRelayUser(User):
             ordered = [rtts[n] for n in sorted(rtts)]
             jitter = 0.0
             for a, b in zip(ordered, ordered[1:]):
-                jitter += (abs(b - a) - jitter) / 16  # RFC 3550's estimator over the round trips
+                jitter = jitter_step(jitter, a, b)  # RFC 3550's estimator over the round trips
             quality = StreamQuality(len(rtts), count, count, jitter * 1000, jitter * 1000,
                                     (sorted(ordered)[len(ordered) // 2] / 2 * 1000) if ordered else None)
             record_media("turn", quality)

@@ -51,6 +51,12 @@ def e_model_mos(loss_percent: float, one_way_delay_ms: float, jitter_ms: float =
     return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
 
 
+def jitter_step(jitter: float, previous_transit: float, transit: float) -> float:
+    """One step of RFC 3550's interarrival jitter estimator (6.4.1): J += (|D(i-1,i)| - J) / 16, in the
+    units of the transit times given."""
+    return jitter + (abs(transit - previous_transit) - jitter) / 16
+
+
 @dataclass
 class StreamQuality:
     """What one receiver measured: `expected` from the sequence numbers seen (RFC 3550 A.3)."""
@@ -179,7 +185,7 @@ class RtpStream:
             self._sequence(seq)
             transit = arrival * CLOCK_RATE - ts
             if self._transit is not None:
-                self._jitter += (abs(transit - self._transit) - self._jitter) / 16
+                self._jitter = jitter_step(self._jitter, self._transit, transit)
                 self._max_jitter = max(self._max_jitter, self._jitter)
             self._transit = transit
             if len(data) >= 12 + _STAMP.size:

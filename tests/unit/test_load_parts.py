@@ -10,7 +10,7 @@ import pytest
 from rtcstack.config.settings import LoadSettings
 from rtcstack.load.gate import evaluate
 from rtcstack.load.runner import LoadError, apply_overrides
-from rtcstack.rtp import RtpStream, e_model_mos
+from rtcstack.rtp import RtpStream, e_model_mos, jitter_step
 from rtcstack.sip.transport import TcpTransport
 
 
@@ -19,6 +19,16 @@ def test_e_model_gives_g711_its_ceiling_and_falls_with_loss_and_delay():
     assert e_model_mos(0.1, 20) > 4.2  # the 300-call target is reachable with 0.1 % loss
     assert e_model_mos(1, 20) < 4.0 < e_model_mos(0.2, 20)
     assert e_model_mos(0, 300) < e_model_mos(0, 150) < e_model_mos(0, 20)
+
+
+def test_jitter_estimator_is_rfc3550s_running_average_of_transit_differences():
+    assert jitter_step(0.0, 100.0, 100.0) == 0.0
+    assert jitter_step(0.0, 100.0, 116.0) == 1.0  # |D| = 16, J += (16 - 0) / 16
+    assert jitter_step(1.0, 116.0, 100.0) == 1.9375  # the sign of D does not matter
+    jitter = 0.0
+    for n in range(400):  # transit alternating by 8: J converges to |D|
+        jitter = jitter_step(jitter, 8.0 * (n % 2), 8.0 * ((n + 1) % 2))
+    assert jitter == pytest.approx(8.0, rel=1e-6)
 
 
 def test_stream_over_loopback_counts_every_packet_and_measures_delay():
