@@ -93,6 +93,7 @@ class IncomingCall:
     answered: bool
     rtp: RtpStream | None = None
     ended: threading.Event = field(default_factory=threading.Event)
+    acked: threading.Event = field(default_factory=threading.Event)
     local_tag: str = field(default_factory=lambda: secrets.token_hex(4))
     cancelled: bool = False
     last_response: SipMessage | None = None
@@ -367,9 +368,11 @@ class UserAgent:
             self._respond(known, message, 200 if known else 481, "OK" if known else "Call/Transaction Does Not Exist",
                           target=source)
             if known:
+                known.acked.set()  # a BYE confirms the dialog too (its ACK may be lost)
                 known.ended.set()
         elif message.method == "ACK":
-            return
+            if known:
+                known.acked.set()
         else:
             self._respond(None, message, 405, "Method Not Allowed", [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")],
                           target=source)
@@ -381,12 +384,26 @@ class UserAgent:
         answer = sdp_offer(self.address, call.rtp.port, 2)
         self._respond(call, call.invite, 200, "OK", [("Contact", self.contact), ("Content-Type", "application/sdp")],
                       answer, target=source)
+        if not self.transport.reliable:
+            threading.Thread(target=self._repeat_answer, args=(call, source), daemon=True).start()
         media = sdp_media(call.invite.body)
         if media and self.rtp_seconds:
             call.rtp.start(media, self.rtp_seconds)
 
+    def _repeat_answer(self, call: IncomingCall, source: tuple[str, int]) -> None:
+        """RFC 3261 13.3.1.4 over UDP: repeat the 200 at T1, doubling up to T2 (Timer G's schedule) until the
+        ACK comes, the agent closes or 64*T1 has passed (then the dialog is given up, as Timer H would)."""
+        interval, deadline = self.t1, time.monotonic() + 64 * self.t1
+        while not call.acked.wait(interval) and not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self.send(call.last_response, source)
+            except OSError:  # the agent closed meanwhile
+                return
+            interval = min(interval * 2, T2)
+
     def forget(self, call: IncomingCall) -> None:
         """Drop a finished incoming call (long-running load users would otherwise keep every one)."""
+        call.acked.set()
         if call.rtp:
             call.rtp.close()
         if call in self.incoming:

@@ -1,0 +1,54 @@
+"""The user agent's callee side over loopback UDP, against a raw socket playing the caller (no proxy)."""
+
+import socket
+import time
+
+from rtcstack.sip.agent import UserAgent
+from rtcstack.sip.message import parse, request
+
+
+def invite_from(caller: socket.socket, agent: UserAgent) -> bytes:
+    host, port = caller.getsockname()
+    offer = (f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+             f"m=audio 9 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n").encode()
+    message = request("INVITE", f"sip:callee@{agent.address}:{agent.local_port}", [
+        ("Via", f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-test-1"), ("Max-Forwards", "70"),
+        ("From", "<sip:caller@test>;tag=c1"), ("To", "<sip:callee@test>"), ("Call-ID", "answer-test@127.0.0.1"),
+        ("CSeq", "1 INVITE"), ("Contact", f"<sip:caller@{host}:{port}>"), ("Content-Type", "application/sdp"),
+    ], offer)
+    return message.encode()
+
+
+def replies(caller: socket.socket, seconds: float) -> list[float]:
+    """Arrival times of the 200s the caller gets within `seconds`."""
+    arrivals, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        caller.settimeout(left)
+        try:
+            data = caller.recv(65535)
+        except TimeoutError:
+            break
+        if parse(data).status == 200:
+            arrivals.append(time.monotonic())
+    return arrivals
+
+
+def test_the_200_is_repeated_with_timer_g_backoff_until_the_ack_comes():
+    with UserAgent("127.0.0.1", 9, "test", "callee", "x", local_address="127.0.0.1", t1=0.05) as agent, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+        caller.bind(("127.0.0.1", 0))
+        caller.sendto(invite_from(caller, agent), ("127.0.0.1", agent.local_port))
+        start = time.monotonic()
+        arrivals = replies(caller, 0.9)
+        # 200 at once, then after 50, 100, 200, 400 ms (T1 doubling): 5 by 0.9 s
+        assert len(arrivals) == 5, [round(t - start, 3) for t in arrivals]
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        assert all(later > earlier * 1.5 for earlier, later in zip(gaps, gaps[1:])), gaps
+        answer = parse(agent.incoming[0].last_response.encode())
+        ack = request("ACK", f"sip:callee@127.0.0.1:{agent.local_port}", [
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bK-test-2"),
+            ("From", "<sip:caller@test>;tag=c1"), ("To", answer.get("to")), ("Call-ID", "answer-test@127.0.0.1"),
+            ("CSeq", "1 ACK"), ("Max-Forwards", "70")])
+        caller.sendto(ack.encode(), ("127.0.0.1", agent.local_port))
+        assert replies(caller, 1.2) == [], "the 200 was repeated after the ACK"  # without it, due at 1.55 s
+        assert agent.incoming[0].answered
