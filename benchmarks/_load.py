@@ -173,10 +173,10 @@ def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seco
 
 
 @contextmanager
-def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None) -> Iterator[int]:
-    """sipp answering calls (loadtests/sipp/answer.xml) on a free local port, registered at the registrar
-    (on `port`, the deployed one by default) as `account` with sipp's address as the contact. Yields the port;
-    unregisters and stops sipp on exit."""
+def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *args: str) -> Iterator[int]:
+    """sipp answering calls (loadtests/sipp/answer.xml, plus `args`) on a free local port, registered at the
+    registrar (on `port`, the deployed one by default) as `account` with sipp's address as the contact. Yields
+    the port; unregisters and stops sipp on exit."""
     from rtcstack.sip.agent import UserAgent
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -184,7 +184,7 @@ def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None) -> 
         callee_port = probe.getsockname()[1]
     answering = subprocess.Popen(
         ["sipp", "-sf", str(SIPP_SCENARIOS / "answer.xml"), "-i", lab.me, "-p", str(callee_port), "-nostdin",
-         "-trace_screen", "-screen_file", str(lab.tmp / f"answer-{callee_port}.screen")],
+         "-trace_screen", "-screen_file", str(lab.tmp / f"answer-{callee_port}.screen"), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     username, password = account
     try:

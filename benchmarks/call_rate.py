@@ -1,9 +1,9 @@
 """Authenticated calls per second through the deployed registrar: rtcstack's sip_calls Locust user vs sipp,
 each at the highest rate it reached with no failure.
 
-Every call: INVITE, 407, INVITE with proxy digest, 180/200 from the callee, ACK, one second of G.711 RTP
-through rtpengine, BYE. The callee is rtcstack's user agent in both cases (sipp plays the caller, with its
-G.711 pcap, as in tests/integration/test_sipp.py).
+Every call: INVITE, 407, INVITE with proxy digest, the callee's answer, ACK, one second of G.711 RTP
+through rtpengine, BYE. Each tool plays both sides: rtcstack's Locust users call each other; sipp's caller
+(call.xml, its G.711 pcap) calls a second sipp (answer.xml) that echoes the RTP back (-rtp_echo).
 
 Both are kept under the load customer's channel limit (300): rtcstack with at most 280 users, sipp with at
 most 280 calls at once (-l 280). With a 1 s hold that bounds either at about 280 calls/s.
@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, rtcstack_load, sipp_auth, sipp_ladder  # noqa: E402
+from benchmarks._load import command_line, fmt, rtcstack_load, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
 from benchmarks._report import report  # noqa: E402
-from rtcstack.sip.agent import UserAgent  # noqa: E402
 
 
 def main() -> None:
@@ -36,11 +35,10 @@ def main() -> None:
             break
         best["rtcstack"] = max(best["rtcstack"], rate)
 
-    (caller, caller_pw), (callee, callee_pw) = lab.accounts("sip_calls", 2)
-    with UserAgent(*lab.sip, lab.domain, callee, callee_pw, rtp_seconds=1) as answering:
-        assert answering.register().status == 200, "the callee could not register"
+    (caller, caller_pw), callee = lab.accounts("sip_calls", 2)
+    with sipp_callee(lab, callee, None, "-rtp_echo", "-mp", "18000"):
         best["sipp"], runs = sipp_ladder(
-            lab, "call", [f"{caller};{sipp_auth(caller, caller_pw)};{lab.domain};{callee}"] * 100,
+            lab, "call", [f"{caller};{sipp_auth(caller, caller_pw)};{lab.domain};{callee[0]}"] * 100,
             [20, 50, 100, 200, 400], args.seconds, "-l", "280", "-d", "1000", "-mp", "16000", "-timeout_error")
     rows += [["sipp", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate), "-"] for rate, r in runs]
     rows.append(["**best without failures**", "", "", "", f"rtcstack {best['rtcstack']:.1f} / sipp {best['sipp']:.1f}",
