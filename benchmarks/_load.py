@@ -38,6 +38,7 @@ class Lab:
         self.domain = self.deployment.sip_domain
         self.me = local_address_towards(*self.sip)
         self.tmp = Path(tempfile.mkdtemp(prefix="rtcstack-bench-"))
+        self._remotes: dict = {}
 
     def accounts(self, component: str, count: int) -> list[tuple[str, str]]:
         """The load test accounts of a component, created (or re-imported unchanged) as `rtcstack load` does."""
@@ -58,7 +59,9 @@ class Lab:
     def on_host(self, name: str, command: str) -> str:
         from rtcstack.remote import connect
 
-        return connect(PROJECT_ROOT / self.inventory, [name])[name].run(command)
+        if name not in self._remotes:  # one connection per host for the whole benchmark
+            self._remotes.update(connect(PROJECT_ROOT / self.inventory, [name]))
+        return self._remotes[name].run(command)
 
     def cpu_seconds(self, names: list[str]) -> dict[str, float]:
         """CPU time used so far by each host: its container's cgroup in the Docker lab, the whole machine elsewhere."""
@@ -145,31 +148,28 @@ def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 30
 
 
 def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seconds: int, *args: str,
-                target_port: int | None = None, refine: bool = True) -> tuple[float, list[tuple[int, SippResult]]]:
+                target_port: int | None = None) -> tuple[float, list[tuple[int, SippResult]]]:
     """sipp at each rate in turn (rate x seconds calls, plus `args`) until a run fails or falls short of its
-    count. With `refine`, one more run halfway between the last clean rate and the first failing one. Returns
-    the best clean rate (0.0 if none) and every run."""
+    count, then once more halfway between the last clean rate and that one. Returns the best clean rate (0.0
+    if none) and every run."""
     runs: list[tuple[int, SippResult]] = []
-    best, failed_at = 0.0, None
+
+    def clean(rate: int, result: SippResult) -> bool:
+        return not result.failed and result.successful == rate * seconds
 
     def run(rate: int) -> bool:
-        nonlocal best
-        count = rate * seconds
-        result = sipp(lab, scenario, rows, "-r", str(rate), "-m", str(count), *args, target_port=target_port)
+        result = sipp(lab, scenario, rows, "-r", str(rate), "-m", str(rate * seconds), *args, target_port=target_port)
         runs.append((rate, result))
-        clean = not result.failed and result.successful == count
-        if clean:
-            best = max(best, result.rate)
-        return clean
+        return clean(rate, result)
 
+    last_clean = None
     for rate in rates:
         if not run(rate):
-            failed_at = rate
+            if last_clean is not None and rate > last_clean + 1:
+                run((last_clean + rate) // 2)
             break
-    clean_rates = [rate for rate, result in runs if not result.failed and result.successful == rate * seconds]
-    if refine and failed_at and clean_rates and failed_at > clean_rates[-1] + 1:
-        run((clean_rates[-1] + failed_at) // 2)
-    return best, runs
+        last_clean = rate
+    return max((result.rate for rate, result in runs if clean(rate, result)), default=0.0), runs
 
 
 @contextmanager

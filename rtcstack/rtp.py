@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .sockets import close_waking_readers
+from .sockets import close_waking_readers, datagrams
 
 PTIME = 0.02
 SAMPLES = 160  # 20 ms of 8 kHz G.711
@@ -169,13 +169,7 @@ class RtpStream:
     # --- receiving ---------------------------------------------------------------------------------
 
     def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data, source = self.sock.recvfrom(2048)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
+        for data, source in datagrams(self.sock, self._closed, 2048):
             arrival = time.time()
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue

@@ -17,7 +17,7 @@ from queue import Empty, Queue
 
 from aioice import stun
 
-from .sockets import close_waking_readers
+from .sockets import close_waking_readers, datagrams
 
 UDP_TRANSPORT = 17 << 24  # REQUESTED-TRANSPORT: protocol 17 in the first byte
 FIRST_CHANNEL, LAST_CHANNEL = 0x4000, 0x4FFF
@@ -56,13 +56,7 @@ class TurnClient:
     # --- transport --------------------------------------------------------------------------------
 
     def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                packet, _ = self.sock.recvfrom(65535)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
+        for packet, _ in datagrams(self.sock, self._closed):
             arrival = time.monotonic()
             if len(packet) >= 4 and FIRST_CHANNEL <= struct.unpack_from("!H", packet)[0] <= 0x7FFF:
                 number, length = struct.unpack_from("!HH", packet)
