@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from rtcstack import PROJECT_ROOT  # noqa: E402
-from rtcstack.config import load  # noqa: E402
+from benchmarks import PROJECT_ROOT  # noqa: E402
+from rtcstack.site import Site  # noqa: E402
 from rtcstack.load.context import account  # noqa: E402
 from rtcstack.load.gate import read_stats  # noqa: E402
 from rtcstack.load.scenarios import SCENARIOS  # noqa: E402
-from rtcstack.sip.transport import local_address_towards  # noqa: E402
+from rtcstack.protocols.sip.transport import local_address_towards  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
 SIPP_SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
@@ -32,20 +32,20 @@ class Lab:
     inventory: str
 
     def __post_init__(self):
-        self.deployment = load(PROJECT_ROOT / self.inventory)
+        self.site = Site.load(PROJECT_ROOT / self.inventory)
+        self.deployment = self.site.deployment
         self.registrar = self.deployment.hosts_with("registrar")[0]
         self.sip = (str(self.registrar.private_address), self.deployment.registrar.sip_port)
         self.domain = self.deployment.sip_domain
         self.me = local_address_towards(*self.sip)
         self.tmp = Path(tempfile.mkdtemp(prefix="rtcstack-bench-"))
-        self._remotes: dict = {}
 
     def accounts(self, component: str, count: int) -> list[tuple[str, str]]:
         """The load test accounts of a component, created (or re-imported unchanged) as `rtcstack load` does."""
         from rtcstack.load.runner import LoadRun
 
         per_user = SCENARIOS[component].accounts_per_user
-        LoadRun(component, PROJECT_ROOT / self.inventory, self.deployment, users=-(-count // per_user)).create_accounts()
+        LoadRun(component, self.site, self.deployment, users=-(-count // per_user)).create_accounts()
         return [account(self.deployment.secret("load_account_key"), component, i) for i in range(count)]
 
     def on_registrar(self, command: str) -> str:
@@ -57,11 +57,9 @@ class Lab:
         return int(found.group(1)) if found else None
 
     def on_host(self, name: str, command: str) -> str:
-        from rtcstack.remote import connect
+        from rtcstack.runtime.remote import connect
 
-        if name not in self._remotes:  # one connection per host for the whole benchmark
-            self._remotes.update(connect(PROJECT_ROOT / self.inventory, [name]))
-        return self._remotes[name].run(command)
+        return connect(self.site, [name])[name].run(command)  # one connection per host: the Site keeps it
 
     def cpu_seconds(self, names: list[str]) -> dict[str, float]:
         """CPU time used so far by each host: its container's cgroup in the Docker lab, the whole machine elsewhere."""
@@ -177,7 +175,7 @@ def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *ar
     """sipp answering calls (loadtests/sipp/answer.xml, plus `args`) on a free local port, registered at the
     registrar (on `port`, the deployed one by default) as `account` with sipp's address as the contact. Yields
     the port; unregisters and stops sipp on exit."""
-    from rtcstack.sip.agent import UserAgent
+    from rtcstack.protocols.sip.agent import UserAgent
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((lab.me, 0))

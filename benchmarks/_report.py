@@ -7,7 +7,7 @@ import platform
 import subprocess
 from datetime import UTC, datetime
 
-from rtcstack import PROJECT_ROOT
+from benchmarks import PROJECT_ROOT
 
 
 def machine() -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import report  # noqa: E402
-from rtcstack import PROJECT_ROOT  # noqa: E402
+from benchmarks import PROJECT_ROOT  # noqa: E402
 
 ROLES = ["database", "registrar", "media", "turn", "sfu", "links", "portal", "edge"]
 
@@ -60,7 +60,7 @@ def main() -> None:
             if result.returncode != 0:
                 sys.exit(f"check failed:\n{result.stdout}{result.stderr}")
         sys.path.insert(0, str(PROJECT_ROOT))
-        from rtcstack.config import load
+        from rtcstack.site import load
 
         os.environ["RTCSTACK_KEY_FILE"] = env["RTCSTACK_KEY_FILE"]
         started = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._report import report  # noqa: E402
-from rtcstack import PROJECT_ROOT  # noqa: E402
+from benchmarks import PROJECT_ROOT  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
 
@@ -44,7 +44,7 @@ def main() -> None:
 
     import docker
 
-    from rtcstack.config import load
+    from rtcstack.site import load
     from rtcstack.lab import BASE_IMAGE, SYSTEMD_IMAGE
 
     deployment = load(PROJECT_ROOT / args.inventory)

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._load import Lab, command_line, fmt, rtcstack_load  # noqa: E402
 from benchmarks._report import report  # noqa: E402
-from rtcstack.turn import rest_credentials  # noqa: E402
+from rtcstack.protocols.turn_rest import rest_credentials  # noqa: E402
 
 
 def uclient(lab: Lab, turn, clients: int, messages: int, size: int, interval: int) -> dict:

@@ -6,9 +6,9 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from rtcstack.deploy.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
-from rtcstack.deploy.context import deployment, host_tls, inventory_path, this_host
-from rtcstack.deploy.ops import HostFiles
+from rtcstack.infra.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
+from rtcstack.infra.context import deployment, host_tls, site, this_host
+from rtcstack.infra.host_files import HostFiles, checked_install
 
 dep = deployment()
 me = this_host()
@@ -16,7 +16,7 @@ conf = config_files(dep, me)
 
 
 TLS_DIR = "/etc/rtcstack/tls"
-LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{inventory_path().stem}-ca.crt"
+LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{site().name}-ca.crt"
 wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f"{TLS_DIR}/ca.crt",
                                f"{TLS_DIR}/host.crt", f"{TLS_DIR}/host.key", LAB_CA)
 
@@ -70,9 +70,7 @@ if me.tls_certificate_file is None:
     server.shell(name="Update the trusted CA bundle", commands=["update-ca-certificates"], _if=trusted.did_change)
 
 # --- firewall -----------------------------------------------------------------------------------
-staged = put("nftables")
-ruleset = server.shell(name="Check the ruleset with nft -c, then install /etc/nftables.conf",
-                       commands=[f"nft -c -f {NFTABLES_STAGED}", f"install -m 0644 {NFTABLES_STAGED} /etc/nftables.conf"],
-                       _if=staged.did_change)
+ruleset = checked_install(wanted, [conf["nftables"]], f"nft -c -f {NFTABLES_STAGED}",
+                          "Check the ruleset with nft -c, then install /etc/nftables.conf")
 systemd.service(name="nftables enabled and running", service="nftables", running=True, enabled=True)
 systemd.service(name="Reload nftables (ruleset changed)", service="nftables", reloaded=True, _if=ruleset.did_change)

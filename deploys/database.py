@@ -1,37 +1,26 @@
 """database role: PostgreSQL 15 on the private address, TLS and SCRAM only, Kamailio's tables from its
-package, rtcstack's own schema through Alembic, and one least-privilege login per service."""
+package, rtcstack's own schema through Alembic, and one least-privilege login per role that declares one."""
 
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server
 
 from rtcstack.db import migrate
-from rtcstack.db.roles import users_for
-from rtcstack.deploy.context import deployment, this_host
-from rtcstack.deploy.database import (
-    KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
+from rtcstack.infra.context import deployment, this_host
+from rtcstack.infra.facts import PostgresQuery
+from rtcstack.infra.service import Service
+from rtcstack.roles.database import (
+    KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_PACKAGES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
 )
-from rtcstack.deploy.facts import PostgresQuery
-from rtcstack.deploy.ops import add_to_group, config_putter
 
 dep = deployment()
-me = this_host()
-conf = config_files(dep, me)
 db = dep.database.name
-put = config_putter(conf)
-
-
-apt.packages(name="Install PostgreSQL 15", packages=["postgresql-15", "postgresql-client-15"])
-add_to_group("postgres", "ssl-cert", "to read the host TLS key")
-settings = put("postgresql")
-hba = put("hba")
-systemd.service(name="PostgreSQL running and enabled", service=PG_SERVICE, running=True, enabled=True)
-systemd.service(name="Restart PostgreSQL (its settings changed)", service=PG_SERVICE, restarted=True,
-                _if=settings.did_change)
-systemd.service(name="Reload PostgreSQL (pg_hba changed)", service=PG_SERVICE, reloaded=True,
-                _if=lambda: hba.did_change() and not settings.did_change())
+# PostgreSQL's package must start the cluster it creates: no mask; pg_hba changes only reload it.
+postgresql = Service("PostgreSQL", PG_SERVICE, config_files(dep, this_host()), packages=PG_PACKAGES, mask=False,
+                     tls_reader="postgres")
+postgresql.deploy()
 
 psql = f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {db}"
 server.shell(name=f"Create database {db}", commands=[f"runuser -u postgres -- createdb {db}"],
@@ -61,8 +50,8 @@ if upgrade:
               src=StringIO(upgrade), dest=UPGRADE_SQL, mode="600")
     server.shell(name="Apply the schema upgrade", commands=[f"{psql} < {UPGRADE_SQL}"])
 
-roles = put("roles")
-users = [user.name for user in users_for(dep)]
+roles = postgresql.puts["roles"]
+users = [login.name for _, login in dep.database_logins()]
 server.shell(
     name="Apply database logins and their rights",
     commands=[f"{psql} < {ROLES_SQL}"],

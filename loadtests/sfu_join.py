@@ -8,7 +8,7 @@ import time
 
 from locust import User, constant, events, task
 
-from rtcstack.janus import VIDEOROOM, JanusError, JanusHttp
+from rtcstack.protocols.janus import VIDEOROOM, JanusError, JanusHttp
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import ProtocolFailure, exchange
 

@@ -8,7 +8,7 @@ from locust import User, constant, task
 
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import SLOTS, ProtocolFailure, exchange, record_media
-from rtcstack.sip.agent import UserAgent
+from rtcstack.protocols.sip.agent import UserAgent
 
 
 class SipCallsUser(User):

@@ -5,7 +5,7 @@ from locust import User, constant_pacing, task
 
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import SLOTS, ProtocolFailure, exchange
-from rtcstack.sip.agent import UserAgent
+from rtcstack.protocols.sip.agent import UserAgent
 
 
 class SipRegisterUser(User):

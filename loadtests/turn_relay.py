@@ -11,9 +11,9 @@ from locust import User, constant, task
 
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import ProtocolFailure, echo_peer, exchange, record_media
-from rtcstack.rtp import StreamQuality, jitter_step
-from rtcstack.turn import rest_credentials
-from rtcstack.turnclient import TurnClient
+from rtcstack.protocols.rtp import StreamQuality, jitter_step
+from rtcstack.protocols.turn_rest import rest_credentials
+from rtcstack.protocols.turn import TurnClient
 
 _users = iter(range(10**9))
 

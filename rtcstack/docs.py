@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .config.deployment import SECRETS, Deployment
 from .config.settings import HostSettings
+from .site.deployment import SECRETS, Deployment
 
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .config import Deployment, Host
+if TYPE_CHECKING:
+    from .site import Deployment, Host
 
 
 @dataclass(frozen=True, order=True)

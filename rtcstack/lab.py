@@ -1,14 +1,22 @@
-"""The Docker test lab: one systemd container per inventory host on a private lab network."""
+"""The Docker test lab: one systemd container per inventory host on a private lab network.
+
+Each container runs sshd, which lets root in with the lab's own key only (see `Lab.ssh_key_path`
+and `Lab.ssh_data`), so a lab can be deployed over pyinfra's SSH connector as well as `@docker/NAME`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
+import socket
+import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,9 +24,11 @@ from functools import cached_property
 from pathlib import Path
 
 import docker
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from .config import Deployment, Host
+from .site import Deployment, Host
 
 BASE_IMAGE = "rtcstack/debian:bookworm"
 SYSTEMD_IMAGE = "rtcstack/systemd:bookworm"
@@ -26,17 +36,31 @@ LOCAL_DEBIAN = "debian:bookworm"
 LABEL = "io.rtcstack.lab"
 CONFIG_LABEL = "io.rtcstack.lab.config"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SSH_KEY_NAME = "id_ed25519"
+SSH_USER = "root"
+SSH_PORT = 22
 
+# sshd as on a Debian host, but root may log in with a key only. The image carries no host keys:
+# each container makes its own when ssh.service first starts (`ssh-keygen -A` runs before the
+# stock `sshd -t` check), so no two lab hosts share one.
 SYSTEMD_DOCKERFILE = f"""\
 FROM {BASE_IMAGE}
 ENV container=docker DEBIAN_FRONTEND=noninteractive
 RUN rm -f /etc/apt/apt.conf.d/docker-clean /etc/apt/apt.conf.d/docker-gzip-indexes \\
  && apt-get update \\
  && apt-get install -y --no-install-recommends systemd systemd-sysv dbus iproute2 procps \\
+      openssh-server openssh-sftp-server \\
  && apt-get clean && rm -rf /var/lib/apt/lists/* \\
  && systemctl mask getty.target console-getty.service systemd-firstboot.service \\
       systemd-udevd.service systemd-udev-trigger.service sys-kernel-config.mount \\
  && echo 'APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/00rtcstack-lab-keep
+RUN rm -f /etc/ssh/ssh_host_*key* \\
+ && printf '%s\\n' 'PermitRootLogin prohibit-password' 'PasswordAuthentication no' \\
+      'KbdInteractiveAuthentication no' > /etc/ssh/sshd_config.d/00rtcstack-lab.conf \\
+ && mkdir -p /etc/systemd/system/ssh.service.d \\
+ && printf '%s\\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/ssh-keygen -A' \\
+      'ExecStartPre=/usr/sbin/sshd -t' > /etc/systemd/system/ssh.service.d/00rtcstack-lab-host-keys.conf \\
+ && systemctl enable ssh.service
 STOPSIGNAL SIGRTMIN+3
 CMD ["/sbin/init"]
 """
@@ -80,6 +104,41 @@ def engine() -> docker.DockerClient:
                        "`systemctl start docker`, or `setsid dockerd >/var/log/dockerd.log 2>&1 &`") from None
 
 
+def default_key_dir() -> Path:
+    """Where a lab keeps its SSH key when no key_dir is given: outside any repository, per user."""
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config_home / "rtcstack" / "lab-keys"
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write atomically with mode 0600 from the start."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _tar(entries: list[tuple[str, int, bytes | None]]) -> bytes:
+    """A tar of root-owned entries (name, mode, content; None for a directory) for `put_archive`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, mode, content in entries:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.mtime = mode, 0, 0, int(time.time())
+            if content is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 def machine_mirror() -> str:
     """The first Debian mirror this machine's apt is configured with."""
     sources = Path("/etc/apt/sources.list.d/debian.sources")
@@ -96,12 +155,24 @@ def machine_mirror() -> str:
 
 
 class Lab:
-    def __init__(self, deployment: Deployment, name: str):
+    """The lab of one inventory: its containers, network and SSH key.
+
+    name is the inventory's stem (`lab` for inventories/lab.py); it labels the lab's containers.
+    key_dir is the directory that holds the lab's SSH key directory `<name>.ssh/` (private key
+    `id_ed25519`, mode 0600, in a 0700 directory; `.pub` beside it). The CLI passes the
+    inventory's directory, so the key lies beside the inventory like its `.secrets` and `.pki/`
+    (`inventories/lab.ssh/id_ed25519`, ignored by git as `*.ssh/`). Without it the key goes to
+    `default_key_dir()`: `$XDG_CONFIG_HOME/rtcstack/lab-keys/<name>.ssh/` (`~/.config/...`).
+    The key is made by `up()` on first use and stays when the lab goes down.
+    """
+
+    def __init__(self, deployment: Deployment, name: str, *, key_dir: Path | None = None):
         if deployment.lab is None:
             raise LabError(f"{name} is not a lab inventory: it has no `lab` settings (network, subnet)")
         self.deployment = deployment
         self.settings = deployment.lab
         self.name = name
+        self.ssh_dir = Path(key_dir if key_dir is not None else default_key_dir()).expanduser() / f"{name}.ssh"
         self.client = engine()
 
     # --- images -------------------------------------------------------------------------------
@@ -255,21 +326,124 @@ class Lab:
         raise LabError(f"{host.name}: systemd did not finish booting in {timeout:.0f}s (state: {state}); "
                        f"see `docker logs {host.name}`")
 
+    # --- ssh ----------------------------------------------------------------------------------
+
+    @property
+    def ssh_key_path(self) -> Path:
+        """The lab's private SSH key (OpenSSH format, no passphrase): root's key on every lab host."""
+        return self.ssh_dir / SSH_KEY_NAME
+
+    def ensure_ssh_key(self) -> str:
+        """Make the lab's ed25519 key pair unless it exists; return the public key's authorized_keys line."""
+        path = self.ssh_key_path
+        if path.exists():
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)  # ssh refuses a private key others may read
+            try:
+                key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+            except (ValueError, TypeError) as exc:
+                raise LabError(f"the lab SSH key {path} cannot be read ({exc}); remove it and run "
+                               f"`rtcstack lab up` again to make a new one") from None
+            if not isinstance(key, ed25519.Ed25519PrivateKey):
+                raise LabError(f"the lab SSH key {path} is not an ed25519 key; remove it to make a new one")
+        else:
+            self.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = ed25519.Ed25519PrivateKey.generate()
+            _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                   serialization.NoEncryption()))
+            say(f"made the lab SSH key {path}")
+        self.ssh_dir.chmod(0o700)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        line = f"{public.decode()} rtcstack-lab-{self.name}\n"
+        public_path = path.with_name(f"{SSH_KEY_NAME}.pub")
+        if not public_path.exists() or public_path.read_text() != line:
+            public_path.write_text(line)
+        return line
+
+    def _host(self, host: Host | str) -> Host:
+        if isinstance(host, str):
+            try:
+                return self.deployment.hosts[host]
+            except KeyError:
+                raise LabError(f"lab {self.name} has no host {host} (it has {', '.join(self.deployment.hosts)})") \
+                    from None
+        return host
+
+    def ssh_data(self, host: Host | str) -> dict[str, str]:
+        """pyinfra host data that reaches HOST (a Host or its name) over SSH as root with the lab's key.
+
+        Host keys are neither checked nor recorded (containers make new ones whenever they are
+        recreated), so neither ~/.ssh/known_hosts nor any other file is read or written.
+        """
+        host = self._host(host)
+        if not self.ssh_key_path.exists():
+            raise LabError(f"lab {self.name} has no SSH key at {self.ssh_key_path} yet: "
+                           f"run `rtcstack lab up` for this inventory first")
+        return {
+            "ssh_hostname": str(host.private_address),
+            "ssh_user": SSH_USER,
+            "ssh_key": str(self.ssh_key_path),
+            "ssh_known_hosts_file": "/dev/null",
+            "ssh_strict_host_key_checking": "no",
+        }
+
+    def ensure_ssh_access(self, host: Host, public_line: str) -> str:
+        """Install the lab key as root's only authorized key and make sure sshd runs; say what changed."""
+        container = self.container(host)
+        done = []
+        wanted = f"700\n600\n{public_line}"
+        current = container.exec_run(["sh", "-c", "stat -c %a /root/.ssh /root/.ssh/authorized_keys "
+                                                  "&& cat /root/.ssh/authorized_keys"]).output.decode()
+        if current != wanted:
+            archive = _tar([(".ssh", 0o700, None), (".ssh/authorized_keys", 0o600, public_line.encode())])
+            if not container.put_archive("/root", archive):
+                raise LabError(f"{host.name}: could not write /root/.ssh/authorized_keys")
+            done.append("key installed")
+        if container.exec_run(["systemctl", "is-active", "--quiet", "ssh.service"]).exit_code != 0:
+            container.exec_run(["systemctl", "reset-failed", "ssh.service"])
+            result = container.exec_run(["systemctl", "enable", "--now", "ssh.service"])
+            if container.exec_run(["systemctl", "is-active", "--quiet", "ssh.service"]).exit_code != 0:
+                raise LabError(f"{host.name}: sshd does not start ({result.output.decode().strip()}); see "
+                               f"`docker exec {host.name} journalctl -u ssh.service`")
+            done.append("sshd started")
+        return ", ".join(done) or "ready"
+
+    @staticmethod
+    def ssh_answers(host: Host, timeout: float = 5) -> str | None:
+        """None when HOST's sshd greets this machine, else why not."""
+        try:
+            with socket.create_connection((str(host.private_address), SSH_PORT), timeout=timeout) as connection:
+                connection.settimeout(timeout)
+                banner = connection.recv(64)
+        except OSError as exc:
+            return str(exc)
+        return None if banner.startswith(b"SSH-") else f"no SSH greeting (got {banner[:20]!r})"
+
     # --- commands -----------------------------------------------------------------------------
 
     def up(self) -> None:
+        """Build what is missing, start every host's container, and let root in over SSH with the lab key."""
         hosts = list(self.deployment.hosts.values())
         with Step(f"lab {self.name}: {len(hosts)} hosts on {self.settings.network} ({self.settings.subnet})"):
             self.ensure_base_image()
             self.ensure_systemd_image()
             self.ensure_network()
+            public_line = self.ensure_ssh_key()
             for host in hosts:
                 outcome = self.ensure_container(host)
                 say(f"  {host.name:<10} {host.private_address!s:<15} {outcome}")
             for host in hosts:
-                state = self.wait_for_systemd(host)
+                self.wait_for_systemd(host)
+                access = self.ensure_ssh_access(host, public_line)
+                state = self.wait_for_systemd(host)  # again: ensure_ssh_access may have mended a failed sshd
                 if state != "running":
                     say(f"  {host.name}: systemd is {state}; `docker exec {host.name} systemctl --failed` says why")
+                unreachable = self.ssh_answers(host)
+                if unreachable:
+                    say(f"  {host.name}: ssh root@{host.private_address} does not answer from this machine "
+                        f"({unreachable}); @docker/{host.name} still works")
+                else:
+                    say(f"  {host.name:<10} ssh: {access}")
 
     def down(self) -> None:
         for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.name}"}):

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository root and a copy of it to break inventories in."""
+"""Shared fixtures: the repository root, a copy of it to break inventories in, and the labs (brought up and
+deployed once per session, or reused), which the verify suite (rtcstack.verify) checks too."""
 
 # pyinfra_cli monkey-patches for gevent on import; it must precede anything importing ssl.
 import pyinfra_cli  # noqa: F401, I001
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rtcstack import PROJECT_ROOT
+from tests import PROJECT_ROOT
 
 SHIPPED_INVENTORIES = ["inventories/lab.py", "inventories/single.py", "inventories/production.example.py"]
 LAB_INVENTORIES = ["inventories/lab.py", "inventories/single.py"]
@@ -31,18 +32,6 @@ import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("rtcstack")
-    group.addoption("--rtcstack-inventory", action="append", default=None,
-                    help="Inventory to verify (repeatable); default: the lab inventories.")
-    group.addoption("--rtcstack-verify-only", action="store_true",
-                    help="Only check hosts; never bring up a lab or deploy (what `rtcstack verify` runs).")
-
-
-def chosen_inventories(config) -> list[str]:
-    return config.getoption("--rtcstack-inventory") or LAB_INVENTORIES
 
 
 def rtcstack(*args: str, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess:
@@ -92,3 +81,9 @@ def lab_runner(request, tmp_path_factory):
 
     ensure.tmp = tmp
     return ensure
+
+
+@pytest.fixture(scope="session")
+def prepare_inventory(lab_runner):
+    """The verify suite's targets: their lab brought up and deployed first (unless --rtcstack-verify-only)."""
+    return lab_runner

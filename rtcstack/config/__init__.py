@@ -1,7 +1,9 @@
-"""Typed configuration: settings models, the deployment model and its loader."""
+"""The building blocks of typed configuration: the settings base and the deployment-wide models, ports and
+listeners, and problems an operator can act on. Role models live in rtcstack/roles; the whole deployment
+model, its loader and the Site in rtcstack/site."""
 
-from .deployment import ROLES, SECRETS, Deployment, Host
-from .loader import load, load_inventory, short_name
+from .ports import Listener, PortRange
 from .problems import ConfigError, Problem
+from .settings import HostSettings, Settings
 
-__all__ = ["ROLES", "SECRETS", "ConfigError", "Deployment", "Host", "Problem", "load", "load_inventory", "short_name"]
+__all__ = ["ConfigError", "HostSettings", "Listener", "PortRange", "Problem", "Settings"]

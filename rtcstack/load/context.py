@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import Deployment
+from ..site import Deployment, Site
 from .scenarios import SCENARIOS
 
 ENV = "RTCSTACK_LOAD_CONTEXT"
@@ -55,10 +55,9 @@ class LoadContext:
     load: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, deployment: Deployment, inventory: Path, scenario: str, users: int, workers: int,
+    def build(cls, deployment: Deployment, site: Site, scenario: str, users: int, workers: int,
               duration_seconds: float, report_dir: Path) -> LoadContext:
-        from ..pki import Pki
-
+        """The context of one run: `deployment` is the site's with the run's overrides."""
         def secret(name: str) -> str:
             return deployment.secret(name) if name in deployment.secrets else ""
 
@@ -76,7 +75,7 @@ class LoadContext:
             turn_secret=secret("turn_shared_secret"), turn_lifetime=deployment.turn.credential_lifetime_seconds,
             janus_url=edge_url + deployment.edge.janus_path if edge_url else "",
             janus_api_secret=secret("janus_api_secret"), janus_room_key=secret("janus_room_key"),
-            edge_url=edge_url, cafile=str(Pki.for_inventory(inventory).directory / "ca.crt"),
+            edge_url=edge_url, cafile=str(site.pki.directory / "ca.crt"),
             load=deployment.load.model_dump(mode="json"))
 
     def write(self, path: Path) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ..config import Deployment
+from ..site import Deployment, Site
 from ..config.settings import LoadSettings
 from .context import CUSTOMER, ENV, LoadContext, account, accounts_needed
 from .gate import Check, as_json, evaluate, media_summary
@@ -28,7 +28,8 @@ class LoadError(Exception):
 @dataclass
 class LoadRun:
     scenario: str
-    inventory: Path
+    site: Site
+    #: The site's deployment with this run's `--set` overrides applied.
     deployment: Deployment
     users: int = 10
     spawn_rate: float | None = None
@@ -54,7 +55,7 @@ class LoadRun:
             missing = [role for role in needs[part.name] if not self.deployment.hosts_with(role)]
             if missing:
                 raise LoadError(f"scenario {part.name} needs a host with the role(s) {', '.join(missing)}; "
-                                f"{self.inventory} has none")
+                                f"{self.site.path.name} has none")
         if any(p.name == "turn_relay" for p in self.parts):
             self._check_echo_peer_allowed()
         if self.users < 1:
@@ -63,7 +64,7 @@ class LoadRun:
     def _check_echo_peer_allowed(self) -> None:
         from ipaddress import ip_address
 
-        from ..sip.transport import local_address_towards
+        from ..protocols.sip.transport import local_address_towards
 
         turn = self.deployment.hosts_with("turn")[0]
         me = ip_address(local_address_towards(str(turn.private_address), self.deployment.turn.listening_port))
@@ -76,7 +77,8 @@ class LoadRun:
 
     def create_accounts(self) -> int:
         """The test accounts (customer rtcstack-load, 300 channels); re-imported unchanged on every run."""
-        from ..provisioning import Database, add_customer, import_accounts
+        from ..domain.provisioning import add_customer, import_accounts
+        from ..runtime.database import Database
 
         needed = accounts_needed(self.scenario, self.users, self.workers + self.remote_workers)
         total = sum(needed.values())
@@ -84,8 +86,8 @@ class LoadRun:
             return 0
         key = self.deployment.secret("load_account_key") if "load_account_key" in self.deployment.secrets else ""
         if not key:
-            raise LoadError(f"the secret load_account_key is missing: run `rtcstack secrets init {self.inventory}`")
-        db = Database.connect(self.inventory, self.deployment)
+            raise LoadError(f"the secret load_account_key is missing: run `rtcstack secrets init {self.site.path}`")
+        db = Database.connect(self.site)
         add_customer(db, CUSTOMER, 300, False, Decimal("0"))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "accounts.csv"
@@ -116,7 +118,7 @@ class LoadRun:
             self.log(f"test accounts ready: {created} (customer {CUSTOMER})")
         scenario = SCENARIOS[self.scenario]
         with tempfile.TemporaryDirectory(prefix="rtcstack-load-") as private:
-            context = LoadContext.build(self.deployment, self.inventory, self.scenario, self.users,
+            context = LoadContext.build(self.deployment, self.site, self.scenario, self.users,
                                         self.workers + self.remote_workers, self.duration_seconds,
                                         self.report_dir.resolve())
             env = {**os.environ, ENV: str(context.write(Path(private) / "context.json"))}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import PROJECT_ROOT
+from ..resources import folder
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Scenario:
     @property
     def locustfile(self):
         # http's file is http_edge.py: a loadtests/http.py would shadow the standard library's http.
-        return PROJECT_ROOT / "loadtests" / (self.file or f"{self.name}.py")
+        return folder("loadtests") / (self.file or f"{self.name}.py")
 
     def parts(self) -> tuple[Scenario, ...]:
         """The scenarios whose service levels apply: the scenario itself, or release's components."""

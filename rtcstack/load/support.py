@@ -16,7 +16,7 @@ from locust import events
 from locust.exception import RescheduleTask
 from locust.runners import MasterRunner, WorkerRunner
 
-from ..rtp import StreamQuality
+from ..protocols.rtp import StreamQuality
 from .context import LoadContext
 
 
@@ -124,7 +124,7 @@ _echo_lock = threading.Lock()
 
 def echo_peer(towards: tuple[str, int]) -> tuple[str, int]:
     """A UDP echo on this machine's address towards `towards`, one per process, started on first use."""
-    from ..sip.transport import local_address_towards
+    from ..protocols.sip.transport import local_address_towards
 
     address = local_address_towards(*towards)
     with _echo_lock:

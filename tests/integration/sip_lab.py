@@ -11,10 +11,10 @@ from pathlib import Path
 
 import docker
 
-from rtcstack.config import load
-from rtcstack.remote import connect
-from rtcstack.sip.agent import UserAgent
-from rtcstack.sip.message import request
+from rtcstack.site import Site
+from rtcstack.runtime.remote import connect
+from rtcstack.protocols.sip.agent import UserAgent
+from rtcstack.protocols.sip.message import request
 
 from tests.conftest import rtcstack
 
@@ -25,7 +25,8 @@ class SipLab:
     tmp: Path
 
     def __post_init__(self):
-        self.deployment = load(self.inventory)
+        self.site = Site.load(self.inventory)
+        self.deployment = self.site.deployment
         self.registrar = self.deployment.hosts_with("registrar")[0]
         self.media_addresses = {str(h.advertised_address) for h in self.deployment.hosts_with("media")}
         self.domain = self.deployment.sip_domain
@@ -76,9 +77,9 @@ class SipLab:
 
     def on_registrar(self, command: str) -> str:
         name = self.registrar.name
-        return connect(Path(self.inventory), [name])[name].run(command)
+        return connect(self.site, [name])[name].run(command)
 
     def sql(self, query: str) -> list[list[str]]:
-        from rtcstack.provisioning import Database
+        from rtcstack.runtime.database import Database
 
-        return Database.connect(Path(self.inventory), self.deployment).run(query)
+        return Database.connect(self.site).run(query)

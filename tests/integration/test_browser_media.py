@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from rtcstack.config import Deployment, Host, load
-from rtcstack.janus import VIDEOROOM, JanusError, JanusHttp, signed_token
-from rtcstack.pki import Pki
-from rtcstack.remote import connect
-from rtcstack.turn import credentials_for, rest_credentials, rest_password
+from rtcstack.site import Deployment, Host, Site
+from rtcstack.protocols.janus import VIDEOROOM, JanusError, JanusHttp, signed_token
+from rtcstack.site.pki import Pki
+from rtcstack.runtime.remote import connect
+from rtcstack.protocols.turn_rest import rest_credentials, rest_password
+from rtcstack.roles.turn import credentials_for
 from tests.conftest import LAB_INVENTORIES, deploy, rtcstack
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,7 @@ BROWSER = Path(__file__).parent / "browser" / "webrtc_session.py"
 class MediaLab:
     inventory: str
     deployment: Deployment
+    site: Site
 
     def __post_init__(self):
         d = self.deployment
@@ -46,7 +48,7 @@ class MediaLab:
         self.turn_secret = d.secret("turn_shared_secret")
 
     def run_on(self, host: Host, command: str) -> str:
-        return connect(Path(self.inventory), [host.name])[host.name].run(command)
+        return connect(self.site, [host.name])[host.name].run(command)
 
     def janus(self, **auth) -> JanusHttp:
         return JanusHttp(f"https://{self.edge.advertised_address}{self.deployment.edge.janus_path}", cafile=self.ca,
@@ -68,7 +70,8 @@ class MediaLab:
 @pytest.fixture(scope="module", params=LAB_INVENTORIES, ids=lambda p: p.split("/")[-1][:-3])
 def media(request, lab_runner) -> MediaLab:
     lab_runner(request.param)
-    return MediaLab(request.param, load(request.param))
+    site = Site.load(request.param)
+    return MediaLab(request.param, site.deployment, site)
 
 
 # --- TURN: coturn's own client and peer ---------------------------------------------------------

@@ -5,8 +5,8 @@ import socket
 import docker
 import pytest
 
-from rtcstack.config import load
-from rtcstack.secrets import SecretStore
+from rtcstack.site import load
+from rtcstack.site.secrets import SecretStore
 from tests.conftest import LAB_INVENTORIES, deploy, rtcstack
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rtcstack.sip.agent import local_address_towards, sdp_media
+from rtcstack.protocols.sip.agent import local_address_towards, sdp_media
 from tests.conftest import LAB_INVENTORIES, PROJECT_ROOT, rtcstack
 from tests.integration.sip_lab import SipLab
 
@@ -255,7 +255,7 @@ def test_sip_tls_listener_presents_the_pki_certificate(sip):
     """A TLS client that trusts only the inventory's CA completes a handshake with the registrar."""
     import ssl
 
-    from rtcstack.pki import Pki
+    from rtcstack.site.pki import Pki
 
     ca = Pki.for_inventory(PROJECT_ROOT / sip.inventory).host(sip.deployment, sip.registrar).ca
     context = ssl.create_default_context(cadata=ca)

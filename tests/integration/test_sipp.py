@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rtcstack.sip.agent import local_address_towards
+from rtcstack.protocols.sip.agent import local_address_towards
 from tests.conftest import PROJECT_ROOT
 from tests.integration.sip_lab import SipLab
 from tests.integration.test_signalling import sip  # noqa: F401  (module fixture)

@@ -1,9 +1,9 @@
 """coturn, Janus and nginx files rendered from the model, and the Janus token scheme: no lab needed."""
 
-from rtcstack.config import load
-from rtcstack.deploy import edge, sfu, turn
-from rtcstack.janus import signed_token
-from rtcstack.turn import credentials_for, turn_uris
+from rtcstack.site import load
+from rtcstack.roles import edge, sfu, turn
+from rtcstack.protocols.janus import signed_token
+from rtcstack.roles.turn import credentials_for, turn_uris
 from tests.unit.test_templates import FAKE_SECRETS
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rtcstack.config import ConfigError, load
-from rtcstack.config.deployment import SECRETS
-from rtcstack.secrets import SecretStore
+from rtcstack.site import ConfigError, load
+from rtcstack.site import SECRETS
+from rtcstack.site.secrets import SecretStore
 
 
 def problems_for(project: Path, inventory: str, extra_group_data: str = "", group: str = "lab") -> list[str]:

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from rtcstack.config import load
-from rtcstack.deploy.base import config_files
+from rtcstack.site import load
+from rtcstack.infra.base import config_files
 from rtcstack.firewall import rules_for, rules_from_nft_json
 
 

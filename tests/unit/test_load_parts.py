@@ -10,8 +10,8 @@ import pytest
 from rtcstack.config.settings import LoadSettings
 from rtcstack.load.gate import evaluate
 from rtcstack.load.runner import LoadError, apply_overrides
-from rtcstack.rtp import RtpStream, e_model_mos, jitter_step
-from rtcstack.sip.transport import TcpTransport
+from rtcstack.protocols.rtp import RtpStream, e_model_mos, jitter_step
+from rtcstack.protocols.sip.transport import TcpTransport
 
 
 def test_e_model_gives_g711_its_ceiling_and_falls_with_loss_and_delay():

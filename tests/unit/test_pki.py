@@ -5,8 +5,8 @@ from ipaddress import IPv4Address
 
 from cryptography import x509
 
-from rtcstack.config import load
-from rtcstack.pki import Pki
+from rtcstack.site import load
+from rtcstack.site.pki import Pki
 
 
 def san(certificate_pem: str):

@@ -1,6 +1,6 @@
 """The README's settings reference is the one the models generate."""
 
-from rtcstack import PROJECT_ROOT
+from tests import PROJECT_ROOT
 from rtcstack.docs import BEGIN, END, settings_reference
 
 

@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from rtcstack import PROJECT_ROOT
-from rtcstack.secrets import SecretsError, SecretStore
+from tests import PROJECT_ROOT
+from rtcstack.site.secrets import SecretsError, SecretStore
 
 
 @pytest.fixture

@@ -6,15 +6,15 @@ import hmac
 
 import pytest
 
-from rtcstack.config import ConfigError, load
+from rtcstack.site import ConfigError, load
 from rtcstack.db import migrate
-from rtcstack.db.roles import scram_verifier
-from rtcstack.deploy import database, edge, media, registrar, sfu, turn
-from rtcstack.deploy.render import MANAGED
-from rtcstack.provisioning import ProvisioningError, channels_for_purchase, ha1
-from rtcstack.sip import digest
-from rtcstack.sip.message import SipParseError, parse
-from rtcstack.status import lamp_for, parse_kamcmd
+from rtcstack.db.logins import scram_verifier
+from rtcstack.roles import database, edge, media, registrar, sfu, turn
+from rtcstack.templating import MANAGED
+from rtcstack.domain.provisioning import ProvisioningError, channels_for_purchase, ha1
+from rtcstack.protocols.sip import digest
+from rtcstack.protocols.sip.message import SipParseError, parse
+from rtcstack.domain.status import lamp_for, parse_kamcmd
 from tests.conftest import SHIPPED_INVENTORIES
 from tests.unit.test_templates import FAKE_SECRETS
 

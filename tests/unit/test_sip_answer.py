@@ -3,8 +3,8 @@
 import socket
 import time
 
-from rtcstack.sip.agent import UserAgent
-from rtcstack.sip.message import parse, request
+from rtcstack.protocols.sip.agent import UserAgent
+from rtcstack.protocols.sip.message import parse, request
 
 
 def invite_from(caller: socket.socket, agent: UserAgent) -> bytes:

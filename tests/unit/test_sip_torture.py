@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from rtcstack.sip.message import SipParseError, parse
+from rtcstack.protocols.sip.message import SipParseError, parse
 
 
 def wire(text: str, body: str = "") -> bytes:

@@ -6,7 +6,7 @@ import threading
 
 from aioice import stun
 
-from rtcstack.turnclient import TurnClient
+from rtcstack.protocols.turn import TurnClient
 
 
 def _bytes(text: str) -> bytes:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from rtcstack.config import SECRETS, load
-from rtcstack.deploy.base import config_files
-from rtcstack.deploy.render import MANAGED
+from rtcstack.site import SECRETS, load
+from rtcstack.infra.base import config_files
+from rtcstack.templating import MANAGED
 from tests.conftest import SHIPPED_INVENTORIES
 
 FAKE_SECRETS = {name: f"{i:02d}" + "a1b2c3d4" * 8 for i, name in enumerate(SECRETS)}

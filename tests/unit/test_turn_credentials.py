@@ -12,7 +12,7 @@ import time
 import pytest
 from aioice import stun
 
-from rtcstack.turn import rest_credentials, rest_password
+from rtcstack.protocols.turn_rest import rest_credentials, rest_password
 
 SECRET = "north-wind-and-the-sun-4e7f1c"
 

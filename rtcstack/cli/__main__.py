@@ -1,0 +1,5 @@
+"""`python -m rtcstack.cli`."""
+
+from rtcstack.cli import main
+
+main()

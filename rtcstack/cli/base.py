@@ -1,0 +1,64 @@
+"""What every command module shares: the `rtcstack` group, clean errors, and the Site of an inventory."""
+
+from __future__ import annotations
+
+# pyinfra_cli monkey-patches the standard library for gevent on import: it must come before
+# anything that imports ssl (the docker SDK, urllib3).
+import pyinfra_cli  # noqa: F401, I001
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from ..site import ConfigError, SecretsError, Site
+
+inventory_argument = click.argument("inventory", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def fail(message: str, code: int = 1):
+    click.secho(message, fg="red", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def clean_errors():
+    """Turn an operator-facing error into its message and exit 1, never a traceback."""
+    try:
+        yield
+    except (ConfigError, SecretsError) as exc:
+        fail(str(exc))
+    except Exception as exc:
+        from ..domain.provisioning import ProvisioningError
+        from ..infra.runner import DeployError
+        from ..runtime.remote import RemoteError
+
+        if isinstance(exc, (ProvisioningError, RemoteError, DeployError)):
+            fail(str(exc))
+        raise
+
+
+def site_or_exit(inventory: Path) -> Site:
+    """The inventory's Site (read once, validated), or exit 1 naming every problem."""
+    try:
+        return Site.load(inventory)
+    except (ConfigError, SecretsError) as exc:
+        fail(str(exc))
+
+
+def inventory_or_exit(inventory: Path):
+    """pyinfra's Inventory of a file, without validating it (for commands that must run before the secrets
+    exist), or exit 1 with the reason."""
+    from ..site import load_inventory
+
+    try:
+        return load_inventory(inventory)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rtcstack")
+def main() -> None:
+    """Deploy and prove a real-time communications platform on Debian 12 hosts."""

@@ -1,0 +1,235 @@
+"""Provisioning rules as domain operations: customers, SIP accounts, tariffs and numbers, validated here and
+written as SQL in one transaction through a SqlRunner (psql on the database host from the CLI; the portal's
+own connection later). Every bad row is reported by line; nothing is half-imported."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert
+
+from ..db.models import ChannelSubscription, Customer, Number, SipAccount, Tariff
+
+if TYPE_CHECKING:
+    from ..site import Deployment
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PREFIX = re.compile(r"^[0-9]{1,15}$")
+PASSWORD_MIN = 8
+_TRUE, _FALSE = {"1", "yes", "true", "on", "y"}, {"0", "no", "false", "off", "n"}
+
+
+class ProvisioningError(Exception):
+    """Bad input: one line per problem, each naming the line, the column, the value and the fix."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def sql_text(statement) -> str:
+    """A SQLAlchemy statement as PostgreSQL text with its values inlined (quoted by SQLAlchemy)."""
+    return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})) + ";"
+
+
+def ha1(username: str, realm: str, password: str, algorithm: str = "md5") -> str:
+    return hashlib.new(algorithm, f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
+def channels_for_purchase(requested: int) -> int:
+    """P13: 1 to 300 channels; a count over 100 is rounded down to a multiple of 10."""
+    if not 1 <= requested <= 300:
+        raise ProvisioningError([f"--channels {requested}: must be 1 to 300 (P13)"])
+    return requested - requested % 10 if requested > 100 else requested
+
+
+class SqlRunner(Protocol):
+    """Where domain operations run their SQL: psql on the database host (rtcstack.runtime.database), or a
+    service's own connection. `run` executes a script in one transaction and returns the rows of its last
+    statement; `query` does the same for one SQLAlchemy statement."""
+
+    deployment: Deployment
+
+    def run(self, script: str) -> list[list[str]]: ...
+
+    def query(self, statement) -> list[list[str]]: ...
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+def add_customer(db: SqlRunner, name: str, channels: int, international: bool | None, max_rate: Decimal | None) -> str:
+    """Create a customer with a channel subscription, or update one: switches, and a new term when the
+    channel count changes (the old term is cancelled, P13)."""
+    if not name.strip() or len(name) > 128:
+        raise ProvisioningError([f"NAME {name!r}: give 1 to 128 characters"])
+    bought = channels_for_purchase(channels)
+    if bought > db.deployment.channels:
+        raise ProvisioningError([f"--channels {bought}: the deployment is sized for {db.deployment.channels} "
+                                 "channels; raise `channels` in the inventory first"])
+    values = {"name": name}
+    if international is not None:
+        values["international"] = international
+    if max_rate is not None:
+        values["max_rate"] = max_rate
+    # On conflict the given values are written again (name included, harmlessly): one shape for both.
+    upsert = insert(Customer).values(**values).on_conflict_do_update(index_elements=["name"], set_=values)
+    customer = select(Customer.id).where(Customer.name == name).scalar_subquery()
+    current = (select(ChannelSubscription.channels)
+               .where(ChannelSubscription.customer_id == customer, ChannelSubscription.cancelled_at.is_(None))
+               .order_by(ChannelSubscription.starts_at.desc()).limit(1))
+    before = db.query(current)
+    if before and int(before[0][0]) == bought:
+        db.query(upsert)
+        return f"customer {name}: updated, {bought} channels (unchanged)"
+    script = "\n".join([
+        sql_text(upsert),
+        sql_text(update(ChannelSubscription).where(ChannelSubscription.customer_id == customer,
+                                                    ChannelSubscription.cancelled_at.is_(None))
+                 .values(cancelled_at=func.now())),
+        sql_text(insert(ChannelSubscription).values(customer_id=customer, channels=bought)),
+    ])
+    db.run(script)
+    rounded = f" (asked {channels}, rounded down to a multiple of 10 over 100)" if bought != channels else ""
+    return f"customer {name}: {bought} channels{rounded}" + (" (replaces the previous term)" if before else "")
+
+
+# --- CSV imports -------------------------------------------------------------------------------
+
+
+@dataclass
+class CsvRows:
+    """Rows of a CSV file with their line numbers; a header row naming the columns is skipped."""
+
+    path: Path
+    columns: tuple[str, ...]
+    required: int
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def read(self) -> CsvRows:
+        try:
+            text = self.path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProvisioningError([f"{self.path}: cannot be read: {exc}"]) from None
+        for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+            row = [cell.strip() for cell in row]
+            if not any(row) or row[0].startswith("#"):
+                continue
+            if number == 1 and [c.lower() for c in row[: self.required]] == list(self.columns[: self.required]):
+                continue
+            if not self.required <= len(row) <= len(self.columns):
+                self.problem(number, "row", ",".join(row),
+                             f"has {len(row)} columns; expected {self.required} to {len(self.columns)}: "
+                             + ",".join(self.columns))
+                continue
+            self.rows.append((number, row + [""] * (len(self.columns) - len(row))))
+        if not self.rows and not self.problems:
+            self.problems.append(f"{self.path}: no rows to import (columns: {','.join(self.columns)})")
+        return self
+
+    def problem(self, line: int, column: str, value: str, what: str) -> None:
+        self.problems.append(f"{self.path}:{line}: {column} {value!r} {what}")
+
+
+def _flag(rows: CsvRows, line: int, column: str, value: str) -> bool | None:
+    if value == "":
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    rows.problem(line, column, value, "is not yes/no (or true/false, 1/0)")
+    return None
+
+
+def _price(rows: CsvRows, line: int, column: str, value: str, required: bool) -> Decimal | None:
+    if value == "" and not required:
+        return None
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite() or price < 0 or price >= Decimal("100000000"):
+        rows.problem(line, column, value, "is not a price such as 0.25 (a decimal, 0 or more)")
+        return None
+    return price
+
+
+def import_accounts(db: SqlRunner, path: Path) -> str:
+    """`customer,username,password[,international,max_rate]`: passwords are stored only as HA1."""
+    rows = CsvRows(path, ("customer", "username", "password", "international", "max_rate"), 3).read()
+    customers = {name: int(cid) for cid, name in db.query(select(Customer.id, Customer.name))}
+    realm = db.deployment.sip_domain
+    seen: dict[str, int] = {}
+    values = []
+    for line, (customer, username, password, international, max_rate) in rows.rows:
+        bad = len(rows.problems)
+        if customer not in customers:
+            rows.problem(line, "customer", customer, "does not exist; add it with `rtcstack customers add` first")
+        if not USERNAME.match(username):
+            rows.problem(line, "username", username, "must be 1 to 64 letters, digits, '.', '_' or '-'")
+        elif username in seen:
+            rows.problem(line, "username", username, f"appears again (first on line {seen[username]})")
+        seen.setdefault(username, line)
+        if len(password) < PASSWORD_MIN:
+            rows.problem(line, "password", "<hidden>", f"is shorter than {PASSWORD_MIN} characters")
+        flag = _flag(rows, line, "international", international)
+        rate = _price(rows, line, "max_rate", max_rate, required=False)
+        if len(rows.problems) == bad:
+            values.append({"customer_id": customers[customer], "username": username,
+                           "ha1": ha1(username, realm, password), "ha1_sha256": ha1(username, realm, password, "sha256"),
+                           "international": True if flag is None else flag, "max_rate": rate})
+    if rows.problems:
+        raise ProvisioningError(rows.problems + ["nothing was imported"])
+    statement = insert(SipAccount).values(values)
+    statement = statement.on_conflict_do_update(index_elements=["username"], set_={
+        k: statement.excluded[k] for k in ("customer_id", "ha1", "ha1_sha256", "international", "max_rate")})
+    db.run(sql_text(statement))
+    return f"{len(values)} account(s) imported from {path} (new or updated)"
+
+
+def import_tariffs(db: SqlRunner, path: Path) -> str:
+    """`prefix,price_per_minute,description`: E.164 prefixes without '+'; the longest match wins."""
+    rows = CsvRows(path, ("prefix", "price_per_minute", "description"), 2).read()
+    seen: dict[str, int] = {}
+    values = []
+    for line, (prefix, price, description) in rows.rows:
+        bad = len(rows.problems)
+        prefix = prefix.lstrip("+")
+        if not PREFIX.match(prefix):
+            rows.problem(line, "prefix", prefix, "must be 1 to 15 digits of an E.164 number (country code first)")
+        elif prefix in seen:
+            rows.problem(line, "prefix", prefix, f"appears again (first on line {seen[prefix]})")
+        seen.setdefault(prefix, line)
+        amount = _price(rows, line, "price_per_minute", price, required=True)
+        if len(rows.problems) == bad:
+            values.append({"prefix": prefix, "price_per_minute": amount, "description": description})
+    if rows.problems:
+        raise ProvisioningError(rows.problems + ["nothing was imported"])
+    statement = insert(Tariff).values(values)
+    statement = statement.on_conflict_do_update(index_elements=["prefix"], set_={
+        "price_per_minute": statement.excluded.price_per_minute, "description": statement.excluded.description})
+    db.run(sql_text(statement))
+    return f"{len(values)} tariff(s) imported from {path} (new or updated)"
+
+
+def add_number(db: SqlRunner, number: str, username: str) -> str:
+    """Route a public number (E.164, R12) to an account; calls to it are priced like any destination."""
+    digits = number.lstrip("+")
+    if not re.fullmatch(r"[1-9][0-9]{6,14}", digits):
+        raise ProvisioningError([f"NUMBER {number!r}: give an E.164 number such as +48221234567"])
+    account = select(SipAccount.id).where(SipAccount.username == username).scalar_subquery()
+    if not db.query(select(SipAccount.id).where(SipAccount.username == username)):
+        raise ProvisioningError([f"ACCOUNT {username!r}: no such SIP account; import it first"])
+    statement = insert(Number).values(e164=digits, account_id=account)
+    db.run(sql_text(statement.on_conflict_do_update(index_elements=["e164"], set_={"account_id": account})))
+    return f"+{digits} routes to {username}"

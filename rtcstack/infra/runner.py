@@ -1,0 +1,130 @@
+"""Run deploys/site.py through pyinfra's own CLI in this process, then read the result from its State."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..resources import deploy_script
+from ..site import Site, short_name
+from . import context
+
+
+class DeployError(Exception):
+    """The deploy cannot start: the message says why, in one line."""
+
+
+@dataclass
+class DeployResult:
+    """Counts from pyinfra's State: per operation, the hosts where it changed something or failed."""
+
+    exit_code: int
+    dry: bool
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, list[str]] = field(default_factory=dict)
+    failed_hosts: list[str] = field(default_factory=list)
+    operations: int = 0
+    #: --dry only: per host, how many operations pyinfra expects to change something.
+    planned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed_count(self) -> int:
+        return sum(len(hosts) for hosts in self.changed.values())
+
+    def to_json(self) -> str:
+        return json.dumps({"exit_code": self.exit_code, "dry": self.dry, "operations": self.operations,
+                           "changed_count": self.changed_count, "changed": self.changed, "failed": self.failed,
+                           "failed_hosts": self.failed_hosts, "planned": self.planned}, indent=2)
+
+
+def pyinfra_limit(site: Site, limit: str | None) -> list[str]:
+    """Translate `db1,media` (host short names or groups) into pyinfra --limit arguments; an item that names
+    no host and no group of the inventory is an error."""
+    if not limit:
+        return []
+    names = {name: host.name for name, host in site.pyinfra_hosts().items()}
+    groups = {group for host in site.inventory for group in host.groups}
+    out = []
+    for item in (part.strip() for part in limit.split(",")):
+        if item not in names and item not in groups:
+            raise DeployError(f"--limit {item}: no host or group of that name in {site.path.name} "
+                              f"(hosts: {', '.join(sorted(names))})")
+        out += ["--limit", names.get(item, item)]
+    return out
+
+
+@contextmanager
+def _inventory_of(site: Site):
+    """pyinfra's CLI takes the inventory the Site has read instead of reading the file again."""
+    import pyinfra_cli.cli as pyinfra_cli
+
+    original = pyinfra_cli.make_inventory
+    pyinfra_cli.make_inventory = lambda *args, **kwargs: site.inventory
+    context.use(site)
+    try:
+        yield
+    finally:
+        pyinfra_cli.make_inventory = original
+        context.use(None)
+
+
+def run(site: Site, limit: str | None = None, dry: bool = False) -> DeployResult:
+    """Deploy a loaded (so validated) Site: deploys/site.py through pyinfra's CLI, in this process, from the
+    operator's current directory."""
+    import click
+    import pyinfra
+    from pyinfra.api.output import set_echo, set_formatter
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.cli import cli
+    from pyinfra_cli.exceptions import PyinfraError as CliPyinfraError
+
+    if not site.deployment.hosts:
+        raise DeployError(f"{site.path.name}: the inventory has no hosts")
+    args = [str(site.path), str(deploy_script("site")), *pyinfra_limit(site, limit)]
+    args += ["--dry"] if dry else ["--yes"]
+    pyinfra.is_cli = True
+    set_formatter(click.style)
+    set_echo(click.echo)
+    exit_code = 0
+    with _inventory_of(site):
+        try:
+            cli.main(args=args, prog_name="pyinfra", standalone_mode=False)
+        except SystemExit as exc:
+            exit_code = int(exc.code or 0)
+        except (click.ClickException, CliPyinfraError) as exc:
+            exc.show()
+            exit_code = 1
+    return _result(ctx_state.get(), exit_code, dry)
+
+
+def _result(state, exit_code: int, dry: bool) -> DeployResult:
+    result = DeployResult(exit_code=exit_code, dry=dry)
+    if state is None or not state.initialised:
+        result.exit_code = exit_code or 1
+        return result
+    if not list(state.inventory.iter_activated_hosts()):
+        result.exit_code = exit_code or 1
+        result.failed_hosts = ["(no host was deployed)"]
+        return result
+    result.failed_hosts = sorted(short_name(h.name) for h in state.failed_hosts)
+    if dry:
+        for host in state.inventory.iter_activated_hosts():
+            meta = state.get_meta_for_host(host)
+            result.operations += meta.ops
+            result.planned[short_name(host.name)] = meta.ops_change
+        return result
+    for op_hash in state.get_op_order():
+        name = ", ".join(sorted(state.op_meta[op_hash].names))
+        for host in state.inventory.iter_activated_hosts():
+            if op_hash not in state.ops[host]:
+                continue
+            result.operations += 1
+            meta = state.ops[host][op_hash].operation_meta
+            if not meta.did_succeed(_raise_if_not_complete=False):
+                result.failed.setdefault(name, []).append(short_name(host.name))
+            elif meta.did_change():
+                result.changed.setdefault(name, []).append(short_name(host.name))
+    if result.failed or result.failed_hosts:
+        result.exit_code = result.exit_code or 1
+    return result

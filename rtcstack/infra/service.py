@@ -1,0 +1,168 @@
+"""One lifecycle for every daemon a role runs: install, configure, activate.
+
+- **install**: the package goes in with its unit masked, so Debian's post-install start never serves the
+  stock config; the daemon's account may read the host's TLS key (group ssl-cert).
+- **configure**: every file is rendered and put only when it differs; files staged for the daemon's own
+  check (`ConfigFile.installed`) reach their real path only after the check passed; the certificate the
+  daemon serves is recorded, so a renewal is noticed.
+- **activate**: systemd re-reads changed unit files; the unit is unmasked, enabled and running; it restarts
+  only when a file it reads changed, reloads instead where the change allows it, and a renewed certificate
+  alone reaches it by reload, signal or command, never a restart.
+
+A role's deploy script declares one `Service` and calls `deploy()`. A service of rtcstack's own (a Python
+web service: a venv from the wheelhouse, a unit file and an environment file with its secrets as
+ConfigFiles) overrides `install()` and keeps the other stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from ..templating import ConfigFile, Effect
+from .context import host_tls
+from .host_files import HostFiles, Unchanged, checked_install
+
+
+@dataclass(frozen=True)
+class CertificateReload:
+    """How a renewed certificate reaches the running daemon: `systemctl reload`, a signal, or a command."""
+
+    how: str  # "reload", "signal" or "command"
+    argument: str = ""
+    why: str = ""
+
+    @classmethod
+    def reload(cls) -> CertificateReload:
+        return cls("reload")
+
+    @classmethod
+    def signal(cls, name: str, why: str) -> CertificateReload:
+        return cls("signal", name, why)
+
+    @classmethod
+    def command(cls, command: str, why: str) -> CertificateReload:
+        return cls("command", command, why)
+
+
+def certificate_stamp_path(unit: str) -> str:
+    return f"/etc/rtcstack/{unit}/certificate.sha256"
+
+
+def add_to_group(user: str, group: str, why: str) -> None:
+    server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
+                 _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
+
+
+@dataclass
+class Service:
+    """A daemon from Debian's packages, configured from a role's ConfigFiles."""
+
+    title: str  #: how operations name it ("Kamailio")
+    unit: str  #: systemd unit, without .service
+    files: dict[str, ConfigFile]
+    packages: tuple[str, ...] = ()
+    #: Mask the unit before the first install (False for daemons whose package must start them, PostgreSQL).
+    mask: bool = True
+    #: The daemon's own check, run on the staged files (`nginx -t -q -c /etc/rtcstack/nginx/nginx.conf`).
+    check: str | None = None
+    #: What a changed file asks of the daemon unless the file says otherwise.
+    effect: Effect = "restart"
+    certificate: CertificateReload | None = None
+    #: The account that reads the host's TLS key through the ssl-cert group.
+    tls_reader: str | None = None
+    #: Files put before the package is installed (packages that keep an existing conffile).
+    before_install: tuple[str, ...] = ()
+    install_args: str | None = None
+    first_install: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        extra = (certificate_stamp_path(self.unit),) if self.certificate else ()
+        self.wanted = HostFiles.for_configs(self.files, *extra, units=(self.unit,) if self.mask else ())
+        self.puts: dict[str, object] = {}
+
+    def deploy(self) -> None:
+        self.install()
+        self.configure()
+        self.activate()
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        if self.mask:
+            self.first_install = any(p not in host.get_fact(DebPackages) for p in self.packages)
+            if self.first_install:
+                server.shell(name=f"Mask {self.unit} before installing {', '.join(self.packages)} (no start on the stock config)",
+                             commands=[f"systemctl mask {self.unit}.service"])
+        for purpose in self.before_install:
+            self.put(purpose)
+        if self.packages:
+            apt.packages(name=f"Install {self.title}", packages=list(self.packages),
+                         extra_install_args=self.install_args)
+        if self.tls_reader:
+            add_to_group(self.tls_reader, "ssl-cert", "to read the host TLS key")
+
+    def configure(self) -> None:
+        staged = [item for item in self.files.values() if item.installed]
+        for directory, group in dict.fromkeys((posixpath.dirname(i.dest), i.group) for i in staged if i.group != "root"):
+            files.directory(name=f"Staging directory {directory}", path=directory, mode="750", group=group)
+        for purpose, item in self.files.items():
+            if not item.installed and purpose not in self.puts:
+                self.put(purpose)
+        self.checked = Unchanged()
+        if staged:
+            installed = ", ".join(posixpath.dirname(i.installed) for i in staged[:1])
+            self.checked = checked_install(
+                self.wanted, staged, self.check or "true", force=self.first_install,
+                name=f"Check the staged config{'' if self.check is None else f' with {self.check.split()[0]}'}, "
+                     f"then install it in {installed}")
+        self.stamp = Unchanged()
+        if self.certificate:
+            digest = hashlib.sha256(host_tls().certificate.encode()).hexdigest()
+            self.stamp = self.wanted.put(f"Record the certificate {self.unit} serves", f"{digest}\n",
+                                         certificate_stamp_path(self.unit))
+
+    def activate(self) -> None:
+        units = [op for purpose, op in self.puts.items() if self.files[purpose].is_unit_file]
+        if units:
+            systemd.daemon_reload(name=f"Reload systemd units ({self.title}'s unit files changed)",
+                                  _if=lambda: any(op.did_change() for op in units))
+        if self.mask and (self.first_install or self.wanted.units.get(self.unit) == "masked"):
+            server.shell(name=f"Unmask {self.unit} (configured)", commands=[f"systemctl unmask {self.unit}.service"])
+        systemd.service(name=f"{self.title} running and enabled", service=self.unit, running=True, enabled=True)
+        fresh = self.first_install
+        restarted = systemd.service(name=f"Restart {self.title} (a file it reads changed)", service=self.unit,
+                                    restarted=True, _if=lambda: not fresh and self.changed("restart"))
+        certificate = self.certificate
+        by_reload = certificate is not None and certificate.how == "reload"
+        systemd.service(
+            name=f"Reload {self.title} (its config{' or certificate' if by_reload else ''} changed)", service=self.unit,
+            reloaded=True,
+            _if=lambda: not fresh and not restarted.did_change() and (
+                self.changed("reload") or (by_reload and self.stamp.did_change())))
+        if certificate is not None and not by_reload:
+            command = (f"systemctl kill --signal={certificate.argument} {self.unit}.service"
+                       if certificate.how == "signal" else certificate.argument)
+            server.shell(name=f"Reload {self.title}'s certificate ({certificate.why})", commands=[command],
+                         _if=lambda: not fresh and self.stamp.did_change() and not restarted.did_change())
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def put(self, purpose: str):
+        """Put one of the service's files now (a file the deploy needs earlier than configure)."""
+        if purpose not in self.puts:
+            self.puts[purpose] = self.wanted.config(self.files[purpose])
+        return self.puts[purpose]
+
+    def changed(self, effect: Effect) -> bool:
+        """Whether a file whose change asks for `effect` changed this run (staged files count once checked)."""
+        direct = any(op.did_change() for purpose, op in self.puts.items()
+                     if (self.files[purpose].effect or self.effect) == effect)
+        staged = any((item.effect or self.effect) == effect for item in self.files.values() if item.installed)
+        return direct or (staged and self.checked.did_change())

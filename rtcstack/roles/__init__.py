@@ -1,0 +1,17 @@
+"""The registry of roles: one module per role, listed here in deploy order.
+
+`deploys/site.py` deploys them in this order (a role's `checkpoint` makes every host wait after it);
+everything else that spans roles iterates `REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from . import database, edge, links, media, portal, registrar, sfu, turn
+from .base import DatabaseLogin, EdgeRoute, Role
+
+#: Every role, in deploy order.
+REGISTRY: dict[str, Role] = {module.ROLE.name: module.ROLE for module in (
+    database, media, registrar, turn, sfu, links, portal, edge)}
+ROLES: tuple[str, ...] = tuple(REGISTRY)
+
+__all__ = ["REGISTRY", "ROLES", "DatabaseLogin", "EdgeRoute", "Role"]

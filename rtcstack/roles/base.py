@@ -1,0 +1,132 @@
+"""What a role declares about itself: the one shape every role module fills in.
+
+A role module (rtcstack/roles/<name>.py) builds one `Role`. Everything rtcstack derives for many roles
+(the deployment schema, the firewall, database logins, the secrets list, kernel settings, certificate
+names, the edge's nginx config, the order of deploys/site.py) iterates the registry of these and never
+asks for a role by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any
+
+from ..config.ports import Listener, PortRange
+from ..config.problems import Problem
+from ..config.settings import Settings
+from ..templating import ConfigFile
+
+if TYPE_CHECKING:  # the deployment model imports the registry; roles only read it
+    from ..site.deployment import Deployment, Host
+
+
+@dataclass(frozen=True)
+class EdgeRoute:
+    """A path the edge (nginx) proxies to one of a role's ports on every host of the role."""
+
+    upstream: str  #: nginx upstream name, unique across roles
+    path: str  #: location on the edge
+    port: int  #: upstream port on each host's private address
+    upstream_path: str = ""  #: appended to proxy_pass (the path the service expects)
+    exact: bool = False  #: `location = path` instead of a prefix
+    websocket: bool = False
+    read_timeout_seconds: int = 60
+    send_timeout_seconds: int | None = None
+    buffering: bool = True
+    keepalive: int | None = None  #: idle upstream connections kept per worker
+    sticky: bool = False  #: one client address always reaches the same host (`hash $remote_addr`)
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """A PostgreSQL login a role's service uses: its password secret, whether pg_hba demands TLS, the rights
+    it gets after every other right is revoked, and how many connections one host of the role opens."""
+
+    name: str
+    secret: str
+    tls: bool = True
+    grants: tuple[str, ...] = ()
+    connections: Callable[[Deployment], int] = lambda deployment: 20
+
+
+@dataclass(frozen=True)
+class Role:
+    """Everything rtcstack knows about one role."""
+
+    name: str
+    settings: type[Settings]
+    #: Roles this one cannot work without.
+    needs: tuple[str, ...] = ()
+    #: Secrets the role needs: name -> what it is.
+    secrets: dict[str, str] = field(default_factory=dict)
+    #: System account rtcstack creates for the role's service (Debian's daemons bring their own).
+    account: str | None = None
+    database_login: DatabaseLogin | None = None
+    #: The role serves HTTP that the edge proxies (the edge needs at least one such role).
+    proxied: bool = False
+    #: The role proxies the `proxied` roles (the edge).
+    fronts_proxied: bool = False
+    #: Clients reach the role at the SIP domain itself: the host certificate names it.
+    serves_sip_domain: bool = False
+    #: Socket buffers and backlogs sized from channels (roles that carry media or signalling).
+    network_heavy: bool = False
+    #: deploys/site.py makes every host wait here after this role's deploy ("database ready").
+    checkpoint: str | None = None
+    #: The ports each host of the role opens, with who may connect.
+    listeners: Callable[[Deployment, Host], list[Listener]] = lambda deployment, host: []
+    #: Paths the role contributes to the edge's nginx config.
+    edge_routes: Callable[[Deployment], list[EdgeRoute]] = lambda deployment: []
+    #: The files the role's deploy renders on a host, by purpose.
+    config_files: Callable[[Deployment, Host], dict[str, ConfigFile]] = lambda deployment, host: {}
+    #: Cross-checks only this role knows.
+    problems: Callable[[Deployment], list[Problem]] = lambda deployment: []
+    #: Values derived from the deployment, read as `deployment.<role>_<name>` (such as media_rtp_ports).
+    derived: dict[str, Callable[[Deployment], Any]] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return f"{self.name} role."
+
+
+def listen(service: str, protocols: str, ports: PortRange | int, key: str,
+           sources: tuple[IPv4Address, ...] | None = None) -> list[Listener]:
+    """Listeners for one port or range on each of `protocols` ("udp", "tcp" or "udp+tcp"); `sources` None
+    lets anybody connect, () nobody (loopback only)."""
+    ports = ports if isinstance(ports, PortRange) else PortRange(ports, ports)
+    return [Listener(service, protocol, ports, key, sources) for protocol in protocols.split("+")]
+
+
+def sized_range(deployment: Deployment, start: int, per_channel: int) -> PortRange:
+    """A port range from `start`, sized for the deployment's channels plus its headroom."""
+    size = -(-deployment.channels * per_channel * (100 + deployment.port_headroom_percent) // 100)
+    return PortRange.sized(start, size)
+
+
+def edge_only(deployment: Deployment, port: int, service: str, key: str) -> list[Listener]:
+    """An HTTP port that only the edge hosts may reach."""
+    return listen(service, "tcp", port, key, deployment.addresses_of(*deployment.roles_fronting()))
+
+
+def network_sysctls(deployment: Deployment) -> dict[str, int]:
+    """Socket buffers and backlog for hosts that carry media or signalling: 64 KiB per channel."""
+    buffer = max(4 << 20, deployment.channels * (64 << 10))
+    return {"net.core.rmem_max": buffer, "net.core.wmem_max": buffer,
+            "net.core.netdev_max_backlog": max(1000, deployment.channels * 20)}
+
+
+def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str]) -> Role:
+    """A role for one of rtcstack's own web services: a service account `rtcstack-NAME`, a database login
+    `rtcstack_NAME` with the secret `database_NAME_password`, and one HTTP port (`NAME.port`) that only the
+    edge reaches."""
+    secret = f"database_{name}_password"
+
+    def listeners(deployment: Deployment, host: Host) -> list[Listener]:
+        return edge_only(deployment, getattr(deployment, name).port, name, f"{name}.port")
+
+    return Role(name=name, settings=settings, needs=needs,
+                secrets={**secrets, secret: f"PostgreSQL password of the {name} service's user"},
+                account=f"rtcstack-{name}", database_login=DatabaseLogin(f"rtcstack_{name}", secret),
+                proxied=True, listeners=listeners)

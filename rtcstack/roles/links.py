@@ -1,0 +1,18 @@
+"""links role: rtcstack's conference-link service (invites, QR codes, browser pages). Its settings,
+secrets, database login and port are declared here; the service and its deploy come next."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..config.settings import Port, Settings
+from .base import web_service
+
+
+class LinksSettings(Settings):
+    """rtcstack's conference-link service (invites, QR codes, browser pages)."""
+
+    port: Port = Field(8081, description="HTTP port of the links service (private address, edge hosts only).")
+
+
+ROLE = web_service("links", LinksSettings, needs=("database", "sfu", "turn", "edge"), secrets={"links_signing_key": "key that signs invite and conference links"})

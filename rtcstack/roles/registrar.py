@@ -1,0 +1,169 @@
+"""registrar role: Kamailio 5.6, the SIP registrar and proxy, on PostgreSQL, with a kamailio.cfg rendered
+from the typed model; every file is staged in /etc/rtcstack/kamailio and checked with `kamailio -c` before
+it reaches /etc/kamailio."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
+
+from pydantic import Field, field_validator, model_validator
+
+from ..config.settings import Port, Settings
+from ..templating import ConfigFile
+from .base import DatabaseLogin, Role, listen
+
+if TYPE_CHECKING:
+    from ..site.deployment import Deployment, Host
+
+#: Where the registrar's files are staged, then checked with `kamailio -c` before they reach /etc/kamailio.
+KAMAILIO_STAGED = "/etc/rtcstack/kamailio"
+KAMAILIO_PACKAGES = ["kamailio", "kamailio-postgres-modules", "kamailio-tls-modules"]
+#: Files staged and installed together (relative paths inside kamailio.cfg resolve to the same directory).
+KAMAILIO_FILES = ("kamailio.cfg", "tls.cfg", "rtcstack-secrets.cfg")
+
+
+class RegistrarSettings(Settings):
+    """Kamailio 5.6, the SIP registrar and proxy."""
+
+    sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
+    sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
+    udp_workers: int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
+    tcp_workers: int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
+    min_expires: int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
+    max_expires: int = Field(3600, ge=60, le=86400, description="Longest registration Kamailio grants (seconds).")
+    keepalive_interval_seconds: int = Field(
+        20, ge=5, le=600,
+        description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2); the same usrloc "
+                    "timer writes registrations back to PostgreSQL (and at shutdown).")
+    lamp_good_rtt_ms: int = Field(
+        150, ge=1, le=10000, description="Keepalive round-trip time under which an account's lamp is green (R2).")
+    lamp_severe_rtt_ms: int = Field(
+        600, ge=1, le=60000, description="Keepalive round-trip time from which the lamp is red instead of yellow (R2).")
+    max_calls: int | None = Field(
+        None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
+    max_call_seconds: int = Field(
+        14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout).")
+    country_code: str = Field("48", pattern=r"^[1-9][0-9]{0,2}$", description="Country code national numbers belong to (E.164, R7).")
+    national_prefix: str = Field(
+        "", pattern=r"^[0-9]?$", description="Trunk prefix before national numbers (empty in Poland, 0 in the UK).")
+    national_number_length: int = Field(
+        9, ge=4, le=14, description="Digits in a national number: area code plus subscriber number (R7).")
+    emergency_numbers: tuple[str, ...] = Field(
+        ("112", "997", "998", "999", "911"), description="Numbers refused with an explicit reason: no emergency calls (R15).")
+    flood_requests_per_second: int = Field(
+        200, ge=5, le=100000, description="Requests per second from one source address above which it is blocked (R13).")
+    ban_seconds: int = Field(300, ge=10, le=86400, description="How long a flooding source stays blocked (R13).")
+    flood_exempt: tuple[IPv4Network, ...] = Field(
+        (), description="Networks never blocked for flooding (our own hosts always are); load generators go here.")
+
+    @field_validator("emergency_numbers")
+    @classmethod
+    def _digits(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            if not re.fullmatch(r"[0-9]{2,6}", number):
+                raise ValueError(f"{number!r} is not a short number of 2 to 6 digits")
+        return value
+
+    @model_validator(mode="after")
+    def _orders(self) -> RegistrarSettings:
+        if self.min_expires > self.max_expires:
+            raise ValueError("min_expires must not exceed max_expires")
+        if self.lamp_good_rtt_ms >= self.lamp_severe_rtt_ms:
+            raise ValueError("lamp_good_rtt_ms must be below lamp_severe_rtt_ms")
+        return self
+
+
+def max_calls(deployment: Deployment) -> int:
+    """Platform-wide cap on concurrent calls (R5)."""
+    return deployment.registrar.max_calls or deployment.channels
+
+
+def database_connections(deployment: Deployment) -> int:
+    """Connections one registrar host opens: one per worker, plus timers and helpers."""
+    return deployment.registrar.udp_workers + deployment.registrar.tcp_workers + 10
+
+
+def listeners(deployment: Deployment, host: Host):
+    r = deployment.registrar
+    return [*listen("sip", "udp+tcp", r.sip_port, "registrar.sip_port"),
+            *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port")]
+
+
+def trusted_networks(deployment: Deployment) -> list[str]:
+    """Sources never banned for flooding: our own hosts and the operator's exempt networks."""
+    return [f"{h.private_address}/32" for h in deployment.hosts.values()] + [
+        str(n) for n in deployment.registrar.flood_exempt]
+
+
+def kamailio_context(deployment: Deployment, host: Host) -> dict:
+    r = deployment.registrar
+    return {
+        "host": host.name,
+        "sip_domain": deployment.sip_domain,
+        "private": str(host.private_address),
+        "advertised": str(host.advertised_address),
+        "sip_port": r.sip_port,
+        "sip_tls_port": r.sip_tls_port,
+        "udp_workers": r.udp_workers,
+        "tcp_workers": r.tcp_workers,
+        "keepalive_interval": r.keepalive_interval_seconds,
+        "min_expires": r.min_expires,
+        "max_expires": r.max_expires,
+        "max_call_seconds": r.max_call_seconds,
+        "max_calls": max_calls(deployment),
+        "rtpengine_sockets": " ".join(f"udp:{h.private_address}:{deployment.media.control_port}"
+                                      for h in deployment.hosts_with("media")),
+        "flood_per_unit": r.flood_requests_per_second * 2,
+        "ban_seconds": r.ban_seconds,
+        "trusted_networks": ",".join(trusted_networks(deployment)),
+        "emergency_regex": "^(" + "|".join(r.emergency_numbers) + ")$",
+        "country_code": r.country_code,
+        "national_prefix": r.national_prefix,
+        "national_number_length": r.national_number_length,
+    }
+
+
+def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
+    db = deployment.hosts_with("database")[0]
+    checked = {
+        "kamailio.cfg": staged("kamailio.cfg", kamailio_context(deployment, host)),
+        "tls.cfg": staged("tls.cfg", {}),
+        "rtcstack-secrets.cfg": staged("rtcstack-secrets.cfg", {
+            "user": "kamailio", "password": deployment.secret("database_registrar_password"),
+            "address": db.private_address, "port": deployment.database.port, "database": deployment.database.name}),
+    }
+    channels = deployment.channels
+    return checked | {
+        "defaults": ConfigFile("/etc/default/kamailio", "registrar/etc/default/kamailio.j2",
+                               {"channels": channels, "shm_mb": 64 + channels // 2, "pkg_mb": 16}),
+        "dropin": ConfigFile("/etc/systemd/system/kamailio.service.d/60-rtcstack.conf",
+                             "registrar/etc/systemd/system/kamailio.service.d/60-rtcstack.conf.j2",
+                             {"nofile": max(65536, channels * 64)}),
+    }
+
+
+def staged(name: str, context: dict) -> ConfigFile:
+    """A file of /etc/kamailio, staged beside its peers for `kamailio -c`."""
+    return ConfigFile(f"{KAMAILIO_STAGED}/{name}", f"registrar/etc/kamailio/{name}.j2", context, mode="640",
+                      group="kamailio", installed=f"/etc/kamailio/{name}")
+
+
+LOGIN = DatabaseLogin(
+    # Kamailio 5.6 cannot use libpq's TLS next to its own: pg_hba admits it without TLS.
+    "kamailio", "database_registrar_password", tls=False, connections=database_connections,
+    # Kamailio reads subscribers, numbers and tariffs, writes locations and accounting: nothing more.
+    grants=("GRANT SELECT ON version, sip_subscribers, number_routes, tariffs TO kamailio",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio",
+            "GRANT INSERT ON acc, missed_calls TO kamailio",
+            "GRANT USAGE ON SEQUENCE location_id_seq, location_attrs_id_seq, acc_id_seq, missed_calls_id_seq TO kamailio"),
+)
+
+ROLE = Role(
+    name="registrar", settings=RegistrarSettings, needs=("database", "media"),
+    secrets={"database_registrar_password": "PostgreSQL password of Kamailio's database user",
+             "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts"},
+    database_login=LOGIN, serves_sip_domain=True, network_heavy=True,
+    listeners=listeners, config_files=config_files,
+)

@@ -1,0 +1,34 @@
+"""The database host's psql as a SqlRunner: domain operations run on the deployment's database host through
+the deploy's own connector (docker or SSH), so the operator's machine needs no database port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain.provisioning import sql_text
+from ..roles.database import primary
+from ..site import Deployment, Site
+from .remote import RemoteHost, connect
+
+
+@dataclass
+class Database:
+    """rtcstack's database on the deployment's database host, reached through the deploy's connector."""
+
+    deployment: Deployment
+    host: RemoteHost
+
+    @classmethod
+    def connect(cls, site: Site) -> Database:
+        name = primary(site.deployment).name
+        return cls(site.deployment, connect(site, [name])[name])
+
+    def run(self, script: str) -> list[list[str]]:
+        """Run SQL in one transaction as postgres; rows of the last statement, tab-separated."""
+        out = self.host.run(
+            f"runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 --single-transaction "
+            f"-d {self.deployment.database.name}", stdin=script)
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def query(self, statement) -> list[list[str]]:
+        return self.run(sql_text(statement))
