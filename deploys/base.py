@@ -9,6 +9,7 @@ from pyinfra.operations import apt, files, server, systemd
 from rtcstack.infra.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
 from rtcstack.infra.context import deployment, host_tls, site, this_host
 from rtcstack.infra.host_files import HostFiles, checked_install
+from rtcstack.infra.service import ensure_running
 
 dep = deployment()
 me = this_host()
@@ -17,8 +18,13 @@ conf = config_files(dep, me)
 
 TLS_DIR = "/etc/rtcstack/tls"
 LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{site().name}-ca.crt"
+accounts = dep.service_accounts(me)
 wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f"{TLS_DIR}/ca.crt",
-                               f"{TLS_DIR}/host.crt", f"{TLS_DIR}/host.key", LAB_CA)
+                               f"{TLS_DIR}/host.crt", f"{TLS_DIR}/host.key", LAB_CA, units=("nftables",),
+                               accounts=tuple(accounts))
+# Whether this is a container (no kernel tuning there) and where /etc/localtime points, in one command.
+virt, _, localtime = host.get_fact(
+    Command, "echo $(systemd-detect-virt --container || true) $(readlink /etc/localtime || true)").partition(" ")
 
 
 def put(purpose: str):
@@ -35,24 +41,28 @@ installed = host.get_fact(DebPackages)
 missing = [name for name in BASE_PACKAGES if name not in installed]
 apt.update(name="Update apt lists (sources changed or packages missing)",
            _if=lambda: bool(missing) or sources.did_change() or legacy.did_change())
-apt.packages(name="Install base packages", packages=BASE_PACKAGES)
+if missing:
+    apt.packages(name="Install base packages", packages=BASE_PACKAGES)
 
 # --- time zone and journald ---------------------------------------------------------------------
 zone = dep.system.timezone
-files.link(name=f"Set time zone {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
+if localtime.strip() != f"/usr/share/zoneinfo/{zone}":
+    files.link(name=f"Set time zone {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
 wanted.put("Write /etc/timezone", f"{zone}\n", "/etc/timezone")
 journald = put("journald")
 systemd.service(name="Restart journald (its limits changed)", service="systemd-journald", restarted=True,
                 _if=journald.did_change)
 
 # --- service accounts ---------------------------------------------------------------------------
-for account in dep.service_accounts(me):
+for account in accounts:
+    found = wanted.accounts.get(account)
+    if found is not None and found[0] == f"/var/lib/{account}:/usr/sbin/nologin" and account in found[1]:
+        continue  # exists as wanted: no operation, no fact
     server.group(name=f"Group {account}", group=account, system=True)
     server.user(name=f"Service account {account}", user=account, group=account, system=True,
                 shell="/usr/sbin/nologin", home=f"/var/lib/{account}", create_home=True)
 
 # --- kernel tuning ------------------------------------------------------------------------------
-virt = host.get_fact(Command, "systemd-detect-virt --container || true").strip()
 if virt and virt != "none":
     logger.warning(f"{host.name}: kernel tuning skipped: sysctls are not namespaced inside a container ({virt})")
 else:
@@ -72,5 +82,5 @@ if me.tls_certificate_file is None:
 # --- firewall -----------------------------------------------------------------------------------
 ruleset = checked_install(wanted, [conf["nftables"]], f"nft -c -f {NFTABLES_STAGED}",
                           "Check the ruleset with nft -c, then install /etc/nftables.conf")
-systemd.service(name="nftables enabled and running", service="nftables", running=True, enabled=True)
+ensure_running(wanted, "nftables", "nftables")
 systemd.service(name="Reload nftables (ruleset changed)", service="nftables", reloaded=True, _if=ruleset.did_change)

@@ -34,7 +34,7 @@ def _lab(inventory: Path):
     try:
         SecretStore.for_inventory(inventory).init(list(SECRETS))
         site = site_or_exit(inventory)
-        return Lab(site.deployment, site.name), site
+        return Lab(site.deployment, site.name, key_dir=site.path.parent), site
     except (LabError, SecretsError) as exc:
         fail(str(exc))
 

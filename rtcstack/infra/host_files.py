@@ -15,16 +15,22 @@ from ..templating import ConfigFile
 
 
 class FileStates(FactBase):
-    """`MODE USER GROUP SHA1` of each path (or `missing`), then the `systemctl is-enabled` state of each unit,
-    all from one command."""
+    """From one command: `MODE USER GROUP SHA1` of each path (or `missing`); `ENABLED ACTIVE` of each unit
+    (`systemctl is-enabled`, `is-active`); `HOME:SHELL GROUP,GROUP` of each account (or `missing`)."""
 
-    def command(self, paths: tuple[str, ...], units: tuple[str, ...] = ()) -> str:
-        quoted = " ".join(shlex.quote(p) for p in paths)
-        command = (f'for p in {quoted}; do if [ -f "$p" ]; then echo "$(stat -c "%a %U %G" "$p") '
-                   f'$(sha1sum < "$p" | cut -c1-40)"; else echo missing; fi; done')
-        for unit in units:
-            command += f'; s=$(systemctl is-enabled {shlex.quote(unit)}.service 2>/dev/null); echo "${{s:-unknown}}"'
-        return command
+    def command(self, paths: tuple[str, ...], units: tuple[str, ...] = (), accounts: tuple[str, ...] = ()) -> str:
+        parts = []
+        if paths:
+            quoted = " ".join(shlex.quote(p) for p in paths)
+            parts.append(f'for p in {quoted}; do if [ -f "$p" ]; then echo "$(stat -c "%a %U %G" "$p") '
+                         f'$(sha1sum < "$p" | cut -c1-40)"; else echo missing; fi; done')
+        for unit in (shlex.quote(f"{u}.service") for u in units):
+            parts.append(f'e=$(systemctl is-enabled {unit} 2>/dev/null); a=$(systemctl is-active {unit} 2>/dev/null); '
+                         f'echo "${{e:-unknown}} ${{a:-unknown}}"')
+        for account in (shlex.quote(a) for a in accounts):
+            parts.append(f'if e=$(getent passwd {account}); then echo "$(echo "$e" | cut -d: -f6,7) '
+                         f'$(id -nG {account} | tr " " ",")"; else echo missing; fi')
+        return "; ".join(parts) or "true"
 
     def process(self, output) -> list[str]:
         return list(output)
@@ -43,12 +49,30 @@ class Unchanged:
 class HostFiles:
     """The files one deploy writes on this host: their current state is read once (one command instead
     of pyinfra's three facts per file), and only files that differ become files.put operations. The same
-    command reads the enablement of the deploy's units (`units`)."""
+    command reads the state of the deploy's units (`units`) and accounts (`accounts`)."""
 
-    def __init__(self, *dests: str, units: tuple[str, ...] = ()):
-        answers = host.get_fact(FileStates, paths=tuple(dests), units=tuple(units)) if dests or units else []
+    def __init__(self, *dests: str, units: tuple[str, ...] = (), accounts: tuple[str, ...] = ()):
+        answers = (host.get_fact(FileStates, paths=tuple(dests), units=tuple(units), accounts=tuple(accounts))
+                   if dests or units or accounts else [])
         self.states = dict(zip(dests, answers[:len(dests)]))
-        self.units = dict(zip(units, answers[len(dests):]))
+        unit_answers = [a.split() + ["unknown"] * 2 for a in answers[len(dests):len(dests) + len(units)]]
+        #: `systemctl is-enabled` of each unit (enabled, disabled, masked...), and `is-active`.
+        self.units = {unit: answer[0] for unit, answer in zip(units, unit_answers)}
+        self.active = {unit: answer[1] for unit, answer in zip(units, unit_answers)}
+        #: Each account's `home:shell` and groups, or None when it does not exist.
+        self.accounts: dict[str, tuple[str, set[str]] | None] = {}
+        for account, answer in zip(accounts, answers[len(dests) + len(units):]):
+            home_shell, _, groups = answer.partition(" ")
+            self.accounts[account] = None if answer == "missing" else (home_shell, set(groups.split(",")))
+
+    def running(self, unit: str) -> bool:
+        """Whether the unit was enabled and active when this run read it."""
+        return self.units.get(unit) == "enabled" and self.active.get(unit) == "active"
+
+    def in_group(self, account: str, group: str) -> bool | None:
+        """Whether an account is in a group (None: the account does not exist yet)."""
+        found = self.accounts.get(account)
+        return None if found is None else group in found[1]
 
     def sha1(self, dest: str) -> str | None:
         """The SHA-1 of a file as this run found it (None when missing)."""
@@ -65,9 +89,10 @@ class HostFiles:
         return self.put(f"Render {item.dest}", item.render(), item.dest, item.mode, item.user, item.group)
 
     @classmethod
-    def for_configs(cls, configs: dict[str, ConfigFile], *extra: str, units: tuple[str, ...] = ()) -> HostFiles:
+    def for_configs(cls, configs: dict[str, ConfigFile], *extra: str, units: tuple[str, ...] = (),
+                    accounts: tuple[str, ...] = ()) -> HostFiles:
         paths = [path for item in configs.values() for path in (item.dest, item.installed) if path]
-        return cls(*paths, *extra, units=units)
+        return cls(*paths, *extra, units=units, accounts=accounts)
 
 
 def checked_install(wanted: HostFiles, staged: list[ConfigFile], check: str, name: str, force: bool = False):

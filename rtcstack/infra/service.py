@@ -55,9 +55,21 @@ def certificate_stamp_path(unit: str) -> str:
     return f"/etc/rtcstack/{unit}/certificate.sha256"
 
 
-def add_to_group(user: str, group: str, why: str) -> None:
-    server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
-                 _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
+def add_to_group(wanted: HostFiles, user: str, group: str, why: str) -> None:
+    """Add an account to a group unless this run found it there (`wanted` read `accounts=(user,)`); an account
+    a package is about to create is checked when the operation runs."""
+    member = wanted.in_group(user, group)
+    if member is None:
+        server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
+                     _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
+    elif not member:
+        server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"])
+
+
+def ensure_running(wanted: HostFiles, title: str, unit: str) -> None:
+    """Enable and start a unit unless this run found it enabled and active (`wanted` read `units=(unit,)`)."""
+    if not wanted.running(unit):
+        systemd.service(name=f"{title} running and enabled", service=unit, running=True, enabled=True)
 
 
 @dataclass
@@ -84,7 +96,8 @@ class Service:
 
     def __post_init__(self) -> None:
         extra = (certificate_stamp_path(self.unit),) if self.certificate else ()
-        self.wanted = HostFiles.for_configs(self.files, *extra, units=(self.unit,) if self.mask else ())
+        self.wanted = HostFiles.for_configs(self.files, *extra, units=(self.unit,),
+                                            accounts=(self.tls_reader,) if self.tls_reader else ())
         self.puts: dict[str, object] = {}
 
     def deploy(self) -> None:
@@ -102,11 +115,11 @@ class Service:
                              commands=[f"systemctl mask {self.unit}.service"])
         for purpose in self.before_install:
             self.put(purpose)
-        if self.packages:
+        if any(p not in host.get_fact(DebPackages) for p in self.packages):
             apt.packages(name=f"Install {self.title}", packages=list(self.packages),
                          extra_install_args=self.install_args)
         if self.tls_reader:
-            add_to_group(self.tls_reader, "ssl-cert", "to read the host TLS key")
+            add_to_group(self.wanted, self.tls_reader, "ssl-cert", "to read the host TLS key")
 
     def configure(self) -> None:
         staged = [item for item in self.files.values() if item.installed]
@@ -135,17 +148,21 @@ class Service:
                                   _if=lambda: any(op.did_change() for op in units))
         if self.mask and (self.first_install or self.wanted.units.get(self.unit) == "masked"):
             server.shell(name=f"Unmask {self.unit} (configured)", commands=[f"systemctl unmask {self.unit}.service"])
-        systemd.service(name=f"{self.title} running and enabled", service=self.unit, running=True, enabled=True)
+        ensure_running(self.wanted, self.title, self.unit)
         fresh = self.first_install
-        restarted = systemd.service(name=f"Restart {self.title} (a file it reads changed)", service=self.unit,
-                                    restarted=True, _if=lambda: not fresh and self.changed("restart"))
+        effects = {item.effect or self.effect for item in self.files.values()}
         certificate = self.certificate
         by_reload = certificate is not None and certificate.how == "reload"
-        systemd.service(
-            name=f"Reload {self.title} (its config{' or certificate' if by_reload else ''} changed)", service=self.unit,
-            reloaded=True,
-            _if=lambda: not fresh and not restarted.did_change() and (
-                self.changed("reload") or (by_reload and self.stamp.did_change())))
+        restarted = Unchanged()
+        if "restart" in effects:
+            restarted = systemd.service(name=f"Restart {self.title} (a file it reads changed)", service=self.unit,
+                                        restarted=True, _if=lambda: not fresh and self.changed("restart"))
+        if "reload" in effects or by_reload:
+            systemd.service(
+                name=f"Reload {self.title} (its config{' or certificate' if by_reload else ''} changed)",
+                service=self.unit, reloaded=True,
+                _if=lambda: not fresh and not restarted.did_change() and (
+                    self.changed("reload") or (by_reload and self.stamp.did_change())))
         if certificate is not None and not by_reload:
             command = (f"systemctl kill --signal={certificate.argument} {self.unit}.service"
                        if certificate.how == "signal" else certificate.argument)
