@@ -51,7 +51,7 @@ def deploy(inventory: Path, limit: str | None, dry: bool, summary_json: Path | N
     sys.exit(result.exit_code)
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})  # `-k base` and the like go to pytest
 @inventory_argument
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def verify(inventory: Path, pytest_args: tuple[str, ...]) -> None:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import docker
 
-from rtcstack.site import Site
-from rtcstack.runtime.remote import connect
 from rtcstack.protocols.sip.agent import UserAgent
 from rtcstack.protocols.sip.message import request
-
+from rtcstack.runtime.remote import connect
+from rtcstack.site import Site
 from tests.conftest import rtcstack
 
 

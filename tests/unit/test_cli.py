@@ -4,8 +4,8 @@ import json
 import subprocess
 import sys
 
-from rtcstack.site.secrets import SecretStore
 from rtcstack.protocols.turn_rest import rest_password
+from rtcstack.site.secrets import SecretStore
 
 
 def run(project, *args):

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rtcstack.site import ConfigError, load
-from rtcstack.site import SECRETS
+from rtcstack.site import SECRETS, ConfigError, load
 from rtcstack.site.secrets import SecretStore
 
 

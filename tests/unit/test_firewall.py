@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from rtcstack.site import load
-from rtcstack.infra.base import config_files
 from rtcstack.firewall import rules_for, rules_from_nft_json
+from rtcstack.infra.base import config_files
+from rtcstack.site import load
 
 
 def test_firewall_rules_open_exactly_the_listeners(project_copy):

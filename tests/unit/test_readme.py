@@ -1,7 +1,7 @@
 """The README's settings reference is the one the models generate."""
 
-from tests import PROJECT_ROOT
 from rtcstack.docs import BEGIN, END, settings_reference
+from tests import PROJECT_ROOT
 
 
 def test_readme_settings_reference_matches_the_models():

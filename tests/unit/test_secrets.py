@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from tests import PROJECT_ROOT
 from rtcstack.site.secrets import SecretsError, SecretStore
+from tests import PROJECT_ROOT
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import pytest
 
-from rtcstack.site import SECRETS, load
 from rtcstack.infra.base import config_files
+from rtcstack.site import SECRETS, load
 from rtcstack.templating import MANAGED
 from tests.conftest import SHIPPED_INVENTORIES
 

@@ -3,9 +3,9 @@
 import hashlib
 import hmac
 import re
-import struct
 import shutil
 import socket
+import struct
 import subprocess
 import time
 

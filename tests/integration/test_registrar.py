@@ -1,33 +1,18 @@
-"""The SIP service with real peers from the machine over the lab network: R1-R8, R13, R15, M1, M4."""
+"""The registrar role's SIP service with real peers from the machine over the lab network (media through
+the media role's rtpengine, CDRs in the database role): R1-R8, R13, R15, M1, M4."""
 
 from __future__ import annotations
 
 import socket
-from ipaddress import ip_address
 import time
+from ipaddress import ip_address
 
 import pytest
 
 from rtcstack.protocols.sip.agent import local_address_towards, sdp_media
-from tests.conftest import LAB_INVENTORIES, PROJECT_ROOT, rtcstack
-from tests.integration.sip_lab import SipLab
+from tests.conftest import PROJECT_ROOT, rtcstack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", params=LAB_INVENTORIES, ids=lambda p: p.split("/")[-1][:-3])
-def sip(request, lab_runner, tmp_path_factory) -> SipLab:
-    lab_runner(request.param)
-    lab = SipLab(request.param, tmp_path_factory.mktemp("sip"))
-    rtcstack("tariffs", "import", request.param, str(PROJECT_ROOT / "docs/tariffs-sample.csv"))
-    return lab
-
-
-@pytest.fixture(scope="module")
-def lab_only(sip):
-    if sip.inventory != "inventories/lab.py":
-        pytest.skip("the heavier signalling checks run once, on the six-host lab")
-    return sip
 
 
 def test_register_with_right_password_succeeds_and_wrong_one_is_refused(sip):

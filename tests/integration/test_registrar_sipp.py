@@ -13,7 +13,6 @@ import pytest
 from rtcstack.protocols.sip.agent import local_address_towards
 from tests.conftest import PROJECT_ROOT
 from tests.integration.sip_lab import SipLab
-from tests.integration.test_signalling import sip  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.integration
 SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
@@ -45,7 +44,7 @@ def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeou
     return report
 
 
-def test_sipp_registers_imported_accounts_at_a_sustained_rate_without_failure(sip):  # noqa: F811
+def test_sipp_registers_imported_accounts_at_a_sustained_rate_without_failure(sip):
     accounts = sip.accounts(sip.customer(), 200)
     report = run_sipp(sip, "register", [f"{u};{auth(u, p)};{sip.domain}" for u, p in accounts],
                       "-r", "40", "-m", str(len(accounts)), "-l", "100")
@@ -55,7 +54,7 @@ def test_sipp_registers_imported_accounts_at_a_sustained_rate_without_failure(si
     assert failed and int(failed[-1]) == 0
 
 
-def test_sipp_completes_authenticated_calls_with_rtp_through_the_media_host(sip):  # noqa: F811
+def test_sipp_completes_authenticated_calls_with_rtp_through_the_media_host(sip):
     caller, callee = sip.accounts(sip.customer(channels=10), 2)
     calls = 6
     with sip.agent(callee, rtp_seconds=3) as answering:

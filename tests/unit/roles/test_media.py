@@ -1,0 +1,14 @@
+"""The media role's rtpengine config, rendered from the model: no lab needed."""
+
+from rtcstack.roles import media
+from rtcstack.site import load
+from tests.unit.test_templates import FAKE_SECRETS
+
+
+def test_rtpengine_range_is_sized_from_channels(project_copy):
+    with open(project_copy / "group_data/lab.py", "a") as handle:
+        handle.write("channels = 40\n")
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    conf = media.config_files(deployment, deployment.hosts["media1"])["rtpengine"].render()
+    assert "port-min = 30000" in conf and "port-max = 30199" in conf  # 40 x 4 x 1.25 ports
+    assert "table = -1" in conf and "listen-ng = 198.18.10.13:2223" in conf
