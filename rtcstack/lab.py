@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from .site import Deployment, Host
+from .site.secrets import write_private
 
 BASE_IMAGE = "rtcstack/debian:bookworm"
 SYSTEMD_IMAGE = "rtcstack/systemd:bookworm"
@@ -108,19 +109,6 @@ def default_key_dir() -> Path:
     """Where a lab keeps its SSH key when no key_dir is given: outside any repository, per user."""
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return config_home / "rtcstack" / "lab-keys"
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write atomically with mode 0600 from the start."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _tar(entries: list[tuple[str, int, bytes | None]]) -> bytes:
@@ -349,7 +337,7 @@ class Lab:
         else:
             self.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = ed25519.Ed25519PrivateKey.generate()
-            _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+            write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                                    serialization.NoEncryption()))
             say(f"made the lab SSH key {path}")
         self.ssh_dir.chmod(0o700)

@@ -15,6 +15,16 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 #: Ports below this are never given to a port range (well-known services live there).
 RANGE_FLOOR = 1024
 
+
+def range_start(default: int, description: str):
+    """The first port of a range whose size derives from channels (never below RANGE_FLOOR)."""
+    return Field(default, ge=RANGE_FLOOR, le=65535, description=description)
+
+
+def per_channel(default: int, description: str, low: int = 1, high: int = 16):
+    """How many ports (or allocations) one channel uses: the factor a range is sized by."""
+    return Field(default, ge=low, le=high, description=description)
+
 LAB_SPACE = IPv4Network("198.18.0.0/15")
 
 

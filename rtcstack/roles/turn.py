@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..config.ports import PortRange
-from ..config.settings import RANGE_FLOOR, Port, Settings
+from ..config.settings import Port, Settings, per_channel, range_start
 from ..protocols.turn_rest import TurnCredentials, rest_credentials
 from ..templating import ConfigFile
 from .base import Role, listen, sized_range
@@ -34,12 +34,9 @@ class TurnSettings(Settings):
 
     listening_port: Port = Field(3478, description="STUN/TURN port for UDP and TCP.")
     tls_listening_port: Port = Field(5349, description="TURN over TLS port.")
-    relay_port_min: Port = Field(
-        49152, ge=RANGE_FLOOR, description="First port of the relay range; its size derives from channels."
-    )
-    allocations_per_channel: int = Field(
-        2, ge=1, le=16, description="TURN allocations (relay ports) one channel uses: one per browser peer."
-    )
+    relay_port_min: Port = range_start(49152, "First port of the relay range; its size derives from channels.")
+    allocations_per_channel: int = per_channel(
+        2, "TURN allocations (relay ports) one channel uses: one per browser peer.")
     credential_lifetime_seconds: int = Field(
         43200, ge=60, le=7 * 86400,
         description="How long REST-API TURN credentials handed to clients stay valid (the username's expiry).")

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .secrets import _write_private, master_key
+from .secrets import write_private, master_key
 
 if TYPE_CHECKING:
     from .deployment import Deployment, Host
@@ -63,7 +63,7 @@ class Pki:
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(path, master_key(create=True).encrypt(pem))
+        write_private(path, master_key(create=True).encrypt(pem))
 
     @staticmethod
     def _write_cert(path: Path, cert: x509.Certificate) -> None:

@@ -55,13 +55,13 @@ def master_key(create: bool = False) -> Fernet:
             raise SecretsError(f"no secrets key at {path}: run `rtcstack secrets init INVENTORY`, or set {KEY_ENV} "
                                f"or {KEY_FILE_ENV} to the key this store was made with")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(path, Fernet.generate_key())
+        write_private(path, Fernet.generate_key())
         print(f"rtcstack: created secrets key {path} (keep it safe: without it the stores cannot be opened)",
               file=sys.stderr)
     return Fernet(path.read_bytes().strip())
 
 
-def _write_private(path: Path, content: bytes) -> None:
+def write_private(path: Path, content: bytes) -> None:
     """Write atomically with mode 0600 from the start."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -104,7 +104,7 @@ class SecretStore:
 
     def write(self, entries: dict[str, dict[str, str]]) -> None:
         payload = json.dumps({"version": 1, "secrets": entries}, sort_keys=True).encode()
-        _write_private(self.path, master_key(create=True).encrypt(payload))
+        write_private(self.path, master_key(create=True).encrypt(payload))
 
     def values(self) -> dict[str, str]:
         return {name: entry["value"] for name, entry in self.read().items()}
