@@ -1,21 +1,27 @@
-"""Time a cold `lab up` + deploy of a lab inventory, then a no-op re-deploy.
+"""Time a cold `lab up` + deploy of a lab inventory, then no-op re-deploys beside a reference commit's.
 
-Targets: cold under 5 minutes; no-op re-deploy under 10 s with zero changed operations.
+Targets: cold under 5 minutes; no-op re-deploy under 10 s with zero changed operations, and no slower than
+the reference's (--reference, by default the commit before roles became units), timed in the same run on
+the same lab: the reference is checked out in a temporary git worktree, converged once, then timed.
 Cold means: no lab containers and no lab images (the base image is rebuilt with debootstrap);
 the apt cache on the machine is kept unless --drop-apt-cache is given.
 
-Usage: python benchmarks/deploy_speed.py [INVENTORY] [--keep-images] [--drop-apt-cache]
+Usage: python benchmarks/deploy_speed.py [INVENTORY] [--keep-images] [--drop-apt-cache] [--warm]
+                                         [--reference REV] [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,16 +29,51 @@ from benchmarks._report import report  # noqa: E402
 from benchmarks import PROJECT_ROOT  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
+#: The last commit before roles became units (issue 12): the reference for no-op re-deploys.
+REFERENCE = "9d55740"
 
 
-def timed(*args: str) -> tuple[float, subprocess.CompletedProcess]:
+def timed(*args: str, root: Path = PROJECT_ROOT, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    result = subprocess.run([*RTCSTACK, *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    result = subprocess.run([*RTCSTACK, *args], cwd=root, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"rtcstack {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    print(f"rtcstack {' '.join(args)}: {elapsed:.1f}s", file=sys.stderr)
+    print(f"{'' if root == PROJECT_ROOT else '[reference] '}rtcstack {' '.join(args)}: {elapsed:.1f}s", file=sys.stderr)
     return elapsed, result
+
+
+def no_op_runs(inventory: str, runs: int, root: Path = PROJECT_ROOT, env: dict | None = None) -> tuple[float, int, int]:
+    """Converge once, then time `runs` re-deploys: (median seconds, changed operations, operations)."""
+    timed("deploy", inventory, root=root, env=env)
+    times, changed, operations = [], 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        for _ in range(runs):
+            elapsed, _ = timed("deploy", inventory, "--summary-json", str(summary), root=root, env=env)
+            result = json.loads(summary.read_text())
+            times.append(elapsed)
+            changed += result["changed_count"]
+            operations = result["operations"]
+    return statistics.median(times), changed, operations
+
+
+@contextmanager
+def reference_checkout(revision: str, inventory: str):
+    """The reference commit in a temporary worktree, sharing this checkout's secrets and PKI for the inventory."""
+    with tempfile.TemporaryDirectory(prefix="rtcstack-reference-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=PROJECT_ROOT, check=True,
+                       capture_output=True)
+        try:
+            stem = PROJECT_ROOT / Path(inventory).with_suffix("")
+            for suffix in (".secrets", ".pki"):
+                source = stem.with_suffix(suffix)
+                if source.exists():
+                    (tree / Path(inventory).with_suffix(suffix)).symlink_to(source)
+            yield tree, {**os.environ, "PYTHONPATH": str(tree)}
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=PROJECT_ROOT, capture_output=True)
 
 
 def main() -> None:
@@ -40,14 +81,43 @@ def main() -> None:
     parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
     parser.add_argument("--keep-images", action="store_true", help="Keep the lab images (a warm start).")
     parser.add_argument("--drop-apt-cache", action="store_true", help="Also empty the lab's apt cache.")
+    parser.add_argument("--warm", action="store_true", help="Skip the cold bring-up: only the no-op comparison.")
+    parser.add_argument("--reference", default=REFERENCE, help=f"Commit to compare no-op re-deploys with ({REFERENCE}).")
+    parser.add_argument("--runs", type=int, default=3, help="Timed no-op re-deploys of each (the median counts).")
     args = parser.parse_args()
 
-    import docker
 
     from rtcstack.site import load
-    from rtcstack.lab import BASE_IMAGE, SYSTEMD_IMAGE
 
     deployment = load(PROJECT_ROOT / args.inventory)
+    rows = []
+    if not args.warm:
+        rows = cold_rows(args, deployment)
+    ours, changed, operations = no_op_runs(args.inventory, args.runs)
+    with reference_checkout(args.reference, args.inventory) as (tree, env):
+        theirs, their_changed, their_operations = no_op_runs(args.inventory, args.runs, tree, env)
+    timed("deploy", args.inventory)  # leave the lab as this commit deploys it
+    rows += [[f"no-op re-deploy, reference {args.reference}", f"{theirs:.1f}", f"{their_changed} of {their_operations}",
+              "-", "-"],
+             ["no-op re-deploy", f"{ours:.1f}", f"{changed} of {operations}",
+              f"< 10 s, 0 changed, <= reference ({theirs:.1f} s)",
+              "yes" if ours < 10 and changed == 0 and ours <= theirs else "NO"]]
+    report(
+        f"Deploy speed, {args.inventory} ({len(deployment.hosts)} hosts)",
+        ["step", "seconds", "changed operations", "target", "met"], rows,
+        ("apt cache " + ("emptied first" if args.drop_apt_cache else "kept (as a re-built lab would find it)") + ". "
+         if not args.warm else "Warm: the lab was up and deployed. ")
+        + f"No-op re-deploys: median of {args.runs} after one converging run, each commit on the same lab; "
+          f"ratio {ours / theirs:.2f}.",
+    )
+
+
+def cold_rows(args, deployment) -> list[list[str]]:
+    """`lab up` and the first deploy from nothing (containers removed, images too unless --keep-images)."""
+    import docker
+
+    from rtcstack.lab import BASE_IMAGE, SYSTEMD_IMAGE
+
     subprocess.run([*RTCSTACK, "lab", "down", args.inventory], cwd=PROJECT_ROOT, check=True, capture_output=True)
     if not args.keep_images:
         client = docker.from_env()
@@ -58,24 +128,12 @@ def main() -> None:
                 pass
     if args.drop_apt_cache:
         shutil.rmtree(deployment.lab.apt_cache_dir / deployment.lab.network, ignore_errors=True)
-
     up, _ = timed("lab", "up", args.inventory)
     first, _ = timed("deploy", args.inventory)
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = Path(tmp) / "summary.json"
-        again, _ = timed("deploy", args.inventory, "--summary-json", str(summary))
-        result = json.loads(summary.read_text())
     cold = up + first
-    report(
-        f"Deploy speed, {args.inventory} ({len(deployment.hosts)} hosts)",
-        ["step", "seconds", "changed operations", "target", "met"],
-        [["lab up (cold" + (", images kept" if args.keep_images else ", images rebuilt") + ")", f"{up:.1f}", "-", "-", "-"],
-         ["first deploy", f"{first:.1f}", "-", "-", "-"],
-         ["cold total", f"{cold:.1f}", "-", "< 300 s", "yes" if cold < 300 else "NO"],
-         ["no-op re-deploy", f"{again:.1f}", str(result["changed_count"]), "< 10 s, 0 changed",
-          "yes" if again < 10 and result["changed_count"] == 0 else "NO"]],
-        "apt cache " + ("emptied first" if args.drop_apt_cache else "kept (as a re-built lab would find it)") + ".",
-    )
+    return [["lab up (cold" + (", images kept" if args.keep_images else ", images rebuilt") + ")", f"{up:.1f}", "-", "-", "-"],
+            ["first deploy", f"{first:.1f}", "-", "-", "-"],
+            ["cold total", f"{cold:.1f}", "-", "< 300 s", "yes" if cold < 300 else "NO"]]
 
 
 if __name__ == "__main__":
