@@ -39,8 +39,15 @@ def clean_errors():
         raise
 
 
+def _existing(inventory: Path) -> None:
+    if not inventory.is_file():
+        fail(f"{inventory}: no such inventory file (give the path of an inventory .py file, such as "
+             "inventories/production.py)")
+
+
 def site_or_exit(inventory: Path) -> Site:
     """The inventory's Site (read once, validated), or exit 1 naming every problem."""
+    _existing(inventory)
     try:
         return Site.load(inventory)
     except (ConfigError, SecretsError) as exc:
@@ -52,6 +59,7 @@ def inventory_or_exit(inventory: Path):
     exist), or exit 1 with the reason."""
     from ..site import load_inventory
 
+    _existing(inventory)
     try:
         return load_inventory(inventory)
     except ConfigError as exc:

@@ -26,8 +26,6 @@ def _lab(inventory: Path):
     from ..lab import Lab, LabError
     from ..site.loader import is_lab_inventory
 
-    if not inventory.is_file():
-        fail(f"{inventory}: no such inventory file (give the path of a lab inventory such as inventories/lab.py)")
     if not is_lab_inventory(inventory_or_exit(inventory)):
         fail(f"{inventory}: not a lab inventory (its group_data sets no `lab` section); `rtcstack lab` builds "
              "Docker labs only")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -59,12 +60,17 @@ def _inventory_of(site: Site):
     """pyinfra's CLI takes the inventory the Site has read instead of reading the file again."""
     import pyinfra_cli.cli as pyinfra_cli
 
-    original = pyinfra_cli.make_inventory
+    original, cwd = pyinfra_cli.make_inventory, os.getcwd()
     pyinfra_cli.make_inventory = lambda *args, **kwargs: site.inventory
     context.use(site)
+    # Operations are named after their deploy file relative to pyinfra's working directory: run from the
+    # folder that holds deploys/ so they read `deploys/base.py | ...` from a checkout and a wheel alike
+    # (the inventory is passed in already read, so the directory changes nothing else).
+    os.chdir(deploy_script("site").parent.parent)
     try:
         yield
     finally:
+        os.chdir(cwd)
         pyinfra_cli.make_inventory = original
         context.use(None)
 
