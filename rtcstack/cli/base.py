@@ -41,7 +41,7 @@ def clean_errors():
 
 def _existing(inventory: Path) -> None:
     if not inventory.is_file():
-        fail(f"{inventory}: no such inventory file (give the path of an inventory .py file, such as "
+        fail(f"{inventory}: file not found (give the path of an inventory .py file, such as "
              "inventories/production.py)")
 
 

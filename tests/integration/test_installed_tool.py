@@ -250,7 +250,7 @@ def test_installed_verify_suite_passes_over_ssh(ssh_deploys, venv, operator_repo
 def test_deploy_of_a_missing_inventory_fails_with_a_message(venv, operator_repo):
     """`rtcstack deploy inventories/missing.py` exits non-zero naming the file, without a traceback."""
     result = _rtcstack(venv, operator_repo, "deploy", "inventories/missing.py")
-    _assert_clean_failure(result, "missing.py", "no such inventory file")
+    _assert_clean_failure(result, "missing.py", "file not found")
 
 
 def test_deploy_limited_to_an_unknown_host_fails_naming_it(venv, operator_repo):
