@@ -19,8 +19,9 @@ class BuildWithShare(build_py):
             return  # an editable install reads the folders from the checkout
         for name in SHARED:
             source = Path(__file__).resolve().parent / name
-            shutil.copytree(source, Path(self.build_lib) / "rtcstack" / "share" / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            target = Path(self.build_lib) / "rtcstack" / "share" / name
+            shutil.rmtree(target, ignore_errors=True)  # a file deleted from the source must not ship
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 setup(cmdclass={"build_py": BuildWithShare})

@@ -24,7 +24,9 @@ wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f
                                accounts=tuple(accounts))
 # Whether this is a container (no kernel tuning there) and where /etc/localtime points, in one command.
 virt, _, localtime = host.get_fact(
-    Command, "echo $(systemd-detect-virt --container || true) $(readlink /etc/localtime || true)").partition(" ")
+    Command, "printf '%s|%s' \"$(systemd-detect-virt --container || true)\" \"$(readlink /etc/localtime || true)\"",
+).partition("|")
+virt = virt.strip()
 
 
 def put(purpose: str):
@@ -55,9 +57,9 @@ systemd.service(name="Restart journald (its limits changed)", service="systemd-j
 
 # --- service accounts ---------------------------------------------------------------------------
 for account in accounts:
-    found = wanted.accounts.get(account)
-    if found is not None and found[0] == f"/var/lib/{account}:/usr/sbin/nologin" and account in found[1]:
-        continue  # exists as wanted: no operation, no fact
+    home_shell, groups, home_owner = wanted.accounts.get(account) or ("", set(), "")
+    if home_shell == f"/var/lib/{account}:/usr/sbin/nologin" and account in groups and home_owner == account:
+        continue  # exists as wanted, its home directory its own: no operation, no fact
     server.group(name=f"Group {account}", group=account, system=True)
     server.user(name=f"Service account {account}", user=account, group=account, system=True,
                 shell="/usr/sbin/nologin", home=f"/var/lib/{account}", create_home=True)

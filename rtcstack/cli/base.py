@@ -39,17 +39,19 @@ def clean_errors():
         raise
 
 
-def _existing(inventory: Path) -> None:
+def existing_inventory(inventory: Path) -> None:
+    """Exit 1 with one line unless the inventory file exists."""
     if not inventory.is_file():
         fail(f"{inventory}: file not found (give the path of an inventory .py file, such as "
              "inventories/production.py)")
 
 
-def site_or_exit(inventory: Path) -> Site:
-    """The inventory's Site (read once, validated), or exit 1 naming every problem."""
-    _existing(inventory)
+def site_or_exit(inventory: Path, pyinfra_inventory=None) -> Site:
+    """The inventory's Site (read once, validated; `pyinfra_inventory` when the command read it already), or
+    exit 1 naming every problem."""
+    existing_inventory(inventory)
     try:
-        return Site.load(inventory)
+        return Site.load(inventory, inventory=pyinfra_inventory)
     except (ConfigError, SecretsError) as exc:
         fail(str(exc))
 
@@ -59,7 +61,7 @@ def inventory_or_exit(inventory: Path):
     exist), or exit 1 with the reason."""
     from ..site import load_inventory
 
-    _existing(inventory)
+    existing_inventory(inventory)
     try:
         return load_inventory(inventory)
     except ConfigError as exc:

@@ -64,8 +64,9 @@ def verify(inventory: Path, pytest_args: tuple[str, ...]) -> None:
     if not site.deployment.hosts:
         click.secho(f"{inventory}: the inventory has no hosts to verify", fg="red", err=True)
         sys.exit(1)
-    command = [sys.executable, "-m", "pytest", str(Path(suite.__file__).parent), "-p", "rtcstack.verify.plugin",
-               "-p", "no:cacheprovider", "--rootdir", str(Path(suite.__file__).parent),
+    here = Path(suite.__file__).parent
+    command = [sys.executable, "-m", "pytest", str(here), "-c", str(here / "verify.ini"), "-p", "rtcstack.verify.plugin",
+               "-p", "no:cacheprovider", "--rootdir", str(here),
                "--rtcstack-inventory", str(site.path), "--rtcstack-verify-only", "-q", *pytest_args]
     sys.exit(subprocess.call(command))
 

@@ -26,12 +26,13 @@ def _lab(inventory: Path):
     from ..lab import Lab, LabError
     from ..site.loader import is_lab_inventory
 
-    if not is_lab_inventory(inventory_or_exit(inventory)):
+    pyinfra_inventory = inventory_or_exit(inventory)
+    if not is_lab_inventory(pyinfra_inventory):
         fail(f"{inventory}: not a lab inventory (its group_data sets no `lab` section); `rtcstack lab` builds "
              "Docker labs only")
     try:
         SecretStore.for_inventory(inventory).init(list(SECRETS))
-        site = site_or_exit(inventory)
+        site = site_or_exit(inventory, pyinfra_inventory)
         return Lab(site.deployment, site.name, key_dir=site.path.parent), site
     except (LabError, SecretsError) as exc:
         fail(str(exc))

@@ -8,7 +8,7 @@ import click
 
 from ..roles import ROLES
 from ..site import SECRETS, SecretStore
-from .base import clean_errors, inventory_argument, inventory_or_exit, main
+from .base import clean_errors, existing_inventory, inventory_argument, inventory_or_exit, main
 
 
 @main.group()
@@ -33,6 +33,7 @@ def secrets_init(inventory: Path) -> None:
 @click.argument("name", type=click.Choice(sorted(SECRETS)))
 def secrets_rotate(inventory: Path, name: str) -> None:
     """Replace secret NAME with a new generated value (deploy afterwards)."""
+    existing_inventory(inventory)
     with clean_errors():
         SecretStore.for_inventory(inventory).rotate(name)
     click.echo(f"rotated {name}; run `rtcstack deploy {inventory}` to roll it out")
@@ -42,6 +43,7 @@ def secrets_rotate(inventory: Path, name: str) -> None:
 @inventory_argument
 def secrets_list(inventory: Path) -> None:
     """List the secrets in the store with their creation times (never their values)."""
+    existing_inventory(inventory)
     with clean_errors():
         for name, created in SecretStore.for_inventory(inventory).listing():
             click.echo(f"{name:<32} {created}")
@@ -52,6 +54,7 @@ def secrets_list(inventory: Path) -> None:
 @click.argument("name")
 def secrets_remove(inventory: Path, name: str) -> None:
     """Remove secret NAME from the store (for a role no longer deployed)."""
+    existing_inventory(inventory)
     with clean_errors():
         SecretStore.for_inventory(inventory).remove(name)
     click.echo(f"removed {name}")

@@ -16,7 +16,7 @@ from ..templating import ConfigFile
 
 class FileStates(FactBase):
     """From one command: `MODE USER GROUP SHA1` of each path (or `missing`); `ENABLED ACTIVE` of each unit
-    (`systemctl is-enabled`, `is-active`); `HOME:SHELL GROUP,GROUP` of each account (or `missing`)."""
+    (`systemctl is-enabled`, `is-active`); `HOME:SHELL GROUP,GROUP HOME_OWNER` of each account (or `missing`)."""
 
     def command(self, paths: tuple[str, ...], units: tuple[str, ...] = (), accounts: tuple[str, ...] = ()) -> str:
         parts = []
@@ -28,8 +28,9 @@ class FileStates(FactBase):
             parts.append(f'e=$(systemctl is-enabled {unit} 2>/dev/null); a=$(systemctl is-active {unit} 2>/dev/null); '
                          f'echo "${{e:-unknown}} ${{a:-unknown}}"')
         for account in (shlex.quote(a) for a in accounts):
-            parts.append(f'if e=$(getent passwd {account}); then echo "$(echo "$e" | cut -d: -f6,7) '
-                         f'$(id -nG {account} | tr " " ",")"; else echo missing; fi')
+            parts.append(f'if e=$(getent passwd {account}); then h=$(echo "$e" | cut -d: -f6); echo "$(echo "$e" | '
+                         f'cut -d: -f6,7) $(id -nG {account} | tr " " ",") $(stat -c %U "$h" 2>/dev/null || echo -)"; '
+                         f'else echo missing; fi')
         return "; ".join(parts) or "true"
 
     def process(self, output) -> list[str]:
@@ -59,11 +60,11 @@ class HostFiles:
         #: `systemctl is-enabled` of each unit (enabled, disabled, masked...), and `is-active`.
         self.units = {unit: answer[0] for unit, answer in zip(units, unit_answers)}
         self.active = {unit: answer[1] for unit, answer in zip(units, unit_answers)}
-        #: Each account's `home:shell` and groups, or None when it does not exist.
-        self.accounts: dict[str, tuple[str, set[str]] | None] = {}
+        #: Each account's `home:shell`, groups and the owner of its home directory, or None when it does not exist.
+        self.accounts: dict[str, tuple[str, set[str], str] | None] = {}
         for account, answer in zip(accounts, answers[len(dests) + len(units):]):
-            home_shell, _, groups = answer.partition(" ")
-            self.accounts[account] = None if answer == "missing" else (home_shell, set(groups.split(",")))
+            home_shell, groups, owner = (answer.split() + ["", "", "-"])[:3]
+            self.accounts[account] = None if answer == "missing" else (home_shell, set(groups.split(",")), owner)
 
     def running(self, unit: str) -> bool:
         """Whether the unit was enabled and active when this run read it."""

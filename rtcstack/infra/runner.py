@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -40,18 +40,20 @@ class DeployResult:
 
 
 def pyinfra_limit(site: Site, limit: str | None) -> list[str]:
-    """Translate `db1,media` (host short names or groups) into pyinfra --limit arguments; an item that names
-    no host and no group of the inventory is an error."""
+    """Translate `db1,media` (host short names or groups, or fnmatch patterns of them: `sip*`) into pyinfra
+    --limit arguments; an item that matches no host and no group of the inventory is an error."""
     if not limit:
         return []
     names = {name: host.name for name, host in site.pyinfra_hosts().items()}
     groups = {group for host in site.inventory for group in host.groups}
     out = []
     for item in (part.strip() for part in limit.split(",")):
-        if item not in names and item not in groups:
+        hosts, matched_groups = fnmatch.filter(names, item), fnmatch.filter(groups, item)
+        if not hosts and not matched_groups:
             raise DeployError(f"--limit {item}: no host or group of that name in {site.path.name} "
                               f"(hosts: {', '.join(sorted(names))})")
-        out += ["--limit", names.get(item, item)]
+        for match in [*(names[h] for h in hosts), *matched_groups]:
+            out += ["--limit", match]
     return out
 
 
@@ -60,17 +62,12 @@ def _inventory_of(site: Site):
     """pyinfra's CLI takes the inventory the Site has read instead of reading the file again."""
     import pyinfra_cli.cli as pyinfra_cli
 
-    original, cwd = pyinfra_cli.make_inventory, os.getcwd()
+    original = pyinfra_cli.make_inventory
     pyinfra_cli.make_inventory = lambda *args, **kwargs: site.inventory
     context.use(site)
-    # Operations are named after their deploy file relative to pyinfra's working directory: run from the
-    # folder that holds deploys/ so they read `deploys/base.py | ...` from a checkout and a wheel alike
-    # (the inventory is passed in already read, so the directory changes nothing else).
-    os.chdir(deploy_script("site").parent.parent)
     try:
         yield
     finally:
-        os.chdir(cwd)
         pyinfra_cli.make_inventory = original
         context.use(None)
 
@@ -121,7 +118,7 @@ def _result(state, exit_code: int, dry: bool) -> DeployResult:
             result.planned[short_name(host.name)] = meta.ops_change
         return result
     for op_hash in state.get_op_order():
-        name = ", ".join(sorted(state.op_meta[op_hash].names))
+        name = ", ".join(sorted(_short(n) for n in state.op_meta[op_hash].names))
         for host in state.inventory.iter_activated_hosts():
             if op_hash not in state.ops[host]:
                 continue
@@ -134,3 +131,10 @@ def _result(state, exit_code: int, dry: bool) -> DeployResult:
     if result.failed or result.failed_hosts:
         result.exit_code = result.exit_code or 1
     return result
+
+
+def _short(name: str) -> str:
+    """`/…/site-packages/rtcstack/share/deploys/base.py | Render …` -> `deploys/base.py | Render …`: the same
+    operation names whether rtcstack runs from a checkout or a wheel, from any directory."""
+    prefix = str(deploy_script("site").parent.parent) + "/"
+    return name[len(prefix):] if name.startswith(prefix) else name

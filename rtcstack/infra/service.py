@@ -79,6 +79,7 @@ class Service:
     title: str  #: how operations name it ("Kamailio")
     unit: str  #: systemd unit, without .service
     files: dict[str, ConfigFile]
+    #: Debian packages; the first is the daemon's own (its absence means a first install).
     packages: tuple[str, ...] = ()
     #: Mask the unit before the first install (False for daemons whose package must start them, PostgreSQL).
     mask: bool = True
@@ -108,8 +109,9 @@ class Service:
     # --- stages ------------------------------------------------------------------------------
 
     def install(self) -> None:
-        if self.mask:
-            self.first_install = any(p not in host.get_fact(DebPackages) for p in self.packages)
+        if self.mask and self.packages:
+            # Only the daemon's own package decides: a running daemon missing a module package is not masked.
+            self.first_install = self.packages[0] not in host.get_fact(DebPackages)
             if self.first_install:
                 server.shell(name=f"Mask {self.unit} before installing {', '.join(self.packages)} (no start on the stock config)",
                              commands=[f"systemctl mask {self.unit}.service"])
@@ -123,7 +125,9 @@ class Service:
 
     def configure(self) -> None:
         staged = [item for item in self.files.values() if item.installed]
-        for directory, group in dict.fromkeys((posixpath.dirname(i.dest), i.group) for i in staged if i.group != "root"):
+        # A staging directory readable by the daemon's group, made with its first file (then left alone).
+        for directory, group in dict.fromkeys((posixpath.dirname(i.dest), i.group) for i in staged
+                                              if i.group != "root" and self.wanted.sha1(i.dest) is None):
             files.directory(name=f"Staging directory {directory}", path=directory, mode="750", group=group)
         for purpose, item in self.files.items():
             if not item.installed and purpose not in self.puts:
@@ -143,14 +147,16 @@ class Service:
 
     def activate(self) -> None:
         units = [op for purpose, op in self.puts.items() if self.files[purpose].is_unit_file]
-        if units:
+        staged_units = any(item.is_unit_file for item in self.files.values() if item.installed)
+        if units or staged_units:
             systemd.daemon_reload(name=f"Reload systemd units ({self.title}'s unit files changed)",
-                                  _if=lambda: any(op.did_change() for op in units))
+                                  _if=lambda: any(op.did_change() for op in units) or (
+                                      staged_units and self.checked.did_change()))
         if self.mask and (self.first_install or self.wanted.units.get(self.unit) == "masked"):
             server.shell(name=f"Unmask {self.unit} (configured)", commands=[f"systemctl unmask {self.unit}.service"])
         ensure_running(self.wanted, self.title, self.unit)
         fresh = self.first_install
-        effects = {item.effect or self.effect for item in self.files.values()}
+        effects = {self.effect_of(item) for item in self.files.values()}
         certificate = self.certificate
         by_reload = certificate is not None and certificate.how == "reload"
         restarted = Unchanged()
@@ -177,9 +183,13 @@ class Service:
             self.puts[purpose] = self.wanted.config(self.files[purpose])
         return self.puts[purpose]
 
+    def effect_of(self, item: ConfigFile) -> Effect:
+        """What a change to one file asks of the daemon: a unit file always a restart (systemd applies its
+        settings, such as LimitNOFILE, only then), else the file's own effect or the service's."""
+        return "restart" if item.is_unit_file else item.effect or self.effect
+
     def changed(self, effect: Effect) -> bool:
         """Whether a file whose change asks for `effect` changed this run (staged files count once checked)."""
-        direct = any(op.did_change() for purpose, op in self.puts.items()
-                     if (self.files[purpose].effect or self.effect) == effect)
-        staged = any((item.effect or self.effect) == effect for item in self.files.values() if item.installed)
+        direct = any(op.did_change() for purpose, op in self.puts.items() if self.effect_of(self.files[purpose]) == effect)
+        staged = any(self.effect_of(item) == effect for item in self.files.values() if item.installed)
         return direct or (staged and self.checked.did_change())

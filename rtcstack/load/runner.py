@@ -49,10 +49,8 @@ class LoadRun:
     # --- before -------------------------------------------------------------------------------
 
     def preflight(self) -> None:
-        needs = {"sip_register": ("registrar",), "sip_calls": ("registrar", "media"), "turn_relay": ("turn",),
-                 "sfu_join": ("edge", "sfu"), "http": ("edge",)}
         for part in self.parts:
-            missing = [role for role in needs[part.name] if not self.deployment.hosts_with(role)]
+            missing = [role for role in part.roles if not self.deployment.hosts_with(role)]
             if missing:
                 raise LoadError(f"scenario {part.name} needs a host with the role(s) {', '.join(missing)}; "
                                 f"{self.site.path.name} has none")

@@ -21,6 +21,7 @@ class Scenario:
     accounts_per_user: int = 0
     components: tuple[str, ...] = field(default=())
     file: str = ""  # the Locust file's name in loadtests/, when it is not the scenario's
+    roles: tuple[str, ...] = ()  # the roles whose hosts the scenario talks to
 
     @property
     def locustfile(self):
@@ -34,27 +35,29 @@ class Scenario:
 
 SIP_REGISTER = Scenario(
     "sip_register", "Each user registers one account with digest auth, again every register_interval_seconds.",
-    steps=(("SIP", "REGISTER"),), setup=("SIP", "REGISTER"), accounts_per_user=1)
+    steps=(("SIP", "REGISTER"),), setup=("SIP", "REGISTER"), accounts_per_user=1,
+    roles=("registrar",))
 SIP_CALLS = Scenario(
     "sip_calls", "Each user registers a callee, calls it through the registrar with proxy auth and holds G.711 "
     "RTP both ways through the media relay for call_hold_seconds, then hangs up; loss, jitter and MOS per stream.",
     steps=(("SIP", "callee REGISTER"), ("SIP", "call setup"), ("SIP", "BYE"), ("RTP", "call media")),
-    setup=("SIP", "call setup"), media="call", accounts_per_user=2)
+    setup=("SIP", "call setup"), media="call", accounts_per_user=2, roles=("registrar", "media"))
 TURN_RELAY = Scenario(
     "turn_relay", "Each user allocates a relay with REST credentials, binds a channel to an echo peer on the load "
     "machine and sends turn_burst_messages messages every turn_interval_ms; loss, round trip and jitter per burst.",
     steps=(("TURN", "Allocate"), ("TURN", "CreatePermission"), ("TURN", "ChannelBind"), ("TURN", "Refresh"),
            ("TURN", "relay burst")),
-    setup=("TURN", "Allocate"), media="turn")
+    setup=("TURN", "Allocate"), media="turn", roles=("turn",))
 SFU_JOIN = Scenario(
     "sfu_join", "Each user opens a Janus session through the edge, joins a video room, stays sfu_hold_seconds "
     "(keepalives) and leaves.",
     steps=(("JANUS", "create session"), ("JANUS", "attach"), ("JANUS", "join"), ("JANUS", "keepalive"),
            ("JANUS", "leave")),
-    setup=("JANUS", "join"))
+    setup=("JANUS", "join"), roles=("edge", "sfu"))
 HTTP = Scenario(
     "http", "Each user requests the edge's pages over HTTPS (the links and portal pages join when they exist).",
-    steps=(("HTTP", "GET /healthz"), ("HTTP", "GET /janus/info")), setup=None, file="http_edge.py")
+    steps=(("HTTP", "GET /healthz"), ("HTTP", "GET /janus/info")), setup=None, file="http_edge.py",
+    roles=("edge",))
 RELEASE = Scenario(
     "release", "Every scenario at once under a ramp-up, hold and ramp-down load shape.",
     steps=(), components=("sip_register", "sip_calls", "turn_relay", "sfu_join", "http"))

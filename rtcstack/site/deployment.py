@@ -166,7 +166,7 @@ class DeploymentBase(Settings):
                 out.append(Problem(
                     f"groups.{role}", users,
                     f"the {role} has nothing to proxy: no {', '.join(proxied[:-1])} or {proxied[-1]} host",
-                    "add hosts to those groups, or remove the edge group"))
+                    f"add hosts to those groups, or remove the {role} group"))
         return out
 
     def _address_problems(self) -> list[Problem]:

@@ -13,6 +13,7 @@ from ..config.problems import ConfigError, Problem
 from ..config.settings import HostSettings
 from ..roles import ROLES
 from .deployment import SECRETS, Deployment, Host
+from .secrets import repository_of
 
 #: Data keys that belong to pyinfra and its connectors, not to rtcstack.
 PYINFRA_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "winrm_", "local_", "chroot_", "vagrant_", "terraform_")
@@ -28,10 +29,7 @@ ROLE_SECTIONS = frozenset(ROLES)
 def project_root_for(inventory: Path) -> Path:
     """The operator's repository an inventory belongs to: the nearest ancestor holding group_data/ (the
     inventory's own directory, or its parent for `inventories/NAME.py`), else the inventory's directory."""
-    for parent in inventory.resolve().parents:
-        if (parent / "group_data").is_dir():
-            return parent
-    return inventory.resolve().parent
+    return repository_of(inventory)
 
 
 def short_name(pyinfra_name: str) -> str:
@@ -48,7 +46,8 @@ def load_inventory(inventory_path: str | os.PathLike):
 
     path = Path(inventory_path)
     if not path.is_file():
-        raise ConfigError([Problem("inventory", str(path), "file not found", "give the path of an inventory .py file")])
+        raise ConfigError([Problem("inventory", str(path), "file not found", "give the path of an inventory .py file")],
+                          str(inventory_path))
     root = project_root_for(path)
     PYTHON_CODES.clear()  # pyinfra caches compiled files by name; read the inventory as it is now
     try:
@@ -56,8 +55,19 @@ def load_inventory(inventory_path: str | os.PathLike):
         with ctx_state.use(ctx_state.get() or State()):
             return make_inventory_from_files(str(path.resolve()), cwd=str(root))
     except Exception as exc:  # a Python error in the inventory or group_data
-        raise ConfigError([Problem("inventory", str(path), f"could not be loaded: {type(exc).__name__}: {exc}",
-                                   "fix the Python error in the inventory or group_data file named above")]) from exc
+        raise ConfigError([Problem("inventory", str(path), f"could not be loaded: {_describe_error(exc)}",
+                                   "fix the Python error in the inventory or group_data file named above")],
+                          str(inventory_path)) from exc
+
+
+def _describe_error(exc: BaseException) -> str:
+    """`NameError: name 'x' is not defined`: the error inside pyinfra's wrapper, whose own str() may fail."""
+    inner = getattr(exc, "exception", None) or exc.__cause__ or exc
+    try:
+        text = str(inner)
+    except Exception:  # noqa: BLE001  (a wrapper whose __str__ breaks: name it at least)
+        text = repr(inner)
+    return f"{type(inner).__name__}: {text}"
 
 
 def load(inventory_path: str | os.PathLike, secrets: dict[str, str] | None = None) -> Deployment:

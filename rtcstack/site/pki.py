@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .secrets import write_private, master_key
+from .secrets import master_key, repository_of, write_private
 
 if TYPE_CHECKING:
     from .deployment import Deployment, Host
@@ -57,13 +57,13 @@ class Pki:
     # --- storage ----------------------------------------------------------------------------
 
     def _read_key(self, path: Path) -> ec.EllipticCurvePrivateKey:
-        return serialization.load_pem_private_key(master_key().decrypt(path.read_bytes()), password=None)
+        return serialization.load_pem_private_key(master_key(repository=repository_of(self.directory)).decrypt(path.read_bytes()), password=None)
 
     def _write_key(self, path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(path, master_key(create=True).encrypt(pem))
+        write_private(path, master_key(create=True, repository=repository_of(self.directory)).encrypt(pem))
 
     @staticmethod
     def _write_cert(path: Path, cert: x509.Certificate) -> None:

@@ -23,21 +23,38 @@ class SecretsError(Exception):
 
 
 def key_file() -> Path:
+    """Where the key is read from: RTCSTACK_KEY_FILE, else ~/.config/rtcstack/secrets.key (always absolute)."""
     configured = os.environ.get(KEY_FILE_ENV)
     if configured:
-        return Path(configured).expanduser()
+        return Path(configured).expanduser().resolve()
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "rtcstack" / "secrets.key"
+    return (base / "rtcstack" / "secrets.key").resolve()
 
 
-def _inside_repository(path: Path) -> bool:
-    """Whether a path lies inside rtcstack's own source checkout (when it runs from one)."""
-    path = path.resolve()
-    return CHECKOUT is not None and (path == CHECKOUT or CHECKOUT in path.parents)
+def repository_of(path: Path) -> Path:
+    """The repository a store, PKI or inventory belongs to: the nearest ancestor holding group_data/ (the
+    inventory's own directory, or its parent for `inventories/NAME.py`), else the file's directory."""
+    path = Path(path).resolve()
+    return next((parent for parent in path.parents if (parent / "group_data").is_dir()), path.parent)
 
 
-def master_key(create: bool = False) -> Fernet:
-    """The Fernet key that encrypts every store and PKI private key; created on first use when asked."""
+def _git_work_tree(path: Path) -> Path | None:
+    return next((parent for parent in (path, *path.parents) if (parent / ".git").exists()), None)
+
+
+def _inside(path: Path, repository: Path | None) -> Path | None:
+    """The repository a key path lies in, if any: rtcstack's own checkout, or the git work tree of the
+    operator's repository (where `git add .` would take it)."""
+    operator = _git_work_tree(repository) if repository is not None else None
+    for root in (CHECKOUT, operator):
+        if root is not None and (path == root or root in path.parents):
+            return root
+    return None
+
+
+def master_key(create: bool = False, repository: Path | None = None) -> Fernet:
+    """The Fernet key that encrypts every store and PKI private key; created on first use when asked. It
+    may not lie inside rtcstack's checkout or the operator's `repository` (where it would reach git)."""
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         try:
@@ -47,9 +64,10 @@ def master_key(create: bool = False) -> Fernet:
                                f"(make one with `python -c 'from cryptography.fernet import Fernet; "
                                f"print(Fernet.generate_key().decode())'`)") from None
     path = key_file()
-    if _inside_repository(path):
-        raise SecretsError(f"the secrets key {path} lies inside the repository; keep it outside "
-                           f"(set {KEY_FILE_ENV} to a path outside {CHECKOUT})")
+    inside = _inside(path, repository)
+    if inside is not None:
+        raise SecretsError(f"the secrets key {path} lies inside the repository {inside}; keep it outside "
+                           f"(set {KEY_FILE_ENV} to a path outside {inside})")
     if not path.exists():
         if not create:
             raise SecretsError(f"no secrets key at {path}: run `rtcstack secrets init INVENTORY`, or set {KEY_ENV} "
@@ -97,21 +115,21 @@ class SecretStore:
             return {}
         token = self.path.read_bytes()
         try:
-            return json.loads(master_key().decrypt(token))["secrets"]
+            return json.loads(master_key(repository=repository_of(self.path)).decrypt(token))["secrets"]
         except InvalidToken:
             raise SecretsError(f"{self.path} cannot be decrypted with the key at {key_file()} "
                                f"(or {KEY_ENV}): use the key it was made with") from None
 
     def write(self, entries: dict[str, dict[str, str]]) -> None:
         payload = json.dumps({"version": 1, "secrets": entries}, sort_keys=True).encode()
-        write_private(self.path, master_key(create=True).encrypt(payload))
+        write_private(self.path, master_key(create=True, repository=repository_of(self.path)).encrypt(payload))
 
     def values(self) -> dict[str, str]:
         return {name: entry["value"] for name, entry in self.read().items()}
 
     def init(self, names: list[str]) -> list[str]:
         """Generate the named secrets that are missing; never overwrite one. Returns what was made."""
-        master_key(create=True)
+        master_key(create=True, repository=repository_of(self.path))
         entries = self.read()
         made = [name for name in names if name not in entries]
         for name in made:
