@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -16,10 +16,19 @@ BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
-    text = text or str(annotation).replace("typing.", "")
-    text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
-    return re.sub(r"\b(?:ipaddress|pathlib|pydantic\.\w+)\.", "", text).replace("NoneType", "None")
+    """How a field's type reads in the reference: `int`, `IPv4Network`, `tuple[str, ...]`, `int | None`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        return f"tuple[{', '.join('...' if a is Ellipsis else _type_name(a) for a in args)}]"
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _default(field) -> str:

@@ -9,16 +9,36 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+#: Numbers are numbers: `True`, "300" or 300.0 given for an int is an error, not a coerced value.
+Int = Annotated[int, Strict()]
+#: A float setting takes a float or an int, never a bool or a string.
+Float = Annotated[float, Strict()]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+
+
+def _text(value):
+    """Addresses and networks are written as text: a number (or True, which is 1) is not `0.0.0.1`."""
+    if isinstance(value, (bool, int, float)):
+        raise ValueError("write the address as text, such as \"10.0.0.12\" or \"10.0.0.0/24\"")
+    return value
+
+
+#: An IPv4 address or network given as text (pydantic alone would read the number 1 as 0.0.0.1).
+Address = Annotated[IPv4Address, BeforeValidator(_text)]
+Network = Annotated[IPv4Network, BeforeValidator(_text)]
 #: Ports below this are never given to a port range (well-known services live there).
 RANGE_FLOOR = 1024
 
 
+#: The first port of a range whose size derives from channels: never below RANGE_FLOOR.
+RangeStart = Annotated[int, Strict(), Field(ge=RANGE_FLOOR, le=65535)]
+
+
 def range_start(default: int, description: str):
-    """The first port of a range whose size derives from channels (never below RANGE_FLOOR)."""
-    return Field(default, ge=RANGE_FLOOR, le=65535, description=description)
+    """The field of a RangeStart setting."""
+    return Field(default, description=description)
 
 
 def per_channel(default: int, description: str, low: int = 1, high: int = 16):
@@ -40,28 +60,28 @@ class Settings(BaseModel):
 class Thresholds(Settings):
     """Service levels one load scenario must meet; a breach makes `rtcstack load` exit non-zero."""
 
-    max_failure_ratio: float = Field(0.01, ge=0, le=1, description="Failed exchanges / all exchanges.")
-    max_p95_setup_ms: float | None = Field(
+    max_failure_ratio: Float = Field(0.01, ge=0, le=1, description="Failed exchanges / all exchanges.")
+    max_p95_setup_ms: Float | None = Field(
         None, gt=0, description="95th percentile of the scenario's setup step (REGISTER, call setup, Allocate, "
                                 "room join, HTTP request), in milliseconds; none: not checked.")
-    max_loss_percent: float | None = Field(None, ge=0, le=100, description="Packets lost over all media streams.")
-    max_jitter_p95_ms: float | None = Field(None, ge=0, description="95th percentile of the streams' RFC 3550 jitter.")
-    min_mos: float | None = Field(
+    max_loss_percent: Float | None = Field(None, ge=0, le=100, description="Packets lost over all media streams.")
+    max_jitter_p95_ms: Float | None = Field(None, ge=0, description="95th percentile of the streams' RFC 3550 jitter.")
+    min_mos: Float | None = Field(
         None, ge=1, le=4.5, description="Lowest E-model MOS that 95 % of the media streams must reach.")
 
 
 class LoadSettings(Settings):
     """`rtcstack load`: the scenarios' pacing and the service levels they gate on."""
 
-    register_interval_seconds: float = Field(
+    register_interval_seconds: Float = Field(
         1.0, ge=0, le=3600, description="sip_register: seconds between one user's REGISTERs (0: back to back).")
-    call_hold_seconds: float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
-    call_pause_seconds: float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
-    turn_message_size: int = Field(172, ge=20, le=1400, description="turn_relay: bytes per relayed message "
+    call_hold_seconds: Float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
+    call_pause_seconds: Float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
+    turn_message_size: Int = Field(172, ge=20, le=1400, description="turn_relay: bytes per relayed message "
                                    "(172 = an RTP packet of G.711 at 20 ms).")
-    turn_interval_ms: int = Field(20, ge=1, le=10000, description="turn_relay: milliseconds between one user's messages.")
-    turn_burst_messages: int = Field(250, ge=1, le=100000, description="turn_relay: messages per measured burst.")
-    sfu_hold_seconds: float = Field(10.0, ge=0, le=3600, description="sfu_join: how long a participant stays in the room.")
+    turn_interval_ms: Int = Field(20, ge=1, le=10000, description="turn_relay: milliseconds between one user's messages.")
+    turn_burst_messages: Int = Field(250, ge=1, le=100000, description="turn_relay: messages per measured burst.")
+    sfu_hold_seconds: Float = Field(10.0, ge=0, le=3600, description="sfu_join: how long a participant stays in the room.")
     sip_register: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=500),
                                      description="Service levels of sip_register (setup step: REGISTER).")
     sip_calls: Thresholds = Field(
@@ -97,7 +117,7 @@ class LabSettings(Settings):
     """The Docker test lab that `rtcstack lab up` builds for this inventory."""
 
     network: str = Field(description="Name of the lab's Docker network.")
-    subnet: IPv4Network = Field(description="The lab network's subnet, inside 198.18.0.0/15.")
+    subnet: Network = Field(description="The lab network's subnet, inside 198.18.0.0/15.")
     apt_cache_dir: Path = Field(
         Path("/var/cache/rtcstack/apt"), description="Directory on the machine that caches the lab's apt downloads."
     )
@@ -113,8 +133,8 @@ class LabSettings(Settings):
 class HostSettings(Settings):
     """Per-host settings, given in the inventory next to each host."""
 
-    private_address: IPv4Address = Field(description="Address on the private network between rtcstack hosts.")
-    public_address: IPv4Address | None = Field(
+    private_address: Address = Field(description="Address on the private network between rtcstack hosts.")
+    public_address: Address | None = Field(
         None, description="Address clients reach and SDP/ICE advertise; defaults to the private address."
     )
     tls_certificate_file: Path | None = Field(

@@ -202,12 +202,22 @@ def apply_overrides(load: LoadSettings, pairs: tuple[str, ...]) -> LoadSettings:
         leaf = [target, *path][-1]
         if leaf not in node:
             raise LoadError(f"--set {key}: no such load setting (see the load.* settings in README.md)")
-        node[leaf] = None if value.lower() in ("none", "") else value
+        node[leaf] = None if value.lower() in ("none", "") else _number(value)
     try:
         return LoadSettings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise LoadError(f"--set: {problems}") from None
+
+
+def _number(text: str) -> int | float | str:
+    """`--set` values are text: numbers become numbers (the settings take no string for a number)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _free_port() -> int:

@@ -83,6 +83,11 @@ class Role:
     config_files: Callable[[Deployment, Host], dict[str, ConfigFile]] = lambda deployment, host: {}
     #: Cross-checks only this role knows.
     problems: Callable[[Deployment], list[Problem]] = lambda deployment: []
+    #: Settings that switch off one of the role's protections: (key, value, what is lost). `check` refuses
+    #: each unless `acknowledged_weakenings` names its key, and lists the acknowledged ones.
+    weakened: Callable[[Deployment], list[tuple[str, object, str]]] = lambda deployment: []
+    #: The keys `weakened` may report.
+    weakenable: tuple[str, ...] = ()
     #: Values derived from the deployment, read as `deployment.<role>_<name>` (such as media_rtp_ports).
     derived: dict[str, Callable[[Deployment], Any]] = field(default_factory=dict)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..config.problems import Problem
-from ..config.settings import Port, Settings
+from ..config.settings import Int, Port, Settings
 from ..db.logins import scram_verifier
 from ..templating import ConfigFile
 from .base import Role, listen
@@ -35,7 +35,7 @@ class DatabaseSettings(Settings):
 
     port: Port = Field(5432, description="PostgreSQL TCP port on the private address.")
     name: str = Field("rtcstack", pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Name of the database that holds every rtcstack table.")
-    max_connections: int = Field(200, ge=20, le=5000, description="PostgreSQL max_connections (each Kamailio worker holds one).")
+    max_connections: Int = Field(200, ge=20, le=5000, description="PostgreSQL max_connections (each Kamailio worker holds one).")
 
 
 def primary(deployment: Deployment) -> Host:

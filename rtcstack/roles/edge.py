@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
-from ..config.settings import Port, Settings
+from ..config.settings import Int, Port, Settings
 from ..templating import ConfigFile
 from .base import Role, listen
 
@@ -26,12 +26,12 @@ class EdgeSettings(Settings):
 
     http_port: Port = Field(80, description="Plain HTTP port; it only redirects to HTTPS.")
     https_port: Port = Field(443, description="HTTPS port.")
-    hsts_max_age_seconds: int = Field(
+    hsts_max_age_seconds: Int = Field(
         31536000, ge=0, le=63072000, description="Strict-Transport-Security max-age sent on HTTPS; 0 sends none.")
     janus_path: str = Field("/janus", pattern=r"^/[a-z0-9_-]+$", description="Path of the proxied Janus HTTP API.")
     janus_websocket_path: str = Field(
         "/janus-ws", pattern=r"^/[a-z0-9_-]+$", description="Path of the proxied Janus WebSocket API.")
-    workers: int | None = Field(None, ge=1, le=64, description="nginx worker processes; unset: one per CPU.")
+    workers: Int | None = Field(None, ge=1, le=64, description="nginx worker processes; unset: one per CPU.")
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> EdgeSettings:

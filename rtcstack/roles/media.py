@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..config.ports import PortRange
-from ..config.settings import Port, Settings, per_channel, range_start
+from ..config.settings import Int, Port, RangeStart, Settings, per_channel, range_start
 from ..templating import ConfigFile
 from .base import Role, listen, sized_range
 
@@ -25,9 +25,9 @@ class MediaSettings(Settings):
     control_port: Port = Field(
         2223, description="rtpengine NG control port (UDP, private address, registrar hosts only)."
     )
-    rtp_port_min: Port = range_start(30000, "First port of the RTP relay range; its size derives from channels.")
-    ports_per_channel: int = per_channel(4, "RTP ports one channel uses (two call legs, RTP and RTCP each).", low=2)
-    threads: int = Field(4, ge=1, le=64, description="rtpengine worker threads (userspace forwarding).")
+    rtp_port_min: RangeStart = range_start(30000, "First port of the RTP relay range; its size derives from channels.")
+    ports_per_channel: Int = per_channel(4, "RTP ports one channel uses (two call legs, RTP and RTCP each).", low=2)
+    threads: Int = Field(4, ge=1, le=64, description="rtpengine worker threads (userspace forwarding).")
 
 
 def rtp_ports(deployment: Deployment) -> PortRange:

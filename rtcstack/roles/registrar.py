@@ -5,12 +5,11 @@ it reaches /etc/kamailio."""
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config.settings import Port, Settings
+from ..config.settings import Int, Network, Port, Settings
 from ..templating import ConfigFile
 from .base import DatabaseLogin, Role, listen
 
@@ -29,33 +28,33 @@ class RegistrarSettings(Settings):
 
     sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
     sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
-    udp_workers: int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
-    tcp_workers: int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
-    min_expires: int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
-    max_expires: int = Field(3600, ge=60, le=86400, description="Longest registration Kamailio grants (seconds).")
-    keepalive_interval_seconds: int = Field(
+    udp_workers: Int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
+    tcp_workers: Int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
+    min_expires: Int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
+    max_expires: Int = Field(3600, ge=60, le=86400, description="Longest registration Kamailio grants (seconds).")
+    keepalive_interval_seconds: Int = Field(
         20, ge=5, le=600,
         description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2); the same usrloc "
                     "timer writes registrations back to PostgreSQL (and at shutdown).")
-    lamp_good_rtt_ms: int = Field(
+    lamp_good_rtt_ms: Int = Field(
         150, ge=1, le=10000, description="Keepalive round-trip time under which an account's lamp is green (R2).")
-    lamp_severe_rtt_ms: int = Field(
+    lamp_severe_rtt_ms: Int = Field(
         600, ge=1, le=60000, description="Keepalive round-trip time from which the lamp is red instead of yellow (R2).")
-    max_calls: int | None = Field(
+    max_calls: Int | None = Field(
         None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
-    max_call_seconds: int = Field(
+    max_call_seconds: Int = Field(
         14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout).")
     country_code: str = Field("48", pattern=r"^[1-9][0-9]{0,2}$", description="Country code national numbers belong to (E.164, R7).")
     national_prefix: str = Field(
         "", pattern=r"^[0-9]?$", description="Trunk prefix before national numbers (empty in Poland, 0 in the UK).")
-    national_number_length: int = Field(
+    national_number_length: Int = Field(
         9, ge=4, le=14, description="Digits in a national number: area code plus subscriber number (R7).")
     emergency_numbers: tuple[str, ...] = Field(
         ("112", "997", "998", "999", "911"), description="Numbers refused with an explicit reason: no emergency calls (R15).")
-    flood_requests_per_second: int = Field(
+    flood_requests_per_second: Int = Field(
         200, ge=5, le=100000, description="Requests per second from one source address above which it is blocked (R13).")
-    ban_seconds: int = Field(300, ge=10, le=86400, description="How long a flooding source stays blocked (R13).")
-    flood_exempt: tuple[IPv4Network, ...] = Field(
+    ban_seconds: Int = Field(300, ge=10, le=86400, description="How long a flooding source stays blocked (R13).")
+    flood_exempt: tuple[Network, ...] = Field(
         (), description="Networks never blocked for flooding (our own hosts always are); load generators go here.")
 
     @field_validator("emergency_numbers")
@@ -144,6 +143,15 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
     }
 
 
+#: Flood-exempt networks larger than a /24 take the ban away from more than a few load generators.
+WIDE_EXEMPT_PREFIX = 24
+
+
+def weakened(deployment: Deployment) -> list[tuple[str, object, str]]:
+    wide = [str(n) for n in deployment.registrar.flood_exempt if n.prefixlen < WIDE_EXEMPT_PREFIX]
+    return [("registrar.flood_exempt", wide, "sources in these networks are never banned for flooding or guessing")] if wide else []
+
+
 def staged(name: str, context: dict) -> ConfigFile:
     """A file of /etc/kamailio, staged beside its peers for `kamailio -c`."""
     return ConfigFile(f"{KAMAILIO_STAGED}/{name}", f"registrar/etc/kamailio/{name}.j2", context, mode="640",
@@ -165,5 +173,5 @@ ROLE = Role(
     secrets={"database_registrar_password": "PostgreSQL password of Kamailio's database user",
              "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts"},
     database_login=LOGIN, serves_sip_domain=True, network_heavy=True,
-    listeners=listeners, config_files=config_files,
+    listeners=listeners, config_files=config_files, weakened=weakened, weakenable=("registrar.flood_exempt",),
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..config.ports import PortRange
-from ..config.settings import Port, Settings, per_channel, range_start
+from ..config.settings import Int, Port, RangeStart, Settings, per_channel, range_start
 from ..templating import ConfigFile
 from .base import EdgeRoute, Role, listen, sized_range
 
@@ -26,11 +26,11 @@ class SfuSettings(Settings):
     http_port: Port = Field(8088, description="Janus HTTP API port (private address, edge hosts only).")
     websocket_port: Port = Field(8188, description="Janus WebSocket port (private address, edge hosts only).")
     admin_port: Port = Field(7088, description="Janus admin API port, on loopback only (HTTP, admin secret).")
-    rtp_port_min: Port = range_start(20000, "First port of Janus' RTP range; its size derives from channels.")
-    ports_per_channel: int = per_channel(2, "RTP ports one channel uses (bundled, rtcp-mux: one per peer connection).")
-    session_timeout_seconds: int = Field(
+    rtp_port_min: RangeStart = range_start(20000, "First port of Janus' RTP range; its size derives from channels.")
+    ports_per_channel: Int = per_channel(2, "RTP ports one channel uses (bundled, rtcp-mux: one per peer connection).")
+    session_timeout_seconds: Int = Field(
         60, ge=10, le=3600, description="A Janus session without a request or keepalive for this long is destroyed.")
-    debug_level: int = Field(4, ge=0, le=7, description="Janus log level (0 none, 4 info, 7 huge).")
+    debug_level: Int = Field(4, ge=0, le=7, description="Janus log level (0 none, 4 info, 7 huge).")
 
 
 def rtp_ports(deployment: Deployment) -> PortRange:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..config.ports import PortRange
-from ..config.settings import Port, Settings, per_channel, range_start
+from ..config.settings import Int, Network, Port, RangeStart, Settings, per_channel, range_start
 from ..protocols.turn_rest import TurnCredentials, rest_credentials
 from ..templating import ConfigFile
 from .base import Role, listen, sized_range
@@ -34,23 +34,23 @@ class TurnSettings(Settings):
 
     listening_port: Port = Field(3478, description="STUN/TURN port for UDP and TCP.")
     tls_listening_port: Port = Field(5349, description="TURN over TLS port.")
-    relay_port_min: Port = range_start(49152, "First port of the relay range; its size derives from channels.")
-    allocations_per_channel: int = per_channel(
+    relay_port_min: RangeStart = range_start(49152, "First port of the relay range; its size derives from channels.")
+    allocations_per_channel: Int = per_channel(
         2, "TURN allocations (relay ports) one channel uses: one per browser peer.")
-    credential_lifetime_seconds: int = Field(
+    credential_lifetime_seconds: Int = Field(
         43200, ge=60, le=7 * 86400,
         description="How long REST-API TURN credentials handed to clients stay valid (the username's expiry).")
-    user_quota: int = Field(
+    user_quota: Int = Field(
         10, ge=1, le=1000, description="Concurrent allocations one credential (one browser session) may hold.")
-    total_quota: int | None = Field(
+    total_quota: Int | None = Field(
         None, ge=1, le=1000000, description="Concurrent allocations per TURN host; unset: the relay range's size.")
-    max_bps: int = Field(
+    max_bps: Int = Field(
         0, ge=0, description="Bandwidth cap per allocation in bytes per second; 0: no cap.")
-    denied_peer_networks: tuple[IPv4Network, ...] = Field(
+    denied_peer_networks: tuple[Network, ...] = Field(
         DENIED_PEER_NETWORKS,
         description="Networks relays may not reach (loopback, private, lab ranges), except allowed_peer_addresses "
                     "and our own sfu and media hosts.")
-    allowed_peer_addresses: tuple[IPv4Network, ...] = Field(
+    allowed_peer_addresses: tuple[Network, ...] = Field(
         (), description="Addresses inside denied_peer_networks that relays may still reach, besides the private "
                         "and advertised addresses of the sfu and media hosts (allowed always).")
 
@@ -139,9 +139,26 @@ def credentials_for(deployment: Deployment, user: str, now: float | None = None)
                             deployment.turn.credential_lifetime_seconds, now, turn_uris(deployment))
 
 
+#: Allowed peer networks larger than this many addresses reach more than one peer: an acknowledged choice.
+WIDE_PREFIX = 28
+
+
+def weakened(deployment: Deployment) -> list[tuple[str, object, str]]:
+    t, out = deployment.turn, []
+    missing = [str(n) for n in DENIED_PEER_NETWORKS if not any(n.subnet_of(d) for d in t.denied_peer_networks)]
+    if missing:
+        out.append(("turn.denied_peer_networks", [str(n) for n in t.denied_peer_networks],
+                    f"relays may reach {', '.join(missing)} (loopback, private or lab networks)"))
+    wide = [str(n) for n in t.allowed_peer_addresses if n.prefixlen < WIDE_PREFIX]
+    if wide:
+        out.append(("turn.allowed_peer_addresses", wide, "relays may reach whole networks inside the denied ranges"))
+    return out
+
+
 ROLE = Role(
     name="turn", settings=TurnSettings, needs=(),
     secrets={"turn_shared_secret": "coturn REST-API shared secret for time-limited credentials"},
-    network_heavy=True, listeners=listeners, config_files=config_files,
+    network_heavy=True, listeners=listeners, config_files=config_files, weakened=weakened,
+    weakenable=("turn.denied_peer_networks", "turn.allowed_peer_addresses"),
     derived={"relay_ports": relay_ports, "total_quota": total_quota, "allowed_peers": allowed_peers},
 )

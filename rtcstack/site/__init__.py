@@ -36,7 +36,7 @@ class Site:
         `inventory`: pyinfra's Inventory when the caller has it already (a running deploy)."""
         path = Path(inventory_path).resolve()
         if inventory is None:
-            inventory = load_inventory(path)
+            inventory = load_inventory(inventory_path)
         deployment = from_inventory(inventory, store_values(path, inventory), source=str(inventory_path))
         return cls(path, inventory, deployment)
 

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, create_model, field_validator
 
 from ..config.ports import Listener, PortRange
 from ..config.problems import Problem
-from ..config.settings import AptSettings, HostSettings, LabSettings, LoadSettings, Settings, SystemSettings
+from ..config.settings import AptSettings, HostSettings, Int, LabSettings, LoadSettings, Settings, SystemSettings
 from ..roles import REGISTRY, ROLES, DatabaseLogin, EdgeRoute
 from ..roles.base import network_sysctls
 
@@ -56,15 +56,18 @@ class DeploymentBase(Settings):
     """Everything rtcstack deploys, validated before any host is touched (the schema: `Deployment`)."""
 
     sip_domain: str = Field(description="SIP domain of the deployment (also the TURN realm).")
-    channels: int = Field(
+    channels: Int = Field(
         300, ge=1, le=300, description="Concurrent channels the deployment is sized for (1 to 300)."
     )
-    port_headroom_percent: int = Field(
+    port_headroom_percent: Int = Field(
         25, ge=0, le=200, description="Extra ports on top of what channels need, for churn between calls."
     )
     system: SystemSettings = Field(default_factory=SystemSettings, description="Base system settings.")
     apt: AptSettings = Field(default_factory=AptSettings, description="Package sources.")
     lab: LabSettings | None = Field(None, description="Docker test lab settings; only lab inventories have them.")
+    acknowledged_weakenings: tuple[str, ...] = Field(
+        (), description="Settings that switch a protection off on purpose (such as `turn.denied_peer_networks`); "
+                        "`check` refuses such a setting unless its key is listed here, and lists those that are.")
 
     @field_validator("sip_domain")
     @classmethod
@@ -149,6 +152,7 @@ class DeploymentBase(Settings):
             *self._address_problems(),
             *self._port_problems(),
             *self._secret_problems(),
+            *self._weakening_problems(),
             *(problem for role in REGISTRY.values() if role.name in self.roles_used for problem in role.problems(self)),
         ]
 
@@ -204,6 +208,21 @@ class DeploymentBase(Settings):
                             b.key, b.ports.start,
                             f"{b.describe()} overlap {a.describe()} ({a.key}) on host {host.name}",
                             f"move one of them: change {b.key} or {a.key}"))
+        return out
+
+    def weakenings(self) -> list[tuple[str, object, str]]:
+        """Every protection the settings switch off: (key, value, what is lost), from the roles with hosts."""
+        return [item for role in REGISTRY.values() if role.name in self.roles_used for item in role.weakened(self)]
+
+    def _weakening_problems(self) -> list[Problem]:
+        known = [key for role in REGISTRY.values() for key in role.weakenable]
+        out = [Problem("acknowledged_weakenings", key, "names no setting that can weaken a protection",
+                       f"remove it (such settings: {', '.join(known)})")
+               for key in self.acknowledged_weakenings if key not in known]
+        for key, value, what in self.weakenings():
+            if key not in self.acknowledged_weakenings:
+                out.append(Problem(key, value, f"switches a protection off: {what}",
+                                   f"restore the default, or add \"{key}\" to acknowledged_weakenings if you mean it"))
         return out
 
     def _secret_problems(self) -> list[Problem]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,32 @@ def load_inventory(inventory_path: str | os.PathLike):
 
 
 def _describe_error(exc: BaseException) -> str:
-    """`NameError: name 'x' is not defined`: the error inside pyinfra's wrapper, whose own str() may fail."""
+    """`group_data/all.py line 3: NameError: name 'x' is not defined`: the error inside pyinfra's wrapper
+    (whose own str() may fail), with the operator's file and line where it happened."""
     inner = getattr(exc, "exception", None) or exc.__cause__ or exc
     try:
         text = str(inner)
     except Exception:  # noqa: BLE001  (a wrapper whose __str__ breaks: name it at least)
         text = repr(inner)
-    return f"{type(inner).__name__}: {text}"
+    where = ""
+    if isinstance(inner, SyntaxError) and inner.filename:
+        where = f"{_shown(inner.filename)} line {inner.lineno}: "
+        text = inner.msg
+    else:
+        frames = traceback.extract_tb(inner.__traceback__) if inner.__traceback__ else []
+        own = [f for f in frames if "site-packages" not in f.filename and "/rtcstack/" not in f.filename
+               and not f.filename.startswith("<")]
+        if own:
+            where = f"{_shown(own[-1].filename)} line {own[-1].lineno}: "
+    return f"{where}{type(inner).__name__}: {text}"
+
+
+def _shown(filename: str) -> str:
+    """A file as the operator knows it: relative to the current directory when it is below it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
 
 
 def load(inventory_path: str | os.PathLike, secrets: dict[str, str] | None = None) -> Deployment:
@@ -98,10 +118,18 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
     role_hosts: dict[str, set[str]] = {role: set() for role in ROLES}
     unknown: dict[str, dict[str, Any]] = {}  # key -> {host name: value}
 
+    if not list(inventory):
+        raise ConfigError([Problem("inventory", source, "has no hosts",
+                                   "put hosts in the role groups, e.g. `registrar = [(\"sip1.example.net\", "
+                                   "{\"private_address\": \"10.0.0.12\"})]`")], source)
+    own_group = Path(source).stem  # pyinfra puts every host in a group named after the inventory file
+    strange: dict[str, list[str]] = {}  # group -> hosts, for groups that are no role
     for host in inventory:
         name = short_name(host.name)
         data = host.data.dict()
         roles = tuple(role for role in ROLES if role in host.groups)
+        for group in sorted(g for g in set(host.groups) - set(ROLES) - {own_group, "all"} if not g.startswith("@")):
+            strange.setdefault(group, []).append(name)
         for role in roles:
             role_hosts[role].add(name)
         host_fields: dict[str, Any] = {"name": name, "roles": roles}
@@ -116,6 +144,7 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
                 unknown.setdefault(key, {})[name] = value
         hosts[name] = host_fields
     problems += [_unknown_key(key, by_host) for key, by_host in unknown.items()]
+    problems += [_unknown_group(group, names) for group, names in strange.items()]
 
     deployment_fields: dict[str, Any] = {}
     for key, by_host in values.items():
@@ -145,6 +174,13 @@ def from_inventory(inventory, secrets: dict[str, str], source: str = "inventory"
     if problems:
         raise ConfigError(problems, source)
     return deployment
+
+
+def _unknown_group(group: str, hosts: list[str]) -> Problem:
+    close = difflib.get_close_matches(group, ROLES, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return Problem(f"groups.{group}", hosts[:4], "is not a role: rtcstack deploys nothing for it (roles: "
+                   f"{', '.join(ROLES)})", f"{hint}rename the group to a role, or remove it")
 
 
 def _unknown_key(key: str, by_host: dict[str, Any]) -> Problem:
