@@ -162,6 +162,13 @@ class SystemSettings(Settings):
     timezone: str = Field("Etc/UTC", description="Time zone (a name from the tz database).")
     journald_max_use: str = Field("512M", description="Disk space journald may use (systemd size: 512M, 2G).")
     ssh_port: Port = Field(22, description="SSH port kept reachable by the firewall.")
+    restart_delay_seconds: Int = Field(
+        1, ge=0, le=60, description="How long systemd waits before restarting a daemon that failed or was killed.")
+    restart_burst: Int = Field(
+        10, ge=1, le=1000, description="Restarts systemd allows a daemon within restart_interval_seconds before "
+                                       "it gives up (the unit stays failed and verify says so).")
+    restart_interval_seconds: Int = Field(
+        120, ge=10, le=86400, description="The window restart_burst counts restarts in.")
 
     @field_validator("timezone")
     @classmethod

@@ -26,7 +26,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from ..templating import ConfigFile, Effect
-from .context import host_tls
+from .context import deployment, host_tls
 from .host_files import HostFiles, Unchanged, checked_install
 
 
@@ -53,6 +53,16 @@ class CertificateReload:
 
 def certificate_stamp_path(unit: str) -> str:
     return f"/etc/rtcstack/{unit}/certificate.sha256"
+
+
+def restart_policy(unit: str) -> ConfigFile:
+    """The drop-in every daemon gets: systemd restarts it after a crash or a kill, within the deployment's
+    limits (system.restart_*)."""
+    system = deployment().system
+    return ConfigFile(f"/etc/systemd/system/{unit}.service.d/50-rtcstack-restart.conf",
+                      "service/etc/systemd/system/UNIT.service.d/50-rtcstack-restart.conf.j2",
+                      {"unit": unit, "delay": system.restart_delay_seconds, "burst": system.restart_burst,
+                       "interval": system.restart_interval_seconds})
 
 
 def add_to_group(wanted: HostFiles, user: str, group: str, why: str) -> None:
@@ -96,6 +106,7 @@ class Service:
     first_install: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        self.files = {**self.files, "restart": restart_policy(self.unit)}
         extra = (certificate_stamp_path(self.unit),) if self.certificate else ()
         self.wanted = HostFiles.for_configs(self.files, *extra, units=(self.unit,),
                                             accounts=(self.tls_reader,) if self.tls_reader else ())

@@ -60,6 +60,8 @@ class Role:
     settings: type[Settings]
     #: Roles this one cannot work without.
     needs: tuple[str, ...] = ()
+    #: The systemd units of the daemons the role runs (restarted on failure by the service lifecycle).
+    units: tuple[str, ...] = ()
     #: Secrets the role needs: name -> what it is.
     secrets: dict[str, str] = field(default_factory=dict)
     #: System account rtcstack creates for the role's service (Debian's daemons bring their own).

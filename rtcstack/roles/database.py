@@ -97,6 +97,6 @@ def problems(deployment: Deployment) -> list[Problem]:
 
 
 ROLE = Role(
-    name="database", settings=DatabaseSettings, checkpoint="database ready",
+    name="database", settings=DatabaseSettings, units=(PG_SERVICE,), checkpoint="database ready",
     listeners=listeners, config_files=config_files, problems=problems,
 )

@@ -77,6 +77,6 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
 
 
 ROLE = Role(
-    name="edge", settings=EdgeSettings, fronts_proxied=True, serves_sip_domain=True,
+    name="edge", settings=EdgeSettings, units=(NGINX_SERVICE,), fronts_proxied=True, serves_sip_domain=True,
     listeners=listeners, config_files=config_files,
 )

@@ -57,6 +57,6 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
 
 
 ROLE = Role(
-    name="media", settings=MediaSettings, needs=("registrar",), network_heavy=True, checkpoint="media ready",
+    name="media", settings=MediaSettings, units=(RTPENGINE_SERVICE,), needs=("registrar",), network_heavy=True, checkpoint="media ready",
     listeners=listeners, config_files=config_files, derived={"rtp_ports": rtp_ports},
 )

@@ -169,7 +169,7 @@ LOGIN = DatabaseLogin(
 )
 
 ROLE = Role(
-    name="registrar", settings=RegistrarSettings, needs=("database", "media"),
+    name="registrar", settings=RegistrarSettings, units=("kamailio",), needs=("database", "media"),
     secrets={"database_registrar_password": "PostgreSQL password of Kamailio's database user",
              "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts"},
     database_login=LOGIN, serves_sip_domain=True, network_heavy=True,

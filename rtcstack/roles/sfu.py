@@ -108,7 +108,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
 
 
 ROLE = Role(
-    name="sfu", settings=SfuSettings, needs=("turn", "edge"),
+    name="sfu", settings=SfuSettings, units=(JANUS_SERVICE,), needs=("turn", "edge"),
     secrets={"janus_api_secret": "Janus API secret",
              "janus_admin_secret": "Janus admin API secret",
              "janus_token_secret": "key that signs time-limited Janus API tokens for browsers",

@@ -156,7 +156,7 @@ def weakened(deployment: Deployment) -> list[tuple[str, object, str]]:
 
 
 ROLE = Role(
-    name="turn", settings=TurnSettings, needs=(),
+    name="turn", settings=TurnSettings, units=(COTURN_SERVICE,), needs=(),
     secrets={"turn_shared_secret": "coturn REST-API shared secret for time-limited credentials"},
     network_heavy=True, listeners=listeners, config_files=config_files, weakened=weakened,
     weakenable=("turn.denied_peer_networks", "turn.allowed_peer_addresses"),

@@ -1,6 +1,7 @@
 """The lab and the deploy, end to end: idempotence, firewall behaviour, secrets kept out of output."""
 
 import socket
+import time
 
 import docker
 import pytest
@@ -77,3 +78,46 @@ def test_firewall_admits_postgresql_only_from_its_clients(lab_runner):
     assert _probe(None, "198.18.10.11", 5432) == "dropped"
     assert _probe(None, "198.18.10.11", 22) == "open"
     assert _probe(None, "198.18.10.11", 8080) == "dropped"
+
+
+def _daemons() -> list[tuple[str, str, str, tuple[int, ...]]]:
+    """(inventory, host, unit, its single listening ports) for every daemon every role runs on every lab host."""
+    from rtcstack.roles import REGISTRY
+
+    out = []
+    for inventory in LAB_INVENTORIES:
+        deployment = load(inventory)
+        for host in deployment.hosts.values():
+            for role in host.roles:
+                ports = tuple(sorted({lst.ports.start for lst in REGISTRY[role].listeners(deployment, host)
+                                      if lst.ports.size == 1}))
+                out += [(inventory, host.name, unit, ports) for unit in REGISTRY[role].units]
+    return out
+
+
+def _back(container, unit: str, old_pid: str, ports: tuple[int, ...]) -> bool:
+    shown = dict(line.split("=", 1) for line in container.exec_run(
+        f"systemctl show {unit} -p ActiveState -p MainPID").output.decode().split())
+    state, pid = shown.get("ActiveState"), shown.get("MainPID")
+    listening = container.exec_run("ss -Hlntu").output.decode()
+    return state == "active" and pid not in (old_pid, "0") and all(f":{port} " in listening for port in ports)
+
+
+@pytest.mark.parametrize(("inventory", "host", "unit", "ports"), _daemons(),
+                         ids=[f"{u}@{h}-{i.split('/')[-1][:-3]}" for i, h, u, _ in _daemons()])
+def test_every_daemon_is_back_within_5_s_after_kill_9(lab_runner, inventory, host, unit, ports):
+    """SIGKILL to a daemon's main process: systemd restarts it (the lifecycle's restart policy) and its ports
+    listen again within 5 s."""
+    import docker
+
+    lab_runner(inventory)
+    container = docker.from_env().containers.get(host)
+    old_pid = container.exec_run(f"systemctl show {unit} -p MainPID --value").output.decode().strip()
+    assert old_pid not in ("", "0"), f"{unit} is not running on {host}"
+    started = time.monotonic()
+    container.exec_run(f"kill -9 {old_pid}")
+    while time.monotonic() - started < 15 and not _back(container, unit, old_pid, ports):
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    assert _back(container, unit, old_pid, ports), f"{unit} on {host} is not back after 15 s"
+    assert elapsed < 5, f"{unit} on {host} took {elapsed:.1f} s"

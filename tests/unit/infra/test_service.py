@@ -89,6 +89,8 @@ def host(monkeypatch):
     monkeypatch.setattr(service, "apt", recorders)
     monkeypatch.setattr(service, "systemd", recorders)
     monkeypatch.setattr(service, "host_tls", lambda: HostTls(CERTIFICATE, "key", "ca"))
+    monkeypatch.setattr(service, "restart_policy", lambda unit: ConfigFile(
+        f"/etc/systemd/system/{unit}.service.d/50-rtcstack-restart.conf", "t", {"text": "Restart=on-failure"}))
     monkeypatch.setattr(ConfigFile, "render", lambda item: item.context["text"])
     return fake
 
@@ -103,7 +105,9 @@ def daemon_files(config="listen 1", dropin="LimitNOFILE=65536", staged=False, ef
 
 
 def in_place(host: FakeHost, files: dict[str, ConfigFile], certificate: str = CERTIFICATE) -> None:
-    """The host already has exactly these files (staged and installed), and serves `certificate`."""
+    """The host already has exactly these files (staged and installed) and the restart policy, and serves
+    `certificate`."""
+    host.files["/etc/systemd/system/daemon.service.d/50-rtcstack-restart.conf"] = "Restart=on-failure"
     for item in files.values():
         for path in filter(None, (item.dest, item.installed)):
             host.files[path] = item.context["text"]
