@@ -75,7 +75,9 @@ class SipLab:
             subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", bridge], check=False)
 
     def on_registrar(self, command: str) -> str:
-        name = self.registrar.name
+        return self.on_host(self.registrar.name, command)
+
+    def on_host(self, name: str, command: str) -> str:
         return connect(self.site, [name])[name].run(command)
 
     def sql(self, query: str) -> list[list[str]]:

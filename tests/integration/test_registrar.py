@@ -3,12 +3,14 @@ the media role's rtpengine, CDRs in the database role): R1-R8, R13, R15, M1, M4.
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from ipaddress import ip_address
 
 import pytest
 
+from rtcstack.domain.status import parse_kamcmd
 from rtcstack.protocols.sip.agent import local_address_towards, sdp_media
 from tests.conftest import PROJECT_ROOT, rtcstack
 
@@ -275,3 +277,67 @@ def test_a_ringing_call_is_cancelled_with_487_and_an_accounted_refusal(sip):
         call = a.call(callee[0], cancel_after=1.0)
         assert call.cancelled and call.status == 487, (call.status, call.reason)
         assert b.incoming and b.incoming[0].cancelled and not b.incoming[0].answered
+
+
+# --- hardening (issue 13) -----------------------------------------------------------------------
+
+
+def _captured_register(sip, agent) -> list[tuple[str, str]]:
+    """A REGISTER the registrar accepted, headers and all (its Authorization is what an eavesdropper sees)."""
+    aor = f"sip:{agent.username}@{sip.domain}"
+    headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
+               ("Call-ID", f"captured-{secrets.token_hex(4)}@{agent.address}"),
+               ("CSeq", f"{agent._next_cseq()} REGISTER"), ("Contact", agent.contact), ("Expires", "300")]
+    reply, sent = agent._authenticated("REGISTER", f"sip:{sip.domain}", headers)
+    assert reply is not None and reply.status == 200 and any(k == "Authorization" for k, _ in sent)
+    return sent
+
+
+def _contact_address(sip, username: str) -> str | None:
+    found = parse_kamcmd(sip.on_registrar(f"kamcmd ul.lookup location {username}@{sip.domain} || true"), "Contact")
+    return found[0].get("Address") if found else None
+
+
+def test_a_register_replayed_from_another_address_is_refused(sip):
+    """An Authorization header captured on the wire and replayed at once from another address, with the
+    attacker's contact, gets no 200, and the account keeps its own contact."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    with sip.agent(account) as victim:
+        sent = _captured_register(sip, victim)
+        before = _contact_address(sip, account[0])
+        with sip.second_source_address() as other, sip.agent((account[0], "unknown"), local_address=other) as attacker:
+            forged = [(k, v) for k, v in sent if k not in ("Contact", "CSeq")]
+            reply = attacker.transaction("REGISTER", f"sip:{sip.domain}",
+                                         [*forged, ("Contact", attacker.contact), ("CSeq", "99999 REGISTER")])
+        assert reply is not None and reply.status in (401, 403), reply and reply.status
+        assert _contact_address(sip, account[0]) == before and before and victim.address in before
+
+
+def test_a_register_replayed_from_the_same_address_is_refused(sip):
+    """The same Authorization (same nonce, same nonce count) sent again is not accepted twice."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    with sip.agent(account) as phone:
+        sent = _captured_register(sip, phone)
+        again = [(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in sent]
+        reply = phone.transaction("REGISTER", f"sip:{sip.domain}", again)
+    assert reply is not None and reply.status in (401, 403)
+
+
+def test_a_correct_password_gets_503_not_401_while_the_database_is_down(sip):
+    """With PostgreSQL stopped, the registrar cannot check credentials: it says 503 with Retry-After, so a
+    phone never concludes its password is wrong; with PostgreSQL back, the same phone registers."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    database = sip.deployment.hosts_with("database")[0].name
+    with sip.agent(account) as phone:
+        assert phone.register().status == 200
+        sip.on_host(database, "systemctl stop postgresql@15-main")
+        try:
+            reply = phone.register()
+        finally:
+            sip.on_host(database, "systemctl start postgresql@15-main")
+        assert reply is not None and reply.status == 503, reply and reply.status
+        assert reply.get("Retry-After") == "5"
+        deadline = time.monotonic() + 20
+        while (again := phone.register()) is None or again.status != 200:
+            assert time.monotonic() < deadline, again and again.status
+            time.sleep(0.5)
