@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PREFIX = re.compile(r"^[0-9]{1,15}$")
-PASSWORD_MIN = 8
+PASSWORD_MIN = 12
+#: Guessing a password of this strength (about 2^60 tries) is out of reach even without the ban.
+PASSWORD_MIN_BITS = 60
 _TRUE, _FALSE = {"1", "yes", "true", "on", "y"}, {"0", "no", "false", "off", "n"}
 
 
@@ -38,6 +41,24 @@ class ProvisioningError(Exception):
 def sql_text(statement) -> str:
     """A SQLAlchemy statement as PostgreSQL text with its values inlined (quoted by SQLAlchemy)."""
     return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})) + ";"
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a SIP password is too weak, or None: at least PASSWORD_MIN characters, not all digits, not the
+    user name, and about PASSWORD_MIN_BITS bits from the kinds of characters it mixes."""
+    if len(password) < PASSWORD_MIN:
+        return f"is shorter than {PASSWORD_MIN} characters"
+    if password.isdigit():
+        return "is all digits: a numeric password falls to guessing in seconds; mix letters, digits and symbols"
+    if username and username.lower() in password.lower():
+        return "contains the user name"
+    alphabet = sum(size for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+                   if any(test(c) for c in password)) + (33 if any(not c.isalnum() for c in password) else 0)
+    bits = len(password) * math.log2(alphabet)
+    if bits < PASSWORD_MIN_BITS or len(set(password)) < len(password) // 3:
+        return (f"is too easy to guess (about {bits:.0f} bits from its length and kinds of characters, or mostly "
+                f"repeats); use {PASSWORD_MIN}+ characters mixing letters, digits and symbols")
+    return None
 
 
 def ha1(username: str, realm: str, password: str, algorithm: str = "md5") -> str:
@@ -180,8 +201,9 @@ def import_accounts(db: SqlRunner, path: Path) -> str:
         elif username in seen:
             rows.problem(line, "username", username, f"appears again (first on line {seen[username]})")
         seen.setdefault(username, line)
-        if len(password) < PASSWORD_MIN:
-            rows.problem(line, "password", "<hidden>", f"is shorter than {PASSWORD_MIN} characters")
+        weak = password_problem(password, username)
+        if weak:
+            rows.problem(line, "password", "<hidden>", weak)
         flag = _flag(rows, line, "international", international)
         rate = _price(rows, line, "max_rate", max_rate, required=False)
         if len(rows.problems) == bad:

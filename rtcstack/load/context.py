@@ -25,7 +25,8 @@ CUSTOMER = "rtcstack-load"
 
 def account(deployment_key: str, scenario: str, index: int) -> tuple[str, str]:
     username = f"load-{scenario.replace('_', '')}-{index:05d}"
-    return username, hmac.new(deployment_key.encode(), username.encode(), hashlib.sha256).hexdigest()[:24]
+    # A letter first: a hex digest may be all digits, which the password policy refuses.
+    return username, "L" + hmac.new(deployment_key.encode(), username.encode(), hashlib.sha256).hexdigest()[:23]
 
 
 def accounts_needed(scenario: str, users: int, workers: int) -> dict[str, int]:

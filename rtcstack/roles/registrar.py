@@ -53,7 +53,17 @@ class RegistrarSettings(Settings):
         ("112", "997", "998", "999", "911"), description="Numbers refused with an explicit reason: no emergency calls (R15).")
     flood_requests_per_second: Int = Field(
         200, ge=5, le=100000, description="Requests per second from one source address above which it is blocked (R13).")
-    ban_seconds: Int = Field(300, ge=10, le=86400, description="How long a flooding source stays blocked (R13).")
+    ban_seconds: Int = Field(
+        300, ge=10, le=86400, description="How long a flooding or guessing source stays blocked (R13).")
+    auth_failures_before_ban: Int = Field(
+        10, ge=3, le=1000, description="Failed authentications (wrong password or unknown user) from one source "
+                                       "address within auth_failure_window_seconds that get it banned.")
+    auth_failures_per_account: Int = Field(
+        30, ge=3, le=10000, description="Failed authentications for one account, from any sources, within the "
+                                        "window; beyond it every further failure bans its source at once "
+                                        "(the right password still works).")
+    auth_failure_window_seconds: Int = Field(
+        300, ge=10, le=86400, description="How long failed authentications are counted.")
     flood_exempt: tuple[Network, ...] = Field(
         (), description="Networks never blocked for flooding (our own hosts always are); load generators go here.")
 
@@ -116,6 +126,9 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
                                       for h in deployment.hosts_with("media")),
         "flood_per_unit": r.flood_requests_per_second * 2,
         "ban_seconds": r.ban_seconds,
+        "auth_failures_before_ban": r.auth_failures_before_ban,
+        "auth_failures_per_account": r.auth_failures_per_account,
+        "auth_failure_window": r.auth_failure_window_seconds,
         "trusted_networks": ",".join(trusted_networks(deployment)),
         "emergency_regex": "^(" + "|".join(r.emergency_numbers) + ")$",
         "country_code": r.country_code,

@@ -40,7 +40,7 @@ class SipLab:
 
     def accounts(self, customer: str, count: int, international: str = "", max_rate: str = "") -> list[tuple[str, str]]:
         batch = secrets.token_hex(2)
-        made = [(f"{customer}-{batch}{i}", secrets.token_hex(8)) for i in range(count)]
+        made = [(f"{customer}-{batch}{i}", secrets.token_urlsafe(12)) for i in range(count)]
         path = self.tmp / f"{customer}-{secrets.token_hex(2)}.csv"
         path.write_text("customer,username,password,international,max_rate\n" + "".join(
             f"{customer},{user},{password},{international},{max_rate}\n" for user, password in made))

@@ -341,3 +341,38 @@ def test_a_correct_password_gets_503_not_401_while_the_database_is_down(sip):
         while (again := phone.register()) is None or again.status != 200:
             assert time.monotonic() < deadline, again and again.status
             time.sleep(0.5)
+
+
+def test_password_guessing_from_one_address_is_banned_within_the_threshold(sip):
+    """Wrong passwords from one (non-exempt) address: refused each time, and after
+    registrar.auth_failures_before_ban of them the address is on the ban list and gets no answer at all,
+    not even for the right password; lifting the ban lets the right password in."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    threshold = sip.deployment.registrar.auth_failures_before_ban
+    with sip.second_source_address() as me:
+        try:
+            answers = []
+            for guess in range(threshold + 2):
+                with sip.agent((account[0], f"guess-{guess:06d}-x"), local_address=me) as guesser:
+                    reply = guesser.register(timeout=2)
+                answers.append(reply.status if reply else None)
+            assert all(status in (401, 403) for status in answers[:threshold - 1]), answers
+            assert answers[threshold - 1] == 403 and answers[threshold:] == [None, None], answers
+            listed = rtcstack("ip-bans", "list", sip.inventory, me).stdout
+            assert f"{me} " in listed and "blocked on" in listed, listed
+            with sip.agent(account, local_address=me) as owner:
+                assert owner.register(timeout=2) is None
+        finally:
+            rtcstack("ip-bans", "unblock", sip.inventory, me)
+        with sip.agent(account, local_address=me) as owner:
+            assert owner.register().status == 200
+
+
+def test_an_all_digit_password_is_refused_at_import(sip):
+    """The password policy: an 8-digit numeric password (found by svcrack in under 3 s) is not imported."""
+    customer = sip.customer()
+    weak = sip.tmp / "weak.csv"
+    weak.write_text(f"customer,username,password\n{customer},digits-{customer},12345678901234\n")
+    result = rtcstack("accounts", "import", sip.inventory, str(weak), check=False)
+    assert result.returncode == 1 and "weak.csv:2: password" in result.stderr and "all digits" in result.stderr
+    assert "12345678901234" not in result.stderr
