@@ -17,6 +17,13 @@ class Rule:
     ports: str
     sources: tuple[str, ...] = ()
     comment: str = ""
+    #: TCP connections one source address may hold open (the firewall resets the rest); None: no cap.
+    per_source: int | None = None
+
+    @property
+    def set_name(self) -> str:
+        """The nftables set that counts each source's connections to these ports."""
+        return f"conns_{self.protocol}_{self.ports.replace('-', '_')}"
 
     @property
     def key(self) -> tuple[str, str, tuple[str, ...]]:
@@ -30,7 +37,7 @@ def rules_for(deployment: Deployment, host: Host) -> list[Rule]:
         if listener.sources is not None and not listener.sources:
             continue
         sources = tuple(str(a) for a in listener.sources or ())
-        rules.append(Rule(listener.protocol, str(listener.ports), sources, listener.service))
+        rules.append(Rule(listener.protocol, str(listener.ports), sources, listener.service, listener.per_source))
     return sorted(rules)
 
 

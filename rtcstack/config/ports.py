@@ -31,7 +31,8 @@ class Listener:
     """One port or range a service on a host listens on.
 
     ``key`` is the settings key that places it, for error messages; ``sources`` is None when
-    anybody may connect, else the addresses allowed through the firewall.
+    anybody may connect, else the addresses allowed through the firewall; ``per_source`` caps the TCP
+    connections one address may hold (the firewall resets the rest).
     """
 
     service: str
@@ -39,6 +40,8 @@ class Listener:
     ports: PortRange
     key: str
     sources: tuple[IPv4Address, ...] | None = None
+    #: TCP only: the most connections one source address may hold open to it (None: no cap).
+    per_source: int | None = None
 
     def describe(self) -> str:
         return f"{self.service} port{'s' if self.ports.size > 1 else ''} {self.ports}/{self.protocol}"

@@ -99,11 +99,11 @@ class Role:
 
 
 def listen(service: str, protocols: str, ports: PortRange | int, key: str,
-           sources: tuple[IPv4Address, ...] | None = None) -> list[Listener]:
+           sources: tuple[IPv4Address, ...] | None = None, per_source: int | None = None) -> list[Listener]:
     """Listeners for one port or range on each of `protocols` ("udp", "tcp" or "udp+tcp"); `sources` None
-    lets anybody connect, () nobody (loopback only)."""
+    lets anybody connect, () nobody (loopback only); `per_source` caps one address's TCP connections."""
     ports = ports if isinstance(ports, PortRange) else PortRange(ports, ports)
-    return [Listener(service, protocol, ports, key, sources) for protocol in protocols.split("+")]
+    return [Listener(service, protocol, ports, key, sources, per_source) for protocol in protocols.split("+")]
 
 
 def sized_range(deployment: Deployment, start: int, per_channel: int) -> PortRange:

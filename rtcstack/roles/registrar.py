@@ -64,6 +64,12 @@ class RegistrarSettings(Settings):
                                         "(the right password still works).")
     auth_failure_window_seconds: Int = Field(
         300, ge=10, le=86400, description="How long failed authentications are counted.")
+    tcp_connections_per_source: Int = Field(
+        200, ge=4, le=100000, description="SIP TCP and TLS connections one source address may hold open (the "
+                                          "firewall resets the rest): one address cannot fill Kamailio's table. "
+                                          "Raise it for offices with more phones behind one NAT address.")
+    tcp_max_connections: Int = Field(
+        4096, ge=64, le=1000000, description="Kamailio's table of open TCP and TLS connections, for all sources.")
     flood_exempt: tuple[Network, ...] = Field(
         (), description="Networks never blocked for flooding (our own hosts always are); load generators go here.")
 
@@ -96,8 +102,9 @@ def database_connections(deployment: Deployment) -> int:
 
 def listeners(deployment: Deployment, host: Host):
     r = deployment.registrar
-    return [*listen("sip", "udp+tcp", r.sip_port, "registrar.sip_port"),
-            *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port")]
+    return [*listen("sip", "udp", r.sip_port, "registrar.sip_port"),
+            *listen("sip", "tcp", r.sip_port, "registrar.sip_port", per_source=r.tcp_connections_per_source),
+            *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port", per_source=r.tcp_connections_per_source)]
 
 
 def trusted_networks(deployment: Deployment) -> list[str]:
@@ -117,6 +124,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "sip_tls_port": r.sip_tls_port,
         "udp_workers": r.udp_workers,
         "tcp_workers": r.tcp_workers,
+        "tcp_max_connections": r.tcp_max_connections,
         "keepalive_interval": r.keepalive_interval_seconds,
         "min_expires": r.min_expires,
         "max_expires": r.max_expires,

@@ -376,3 +376,52 @@ def test_an_all_digit_password_is_refused_at_import(sip):
     result = rtcstack("accounts", "import", sip.inventory, str(weak), check=False)
     assert result.returncode == 1 and "weak.csv:2: password" in result.stderr and "all digits" in result.stderr
     assert "12345678901234" not in result.stderr
+
+
+def _register_over_tls(sip, address: str) -> str:
+    """An unauthenticated REGISTER over TLS from `address`: the first line of the registrar's answer."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(sip.site.pki.directory / "ca.crt"))
+    with socket.create_connection((str(sip.registrar.private_address), sip.deployment.registrar.sip_tls_port),
+                                  timeout=5, source_address=(address, 0)) as raw:
+        with context.wrap_socket(raw, server_hostname=sip.domain) as tls:
+            port = tls.getsockname()[1]
+            tls.sendall((f"REGISTER sip:{sip.domain} SIP/2.0\r\nVia: SIP/2.0/TLS {address}:{port};branch=z9hG4bK"
+                         f"{secrets.token_hex(6)};rport\r\nFrom: <sip:probe@{sip.domain}>;tag=1\r\n"
+                         f"To: <sip:probe@{sip.domain}>\r\nCall-ID: {secrets.token_hex(8)}\r\nCSeq: 1 REGISTER\r\n"
+                         f"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
+            return tls.recv(4096).decode(errors="replace").split("\r\n")[0]
+
+
+def test_idle_tcp_connections_from_one_address_leave_tcp_and_tls_working_for_others(sip):
+    """3,000 idle TCP connections attempted from one address: the firewall lets that address hold only
+    registrar.tcp_connections_per_source of them, and REGISTER over TCP and TLS still works from another."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    cap = sip.deployment.registrar.tcp_connections_per_source
+    account = sip.accounts(sip.customer(), 1)[0]
+    held, refused = [], 0
+    with sip.second_source_address() as attacker:
+        try:
+            for _ in range(3000):
+                sock = socket.socket()
+                sock.settimeout(2)
+                sock.bind((attacker, 0))
+                try:
+                    sock.connect((str(sip.registrar.private_address), sip.sip_port))
+                    held.append(sock)
+                except OSError:
+                    refused += 1
+                    sock.close()
+            assert 0 < len(held) <= cap and refused >= 3000 - cap, (len(held), refused)
+            with sip.agent(account, transport="tcp") as phone:
+                assert phone.register().status == 200
+            assert _register_over_tls(sip, local_address_towards(str(sip.registrar.private_address), 5061)).startswith(
+                "SIP/2.0 401")
+        finally:
+            for sock in held:
+                sock.close()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
