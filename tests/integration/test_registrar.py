@@ -425,3 +425,40 @@ def test_idle_tcp_connections_from_one_address_leave_tcp_and_tls_working_for_oth
             for sock in held:
                 sock.close()
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_postgresql_restart_under_load_answers_no_correct_password_with_401(lab_only):
+    """REGISTERs with correct passwords at 200/s or more while PostgreSQL restarts: answers are 200 or
+    503 (Retry-After), never 401, and 200 again once it is back."""
+    import collections
+    import threading
+
+    sip = lab_only
+    accounts = sip.accounts(sip.customer(20), 10)
+    database = sip.deployment.hosts_with("database")[0].name
+    answers: collections.Counter = collections.Counter()
+    stop = threading.Event()
+
+    def register_again_and_again(account):
+        with sip.agent(account) as phone:
+            while not stop.is_set():
+                reply = phone.register(timeout=3)
+                answers[reply.status if reply else None] += 1
+
+    phones = [threading.Thread(target=register_again_and_again, args=(account,)) for account in accounts]
+    for phone in phones:
+        phone.start()
+    try:
+        time.sleep(2)
+        rate = sum(answers.values()) / 2
+        sip.on_host(database, "systemctl restart postgresql@15-main")
+        time.sleep(5)
+        settled = answers[200]
+        time.sleep(2)
+    finally:
+        stop.set()
+        for phone in phones:
+            phone.join()
+    assert rate >= 200, rate
+    assert answers[401] == 0 and answers[403] == 0, dict(answers)
+    assert answers[200] > settled, dict(answers)
