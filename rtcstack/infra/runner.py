@@ -82,8 +82,6 @@ def run(site: Site, limit: str | None = None, dry: bool = False) -> DeployResult
     from pyinfra_cli.cli import cli
     from pyinfra_cli.exceptions import PyinfraError as CliPyinfraError
 
-    if not site.deployment.hosts:
-        raise DeployError(f"{site.path.name}: the inventory has no hosts")
     args = [str(site.path), str(deploy_script("site")), *pyinfra_limit(site, limit)]
     args += ["--dry"] if dry else ["--yes"]
     pyinfra.is_cli = True

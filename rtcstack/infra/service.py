@@ -69,11 +69,11 @@ def add_to_group(wanted: HostFiles, user: str, group: str, why: str) -> None:
     """Add an account to a group unless this run found it there (`wanted` read `accounts=(user,)`); an account
     a package is about to create is checked when the operation runs."""
     member = wanted.in_group(user, group)
-    if member is None:
-        server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
-                     _if=lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
-    elif not member:
-        server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"])
+    if member:
+        return
+    server.shell(name=f"Add {user} to group {group} ({why})", commands=[f"adduser {user} {group}"],
+                 _if=None if member is False else
+                 lambda: group not in host.get_fact(Command, f"id -nG {user} || true").split())
 
 
 def ensure_running(wanted: HostFiles, title: str, unit: str) -> None:
@@ -120,15 +120,16 @@ class Service:
     # --- stages ------------------------------------------------------------------------------
 
     def install(self) -> None:
+        installed = host.get_fact(DebPackages)
         if self.mask and self.packages:
             # Only the daemon's own package decides: a running daemon missing a module package is not masked.
-            self.first_install = self.packages[0] not in host.get_fact(DebPackages)
+            self.first_install = self.packages[0] not in installed
             if self.first_install:
                 server.shell(name=f"Mask {self.unit} before installing {', '.join(self.packages)} (no start on the stock config)",
                              commands=[f"systemctl mask {self.unit}.service"])
         for purpose in self.before_install:
             self.put(purpose)
-        if any(p not in host.get_fact(DebPackages) for p in self.packages):
+        if any(p not in installed for p in self.packages):
             apt.packages(name=f"Install {self.title}", packages=list(self.packages),
                          extra_install_args=self.install_args)
         if self.tls_reader:
@@ -145,11 +146,10 @@ class Service:
                 self.put(purpose)
         self.checked = Unchanged()
         if staged:
-            installed = ", ".join(posixpath.dirname(i.installed) for i in staged[:1])
             self.checked = checked_install(
                 self.wanted, staged, self.check or "true", force=self.first_install,
                 name=f"Check the staged config{'' if self.check is None else f' with {self.check.split()[0]}'}, "
-                     f"then install it in {installed}")
+                     f"then install it in {posixpath.dirname(staged[0].installed)}")
         self.stamp = Unchanged()
         if self.certificate:
             digest = hashlib.sha256(host_tls().certificate.encode()).hexdigest()

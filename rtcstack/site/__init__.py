@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..config.problems import ConfigError, Problem
 from .deployment import SECRETS, Deployment, Host
-from .loader import from_inventory, is_lab_inventory, load, load_inventory, project_root_for, short_name, store_values
+from .loader import from_inventory, is_lab_inventory, load, load_inventory, short_name, store_values
 from .pki import HostTls, Pki
-from .secrets import SecretsError, SecretStore
+from .secrets import SecretsError, SecretStore, repository_of
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Site:
     @property
     def root(self) -> Path:
         """The operator's repository: where group_data/ lives."""
-        return project_root_for(self.path)
+        return repository_of(self.path)
 
     @property
     def secrets(self) -> SecretStore:

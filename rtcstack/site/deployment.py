@@ -194,19 +194,19 @@ class DeploymentBase(Settings):
 
     def _port_problems(self) -> list[Problem]:
         out = []
-        ranges = {lst.key: lst.ports for host in self.hosts.values() for lst in self.listeners(host) if lst.ports.size > 1}
+        by_host = {host.name: self.listeners(host) for host in self.hosts.values()}
+        ranges = {lst.key: lst.ports for listeners in by_host.values() for lst in listeners if lst.ports.size > 1}
         for key, ports in ranges.items():
             if ports.end > 65535:
                 out.append(Problem(key, ports.start, f"the range sized from channels={self.channels} ends at {ports.end}, past 65535",
                                    f"set {key} to {65535 - ports.size + 1} or lower"))
-        for host in self.hosts.values():
-            listeners = self.listeners(host)
+        for name, listeners in by_host.items():
             for i, a in enumerate(listeners):
                 for b in listeners[i + 1:]:
                     if a.protocol == b.protocol and a.ports.overlaps(b.ports):
                         out.append(Problem(
                             b.key, b.ports.start,
-                            f"{b.describe()} overlap {a.describe()} ({a.key}) on host {host.name}",
+                            f"{b.describe()} overlap {a.describe()} ({a.key}) on host {name}",
                             f"move one of them: change {b.key} or {a.key}"))
         return out
 

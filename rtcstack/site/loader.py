@@ -14,7 +14,7 @@ from ..config.problems import ConfigError, Problem
 from ..config.settings import HostSettings
 from ..roles import ROLES
 from .deployment import SECRETS, Deployment, Host
-from .secrets import repository_of
+from .secrets import SecretStore, repository_of
 
 #: Data keys that belong to pyinfra and its connectors, not to rtcstack.
 PYINFRA_PREFIXES = ("_", "ssh_", "docker_", "dockerssh_", "winrm_", "local_", "chroot_", "vagrant_", "terraform_")
@@ -25,12 +25,6 @@ HOST_KEYS = frozenset(HostSettings.model_fields)
 DEPLOYMENT_KEYS = frozenset(Deployment.model_fields) - {"hosts", "secrets"}
 #: Deployment keys read from the hosts of one role only (they may live in group_data/<role>.py).
 ROLE_SECTIONS = frozenset(ROLES)
-
-
-def project_root_for(inventory: Path) -> Path:
-    """The operator's repository an inventory belongs to: the nearest ancestor holding group_data/ (the
-    inventory's own directory, or its parent for `inventories/NAME.py`), else the inventory's directory."""
-    return repository_of(inventory)
 
 
 def short_name(pyinfra_name: str) -> str:
@@ -49,7 +43,7 @@ def load_inventory(inventory_path: str | os.PathLike):
     if not path.is_file():
         raise ConfigError([Problem("inventory", str(path), "file not found", "give the path of an inventory .py file")],
                           str(inventory_path))
-    root = project_root_for(path)
+    root = repository_of(path)
     PYTHON_CODES.clear()  # pyinfra caches compiled files by name; read the inventory as it is now
     try:
         # pyinfra reads inventory files with a State in context; lend it one outside a deploy.
@@ -101,8 +95,6 @@ def load(inventory_path: str | os.PathLike, secrets: dict[str, str] | None = Non
 
 def store_values(inventory_path: str | os.PathLike, inventory) -> dict[str, str]:
     """The secrets beside an inventory (a lab inventory's store is made on first use)."""
-    from .secrets import SecretStore
-
     return SecretStore.for_inventory(inventory_path).values_for_check(is_lab_inventory(inventory), list(SECRETS))
 
 
