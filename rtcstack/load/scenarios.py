@@ -56,7 +56,7 @@ SFU_JOIN = Scenario(
     setup=("JANUS", "join"), roles=("edge", "sfu"))
 HTTP = Scenario(
     "http", "Each user requests the edge's pages over HTTPS (the links and portal pages join when they exist).",
-    steps=(("HTTP", "GET /healthz"), ("HTTP", "GET /janus/info")), setup=None, file="http_edge.py",
+    steps=(("HTTP", "GET /healthz"), ("HTTP", "POST /janus ping")), setup=None, file="http_edge.py",
     roles=("edge",))
 RELEASE = Scenario(
     "release", "Every scenario at once under a ramp-up, hold and ramp-down load shape.",

@@ -38,6 +38,10 @@ class EdgeRoute:
     keepalive: int | None = None  #: idle upstream connections kept per worker
     sticky: bool = False  #: one client address always reaches the same host (`hash $remote_addr`)
     comment: str = ""
+    #: paths under `path` the edge answers with 404 itself (they disclose internal addresses or builds)
+    refused: tuple[str, ...] = ()
+    #: pages from other origins may read the answers; otherwise the edge drops the upstream's CORS headers
+    cross_origin: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class RegistrarSettings(Settings):
     keepalive_interval_seconds: Int = Field(
         20, ge=5, le=600,
         description="How often Kamailio sends an OPTIONS keepalive to every registered contact (R2); the same usrloc "
-                    "timer writes registrations back to PostgreSQL (and at shutdown).")
+                    "timer also removes expired registrations.")
     lamp_good_rtt_ms: Int = Field(
         150, ge=1, le=10000, description="Keepalive round-trip time under which an account's lamp is green (R2).")
     lamp_severe_rtt_ms: Int = Field(
@@ -68,6 +68,10 @@ class RegistrarSettings(Settings):
         200, ge=4, le=100000, description="SIP TCP and TLS connections one source address may hold open (the "
                                           "firewall resets the rest): one address cannot fill Kamailio's table. "
                                           "Raise it for offices with more phones behind one NAT address.")
+    tcp_idle_seconds: Int = Field(
+        30, ge=5, le=3600, description="A SIP TCP or TLS connection that carries nothing for this long is closed "
+                                       "(one that never sends a request holds a slot no longer); a connection a "
+                                       "phone registered over stays open as long as its registration.")
     tcp_max_connections: Int = Field(
         4096, ge=64, le=1000000, description="Kamailio's table of open TCP and TLS connections, for all sources.")
     flood_exempt: tuple[Network, ...] = Field(
@@ -125,6 +129,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "udp_workers": r.udp_workers,
         "tcp_workers": r.tcp_workers,
         "tcp_max_connections": r.tcp_max_connections,
+        "tcp_idle_seconds": r.tcp_idle_seconds,
         "keepalive_interval": r.keepalive_interval_seconds,
         "min_expires": r.min_expires,
         "max_expires": r.max_expires,

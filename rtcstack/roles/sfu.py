@@ -52,7 +52,9 @@ def edge_routes(deployment: Deployment) -> list[EdgeRoute]:
     e, s = deployment.edge, deployment.sfu
     return [
         EdgeRoute("janus_http", e.janus_path, s.http_port, upstream_path="/janus", sticky=True, keepalive=32,
-                  buffering=False, read_timeout_seconds=65, comment="Janus HTTP API; long polls hold a request up to 30 s."),
+                  buffering=False, read_timeout_seconds=65, refused=("/info",),
+                  comment="Janus HTTP API; long polls hold a request up to 30 s. /info names the SFU's private "
+                          "address and build: operators read it on the SFU host."),
         EdgeRoute("janus_websocket", e.janus_websocket_path, s.websocket_port, exact=True, websocket=True, sticky=True,
                   read_timeout_seconds=3600, send_timeout_seconds=3600,
                   comment="Janus WebSocket API (subprotocol janus-protocol)."),

@@ -197,6 +197,33 @@ def test_registrations_survive_a_kamailio_restart(lab_only):
         call.hangup()
 
 
+def test_no_registration_is_lost_when_kamailio_is_killed(sip):
+    """kill -9 right after 20 registrations (well inside one usrloc timer interval): write-through means every
+    contact is back in the registrar's memory when it restarts, and a call reaches the last one registered."""
+    caller, *callees = sip.accounts(sip.customer(), 21)
+    agents = [sip.agent(account) for account in callees]
+    try:
+        for agent in agents:
+            assert agent.register().status == 200
+        pid = sip.on_registrar("systemctl show kamailio -p MainPID --value").strip()
+        sip.on_registrar(f"kill -9 {pid}")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if sip.on_registrar("systemctl show kamailio -p MainPID --value; kamcmd core.uptime >/dev/null 2>&1 "
+                                "&& echo answering || true").split()[-1:] == ["answering"]:
+                break
+        registered = {username for username, _ in callees if _contact_address(sip, username)}
+        assert registered == {username for username, _ in callees}, f"lost: {sorted(set(dict(callees)) - registered)}"
+        with sip.agent(caller) as a:
+            call = a.call(callees[-1][0])
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+    finally:
+        for agent in agents:
+            agent.close()
+
+
 def test_account_lamps_go_from_grey_to_blue_to_green(lab_only):
     sip = lab_only
     customer = sip.customer()
@@ -462,3 +489,27 @@ def test_a_postgresql_restart_under_load_answers_no_correct_password_with_401(la
     assert rate >= 200, rate
     assert answers[401] == 0 and answers[403] == 0, dict(answers)
     assert answers[200] > settled, dict(answers)
+
+
+def test_a_tcp_connection_that_sends_nothing_is_closed_but_a_registered_one_still_gets_calls(sip):
+    """A connection that never sends a request is closed after registrar.tcp_idle_seconds; the connection a
+    phone registered over outlives that idle time and carries an incoming call."""
+    idle = sip.deployment.registrar.tcp_idle_seconds
+    caller, callee = sip.accounts(sip.customer(), 2)
+    silent = socket.create_connection((str(sip.registrar.private_address), sip.sip_port), timeout=idle + 20)
+    with sip.agent(callee, transport="tcp") as b:
+        assert b.register().status == 200
+        started = time.monotonic()
+        try:
+            closed = silent.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        waited = time.monotonic() - started
+        assert closed and waited < idle + 15, f"silent connection still open after {waited:.0f} s"
+        time.sleep(max(0.0, idle + 5 - waited))
+        with sip.agent(caller) as a:
+            call = a.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            assert b.incoming and b.incoming[0].invite.get("via").startswith("SIP/2.0/TCP")
+            call.hangup()
+    silent.close()

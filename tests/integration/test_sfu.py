@@ -42,9 +42,24 @@ def webrtc(media) -> dict:
     return json.loads(result.stdout)
 
 
-def test_janus_info_is_public_but_a_session_needs_the_secret_or_a_valid_token(media):
+def test_the_edge_hides_janus_info_and_cors_but_a_session_needs_the_secret_or_a_valid_token(media):
+    """/janus/info (the SFU's private address and build) is refused at the edge and no answer carries
+    Access-Control-Allow-Origin; on the SFU host the operator still reads it."""
+    import urllib.error
+    import urllib.request
+
     d = media.deployment
-    assert media.janus().info()["name"] == "Janus WebRTC Server"
+    with pytest.raises(urllib.error.HTTPError) as refused_info:
+        media.janus().info()
+    assert refused_info.value.code == 404
+    ping = urllib.request.Request(f"https://{media.edge.advertised_address}{d.edge.janus_path}",
+                                  data=b'{"janus": "ping", "transaction": "t1"}',
+                                  headers={"Origin": "https://elsewhere.example", "Content-Type": "application/json"})
+    with urllib.request.urlopen(ping, context=ssl.create_default_context(cafile=media.ca), timeout=10) as answer:
+        assert json.loads(answer.read())["janus"] == "pong"
+        assert answer.headers.get("Access-Control-Allow-Origin") is None
+    on_sfu = media.run_on(media.sfu, f"curl -s http://{media.sfu.private_address}:{d.sfu.http_port}/janus/info")
+    assert json.loads(on_sfu)["name"] == "Janus WebRTC Server"
     for good in ({"api_secret": d.secret("janus_api_secret")}, {"token": signed_token(d.secret("janus_token_secret"))}):
         session = media.janus(**good)
         assert session.create() > 0
