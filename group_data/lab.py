@@ -1,7 +1,14 @@
 """Settings for inventories/lab.py, the six-host Docker lab."""
 
 sip_domain = "lab.rtcstack.test"
-lab = {"network": "rtcstack-lab", "subnet": "198.18.10.0/24"}
+lab = {
+    "network": "rtcstack-lab", "subnet": "198.18.10.0/24",
+    # Clients behind NAT (the NAT tests): a home router and a carrier-grade NAT, UDP mappings of 30 s.
+    "client_networks": [
+        {"name": "home", "subnet": "198.18.11.0/24", "router_address": "198.18.10.101", "nat": "cone"},
+        {"name": "mobile", "subnet": "198.18.12.0/24", "router_address": "198.18.10.102", "nat": "symmetric"},
+    ],
+}
 # Tests load the registrar from the machine's single address and watch lamps change: allow a higher
 # request rate before a ban, and keepalive every 5 s.
 # The machine running the lab is also its load generator (`rtcstack load`): it is never banned for

@@ -7,7 +7,7 @@ import re
 from functools import cache
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -113,6 +113,35 @@ class AptSettings(Settings):
         return value.rstrip("/")
 
 
+class ClientNetwork(Settings):
+    """A network of clients behind a NAT router, as customers sit behind home routers and carrier-grade NAT:
+    `rtcstack lab up` makes a router container (nftables masquerading) between it and the lab network, and
+    a client container inside it whose network the NAT tests run SIP clients and Chromium in."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,15}$", description="Short name: containers are "
+                      "`<lab>-<name>-router` and `<lab>-<name>-client`.")
+    subnet: Network = Field(description="The client network's subnet, inside 198.18.0.0/15 (the client is its "
+                                        ".10, the router its .2).")
+    router_address: Address = Field(description="The router's address on the lab network: the public address "
+                                                "the lab's servers see the clients come from.")
+    nat: Literal["cone", "symmetric"] = Field(
+        "cone", description="cone: one public port per client port for every destination (port-restricted cone, "
+                            "as most home routers); symmetric: a new public port for each destination (as "
+                            "carrier-grade NAT).")
+    udp_timeout_seconds: Int = Field(
+        30, ge=5, le=600, description="How long a UDP mapping lives without a packet (short, so keepalives are "
+                                      "put to the test).")
+
+    @field_validator("subnet")
+    @classmethod
+    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
+        if not value.subnet_of(LAB_SPACE):
+            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+        if value.num_addresses < 16:
+            raise ValueError("must have at least 16 addresses (a /28 or larger)")
+        return value
+
+
 class LabSettings(Settings):
     """The Docker test lab that `rtcstack lab up` builds for this inventory."""
 
@@ -122,12 +151,29 @@ class LabSettings(Settings):
         Path("/var/cache/rtcstack/apt"), description="Directory on the machine that caches the lab's apt downloads."
     )
 
+    client_networks: tuple[ClientNetwork, ...] = Field(
+        (), description="Client networks behind NAT routers (none: every client is on the lab network).")
+
     @field_validator("subnet")
     @classmethod
     def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
         if not value.subnet_of(LAB_SPACE):
             raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
         return value
+
+    @model_validator(mode="after")
+    def _client_networks_fit(self) -> LabSettings:
+        names = [n.name for n in self.client_networks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"client_networks: each needs its own name (got {', '.join(names)})")
+        for i, net in enumerate(self.client_networks):
+            if net.router_address not in self.subnet:
+                raise ValueError(f"client_networks[{i}].router_address {net.router_address} is not on the lab "
+                                 f"network {self.subnet}")
+            for other in [self.subnet, *(n.subnet for n in self.client_networks[:i])]:
+                if net.subnet.overlaps(other):
+                    raise ValueError(f"client_networks[{i}].subnet {net.subnet} overlaps {other}")
+        return self
 
 
 class HostSettings(Settings):

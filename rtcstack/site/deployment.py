@@ -190,6 +190,11 @@ class DeploymentBase(Settings):
                     out.append(Problem(key, str(host.private_address),
                                        f"is not a usable host address of the lab subnet {subnet} (the first is the gateway)",
                                        f"pick an address from {subnet} other than its network, gateway and broadcast"))
+        for i, net in enumerate(self.lab.client_networks if self.lab else ()):
+            if net.router_address in seen:
+                out.append(Problem(f"lab.client_networks[{i}].router_address", str(net.router_address),
+                                   f"is host {seen[net.router_address]}'s private address",
+                                   "give the NAT router an address no host has"))
         return out
 
     def _port_problems(self) -> list[Problem]:

@@ -54,6 +54,31 @@ class MediaLab:
         return room
 
 
+    def webrtc_session(self, in_network: list[str] | None = None, seconds: int = 6) -> dict:
+        """Publisher and subscriber in headless Chromium (from `in_network`, an argv prefix such as a NAT
+        client's nsenter, or this machine), ICE restricted to relay candidates on the TURN host over UDP."""
+        import json
+        import sys
+
+        from rtcstack.protocols.janus import signed_token
+        from rtcstack.roles.turn import credentials_for
+
+        assert Path("/usr/bin/chromium").exists(), "Debian's chromium is missing: run scripts/bootstrap"
+        d = self.deployment
+        udp = f"turn:{self.turn.advertised_address}:{d.turn.listening_port}?transport=udp"
+        ice = [[{**credentials_for(d, f"{who}-{secrets.token_hex(3)}").ice_server(), "urls": [udp]}]
+               for who in ("publisher", "subscriber")]
+        params = {
+            "edge_name": self.edge.name, "edge_address": str(self.edge.advertised_address),
+            "janus_path": d.edge.janus_path, "room": self.room(), "ice_servers": ice, "seconds": seconds,
+            "tokens": [signed_token(d.secret("janus_token_secret"), lifetime_seconds=300) for _ in range(2)],
+        }
+        result = subprocess.run([*(in_network or []), sys.executable, str(BROWSER)], input=json.dumps(params),
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return json.loads(result.stdout)
+
+
 def user() -> str:
     """A fresh TURN user name: coturn counts allocations per user (user_quota), and turnutils_uclient leaves
     its allocations to expire."""

@@ -4,19 +4,14 @@
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import ssl
-import subprocess
-import sys
 from ipaddress import ip_address
-from pathlib import Path
 
 import pytest
 
 from rtcstack.protocols.janus import VIDEOROOM, JanusError, signed_token
-from rtcstack.roles.turn import credentials_for
-from tests.integration.media_lab import BROWSER, _candidates, _tcp_open
+from tests.integration.media_lab import _candidates, _tcp_open
 
 pytestmark = pytest.mark.integration
 
@@ -24,22 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def webrtc(media) -> dict:
     """Publisher and subscriber in headless Chromium, ICE restricted to relay candidates on turn1 (UDP)."""
-    assert Path("/usr/bin/chromium").exists(), "Debian's chromium is missing: run scripts/bootstrap"
-    d = media.deployment
-    udp = f"turn:{media.turn.advertised_address}:{d.turn.listening_port}?transport=udp"
-    ice = []
-    for user in ("publisher", "subscriber"):
-        creds = credentials_for(d, f"{user}-{secrets.token_hex(3)}")
-        ice.append([{**creds.ice_server(), "urls": [udp]}])
-    params = {
-        "edge_name": media.edge.name, "edge_address": str(media.edge.advertised_address),
-        "janus_path": d.edge.janus_path, "room": media.room(), "ice_servers": ice, "seconds": 6,
-        "tokens": [signed_token(d.secret("janus_token_secret"), lifetime_seconds=300) for _ in range(2)],
-    }
-    result = subprocess.run([sys.executable, str(BROWSER)], input=json.dumps(params), capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout)
+    return media.webrtc_session()
 
 
 def test_the_edge_hides_janus_info_and_cors_but_a_session_needs_the_secret_or_a_valid_token(media):

@@ -1,0 +1,181 @@
+"""Clients behind NAT (R4 "NAT-safe", M2): registration, calls, keepalives, SIP over TCP and WebRTC from the
+lab's client networks, a port-restricted cone NAT (`home`) and a symmetric one (`mobile`), each forgetting
+a UDP mapping after 30 s. The clients run inside the client networks (tests/integration/nat_lab.py); the
+other party of a call is rtcstack's SIP agent on this machine, on the lab network."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from rtcstack.domain.status import parse_kamcmd
+from rtcstack.lab import Lab
+from rtcstack.lab_nat import NatClient, NatNetworks, in_namespace
+from rtcstack.site import Site
+from tests.conftest import rtcstack
+from tests.integration.media_lab import MediaLab
+from tests.integration.nat_lab import NatAgent
+from tests.integration.sip_lab import SipLab
+
+pytestmark = pytest.mark.integration
+
+LAB = "inventories/lab.py"
+
+
+@dataclass
+class NatLab:
+    sip: SipLab
+    networks: NatNetworks
+
+    def client(self, name: str) -> NatClient:
+        return self.networks.get(name)
+
+    def agent(self, client: NatClient, account: tuple[str, str], **options) -> NatAgent:
+        return NatAgent(client, str(self.sip.registrar.private_address), self.sip.sip_port, self.sip.domain, account,
+                        **options)
+
+    def contact(self, username: str) -> dict[str, str]:
+        found = parse_kamcmd(self.sip.on_registrar(f"kamcmd ul.lookup location {username}@{self.sip.domain} || true"),
+                             "Contact")
+        assert found, f"{username} is not registered"
+        return found[0]
+
+
+@pytest.fixture(scope="module")
+def nat(lab_runner, tmp_path_factory) -> NatLab:
+    lab_runner(LAB)
+    sip = SipLab(LAB, tmp_path_factory.mktemp("nat"))
+    assert sip.deployment.lab.client_networks, "inventories/lab.py has no lab.client_networks"
+    site = sip.site
+    return NatLab(sip, NatNetworks(Lab(site.deployment, site.name, key_dir=site.path.parent)))
+
+
+def _both_ways(sender: dict, receiver: dict) -> bool:
+    """Two seconds of 20 ms packets sent, and 95 % of them arrived."""
+    return sender["sent"] >= 90 and receiver["received"] >= 0.95 * sender["sent"]
+
+
+def _figures(stream) -> dict:
+    return {"sent": stream.sent, "received": stream.received}
+
+
+def test_the_routers_nat_as_configured(nat):
+    """The cone router keeps a client's port for every destination, the symmetric one does not, and both
+    forget a UDP mapping after 30 s: the conditions the other tests rely on."""
+    for client in (nat.client("home"), nat.client("mobile")):
+        router = nat.networks.client.containers.get(nat.networks.container_name(client.network, "router"))
+        timeout = subprocess.run(in_namespace(router.attrs["State"]["Pid"],
+                                              ["sysctl", "-n", "net.netfilter.nf_conntrack_udp_timeout_stream"]),
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        assert timeout == "30"
+    account, = nat.sip.accounts(nat.sip.customer(), 1)
+    with nat.agent(nat.client("home"), account) as home:
+        assert home.register() == 200
+        assert nat.contact(account[0])["Received"] == f"sip:{nat.client('home').public_address}:{home.port}"
+    with nat.agent(nat.client("mobile"), account) as mobile:
+        assert mobile.register() == 200
+        received = nat.contact(account[0])["Received"]
+        assert received.startswith(f"sip:{nat.client('mobile').public_address}:")
+        assert received != f"sip:{nat.client('mobile').public_address}:{mobile.port}", "symmetric NAT kept the port"
+
+
+def test_a_client_behind_nat_registers_with_the_nat_address_and_an_incoming_call_reaches_it(nat):
+    sip, home = nat.sip, nat.client("home")
+    callee, caller = sip.accounts(sip.customer(), 2)
+    with nat.agent(home, callee) as phone:
+        assert phone.address == str(home.address)
+        assert phone.register() == 200
+        contact = nat.contact(callee[0])
+        assert f"@{home.address}:" in contact["Address"]  # what the phone wrote
+        assert contact["Received"] == f"sip:{home.public_address}:{phone.port}"  # where it is reached
+        with sip.agent(caller) as desk:
+            call = desk.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            assert call.hangup().status == 200
+        assert phone.figures()["incoming"][0]["answered"]
+
+
+def test_a_call_between_a_nat_client_and_a_lab_client_carries_rtp_both_ways(nat):
+    sip, home = nat.sip, nat.client("home")
+    callee, caller = sip.accounts(sip.customer(), 2)
+    with nat.agent(home, callee, rtp_seconds=2) as phone, sip.agent(caller, rtp_seconds=2) as desk:
+        assert phone.register() == 200
+        call = desk.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        time.sleep(2.5)
+        incoming = phone.figures()["incoming"][0]
+        # The phone's SDP carried its private address; rtpengine anchored both sides and learned where the
+        # phone's media really comes from (the router).
+        assert incoming["offer_media"][0] in sip.media_addresses
+        assert {source[0] for source in incoming["rtp"]["sources"]} <= sip.media_addresses
+        assert _both_ways(_figures(call.rtp), incoming["rtp"]), (call.rtp.sent, incoming["rtp"])
+        assert _both_ways(incoming["rtp"], _figures(call.rtp)), (incoming["rtp"], call.rtp.received)
+        assert call.hangup().status == 200
+
+
+def test_a_call_between_clients_behind_a_cone_and_a_symmetric_nat_carries_rtp_both_ways(nat):
+    sip = nat.sip
+    callee, caller = sip.accounts(sip.customer(), 2)
+    with nat.agent(nat.client("mobile"), callee, rtp_seconds=2) as mobile, \
+            nat.agent(nat.client("home"), caller, rtp_seconds=2) as home:
+        assert mobile.register() == 200
+        call = home.call(callee[0])
+        assert call["answered"], call
+        assert call["answer_media"][0] in sip.media_addresses
+        time.sleep(2.5)
+        sent = home.figures()["outgoing"][0]
+        received = mobile.figures()["incoming"][0]["rtp"]
+        assert _both_ways(sent, received), (sent, received)
+        assert _both_ways(received, sent), (received, sent)
+        assert home.hangup() == 200
+
+
+def test_keepalives_hold_the_nat_binding_for_an_incoming_call_after_two_idle_minutes(nat):
+    """The router forgets a UDP mapping after 30 s; the registrar's keepalives (every
+    registrar.keepalive_interval_seconds) keep it, so a call after 2 minutes still arrives and the lamp
+    stays green."""
+    sip, home = nat.sip, nat.client("home")
+    customer = sip.customer()
+    callee, caller = sip.accounts(customer, 2)
+    assert sip.deployment.registrar.keepalive_interval_seconds < home.network.udp_timeout_seconds
+    with nat.agent(home, callee) as phone:
+        assert phone.register(expires=600) == 200
+        time.sleep(120)
+        assert phone.figures()["options_received"] >= 120 // sip.deployment.registrar.keepalive_interval_seconds - 2
+        lamps = rtcstack("accounts", "status", sip.inventory, "--customer", customer).stdout
+        assert {line.split()[0]: line.split()[2] for line in lamps.splitlines()[2:]}[callee[0]] == "green", lamps
+        with sip.agent(caller) as desk:
+            call = desk.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+
+
+def test_a_client_registered_over_tcp_behind_nat_gets_calls_over_that_connection(nat):
+    sip, home = nat.sip, nat.client("home")
+    callee, caller = sip.accounts(sip.customer(), 2)
+    with nat.agent(home, callee, transport="tcp") as phone:
+        assert phone.register() == 200
+        assert nat.contact(callee[0])["Received"].startswith(f"sip:{home.public_address}:")
+        with sip.agent(caller) as desk:
+            call = desk.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+        incoming = phone.figures()["incoming"]
+        assert incoming and incoming[0]["via"].startswith("SIP/2.0/TCP"), incoming
+
+
+def test_chromium_behind_a_symmetric_nat_joins_a_room_relayed_through_turn(nat):
+    site = Site.load(LAB)
+    media = MediaLab(LAB, site.deployment, site)
+    mobile = nat.client("mobile")
+    session = media.webrtc_session(in_network=mobile.command([]))
+    for side in ("publisher", "subscriber"):
+        state = session[side]
+        assert state["connectionState"] == "connected", (side, state)
+        pair = state["pair"]
+        assert pair["state"] == "succeeded" and pair["local"]["type"] == "relay", (side, pair)
+        assert pair["local"]["address"] == str(media.turn.advertised_address), (side, pair)
+    assert session["subscriber"]["video"]["framesDecoded"] >= 60, session["subscriber"]["video"]
