@@ -222,9 +222,11 @@ class Lab:
     def ensure_network(self):
         name, subnet = self.settings.network, str(self.settings.subnet)
         for network in self.client.networks.list(names=[name]):
+            if network.name != name:  # Docker's name filter matches parts of names too
+                continue
             network.reload()
             configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
-            if network.name == name and configs[0].get("Subnet") == subnet:
+            if configs[0].get("Subnet") == subnet:
                 return network
             foreign = [c for c in network.containers if c.labels.get(LABEL) != self.name]
             if foreign:

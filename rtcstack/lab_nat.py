@@ -145,7 +145,10 @@ class NatNetworks:
             if existing.labels.get(LABEL) != self.lab.name:
                 raise LabError(f"a container named {name} exists that this lab did not make; remove it "
                                f"(`docker rm -f {name}`)")
-            if existing.labels.get(CONFIG_LABEL) == wanted:
+            attached = {network: settings.get("IPAddress") for network, settings in
+                        existing.attrs.get("NetworkSettings", {}).get("Networks", {}).items()}
+            if existing.labels.get(CONFIG_LABEL) == wanted and (
+                    existing.status != "running" or attached == {n: a for n, a in spec["networks"]}):
                 if existing.status != "running":
                     existing.start()
                     existing.reload()

@@ -36,6 +36,7 @@ def _serve(connection, pid: int, options: dict) -> None:
     """The client process: one UserAgent behind the NAT, commands from the pipe."""
     from rtcstack.protocols.sip.agent import UserAgent, sdp_media
 
+    os.set_blocking(connection.fileno(), True)  # a gevent-patched parent made the socket pair non-blocking
     _enter_network_namespace(pid)
     agent = UserAgent(**options)
     calls = []
@@ -83,6 +84,8 @@ class NatAgent:
                  **options):
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
+        for end in (self._pipe, child):
+            os.set_blocking(end.fileno(), True)  # (Locust's gevent patches socket: the pair starts non-blocking)
         agent_options = {"registrar": registrar, "port": port, "domain": domain, "username": account[0],
                          "password": account[1], **options}
         self._process = context.Process(target=_serve, args=(child, client.pid, agent_options), daemon=True)
