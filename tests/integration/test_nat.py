@@ -179,3 +179,30 @@ def test_chromium_behind_a_symmetric_nat_joins_a_room_relayed_through_turn(nat):
         assert pair["state"] == "succeeded" and pair["local"]["type"] == "relay", (side, pair)
         assert pair["local"]["address"] == str(media.turn.advertised_address), (side, pair)
     assert session["subscriber"]["video"]["framesDecoded"] >= 60, session["subscriber"]["video"]
+
+
+def test_svcrack_from_behind_a_nat_is_banned_before_it_reaches_the_right_password(nat, tmp_path):
+    """Debian's sipvicious `svcrack`, run from the home network (the lab's own address is flood-exempt, and
+    svcrack ignores its bind option): 200 wrong passwords, then the right one. The NAT's address is banned
+    within registrar.auth_failures_before_ban failures and svcrack never finds the password."""
+    import shutil
+
+    assert shutil.which("svcrack"), "Debian's sipvicious is missing: run scripts/bootstrap"
+    sip, home = nat.sip, nat.client("home")
+    account, = sip.accounts(sip.customer(), 1)
+    dictionary = tmp_path / "guesses.txt"
+    dictionary.write_text("".join(f"guess{n:05d}pw\n" for n in range(200)) + account[1] + "\n")
+    try:
+        result = subprocess.run(home.command(
+            ["svcrack", "-u", account[0], "-d", str(dictionary), "--domain", sip.domain, "-p", str(sip.sip_port),
+             "--maximumtime", "10", str(sip.registrar.private_address)]),
+            capture_output=True, text=True, timeout=300)
+        output = result.stdout + result.stderr
+        assert account[1] not in output, output[-2000:]
+        listed = rtcstack("ip-bans", "list", sip.inventory, str(home.public_address)).stdout
+        assert "blocked on" in listed, listed
+        logged = f"authentication of '{account[0]}' from .* failed"
+        failures = sip.on_registrar(f'journalctl -u kamailio --since -5min | grep -c "{logged}" || true').strip()
+        assert failures and int(failures) <= sip.deployment.registrar.auth_failures_before_ban, (failures, output[-1500:])
+    finally:
+        rtcstack("ip-bans", "unblock", sip.inventory, str(home.public_address))
