@@ -30,6 +30,8 @@ from .lab import BASE_IMAGE, CONFIG_LABEL, LABEL, Lab, LabError, say
 
 ROUTER_SUFFIX, CLIENT_SUFFIX = "router", "client"
 ROUTER_HOST, CLIENT_HOST = 2, 10  #: the router's and the client's host numbers on a client network
+OUTSIDE_HOST = 250  #: the outside client's host number on the public network
+OUTSIDE = "outside"  #: the name of the public network's client (`rtcstack lab run INVENTORY outside -- ...`)
 NAT_TABLE = "rtcstack_lab_nat"
 
 
@@ -61,6 +63,27 @@ table ip {NAT_TABLE} {{
 """
 
 
+def one_to_one_ruleset(public_of: dict[str, str]) -> str:
+    """The 1:1 NAT router's ruleset: each public address to its host's private one and back, every port; a
+    host reaching another's public address goes through the router too (hairpin), seen from its public one."""
+    pairs = ", ".join(f"{public} : {private}" for private, public in public_of.items())
+    back = ", ".join(f"{private} : {public}" for private, public in public_of.items())
+    return f"""\
+table ip {NAT_TABLE}
+delete table ip {NAT_TABLE}
+table ip {NAT_TABLE} {{
+	chain prerouting {{
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr {{ {", ".join(public_of.values())} }} dnat ip to ip daddr map {{ {pairs} }}
+	}}
+	chain postrouting {{
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr {{ {", ".join(public_of)} }} snat ip to ip saddr map {{ {back} }}
+	}}
+}}
+"""
+
+
 def sysctls(net: ClientNetwork) -> dict[str, str]:
     seconds = str(net.udp_timeout_seconds)
     return {"net.ipv4.ip_forward": "1", "net.netfilter.nf_conntrack_udp_timeout": seconds,
@@ -76,7 +99,7 @@ def in_namespace(pid: int, argv: list[str]) -> list[str]:
 class NatClient:
     """A client network as the tests and `rtcstack lab run` use it."""
 
-    network: ClientNetwork
+    network: ClientNetwork | None  #: None for the public network's outside client (no NAT of its own)
     pid: int  #: the client container's main process: its network namespace is the client's
     address: IPv4Address  #: the client's private address
     public_address: IPv4Address  #: the router's lab address, where the servers see the client come from
@@ -99,43 +122,36 @@ class NatNetworks:
     def container_name(self, net: ClientNetwork, suffix: str) -> str:
         return f"{self.lab.name}-{net.name}-{suffix}"
 
-    def names(self) -> list[str]:
-        return [self.container_name(n, s) for n in self.networks for s in (ROUTER_SUFFIX, CLIENT_SUFFIX)]
-
     # --- bring up -------------------------------------------------------------------------------
 
-    def _ensure_network(self, net: ClientNetwork):
-
-        name, subnet = self.docker_network(net), str(net.subnet)
+    def _ensure_network(self, name: str, subnet_network, what: str):
+        subnet = str(subnet_network)
         for network in self.client.networks.list(names=[name]):
             if network.name != name:
                 continue
             network.reload()
             config = (network.attrs.get("IPAM", {}).get("Config") or [{}])[0]
-            if (config.get("Subnet") == subnet and network.attrs.get("Labels", {}).get(LABEL) == self.lab.name
-                    and not network.attrs.get("Internal")):
-                return network
             if network.attrs.get("Labels", {}).get(LABEL) != self.lab.name:
                 raise LabError(f"Docker network {name} exists and this lab did not make it; remove it "
-                               f"(`docker network rm {name}`) or rename the client network {net.name}")
-            say(f"replacing network {name} (its subnet was {config.get('Subnet')}, the inventory says {subnet})")
+                               f"(`docker network rm {name}`) or rename {what}")
+            if config.get("Subnet") == subnet and not network.attrs.get("Internal"):
+                return network
+            say(f"replacing network {name} (made with other settings)")
             for container in network.containers:
                 network.disconnect(container, force=True)
             network.remove()
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
-            subnet=subnet, gateway=str(net.subnet.network_address + 1))])
+            subnet=subnet, gateway=str(subnet_network.network_address + 1))])
         try:
             # Not `internal`: Docker's rules for an internal network drop, on this machine's bridge, every
-            # packet to an address outside it, including those the client sends its router to forward.
-            # The client's default route is the router, so nothing leaves any other way.
+            # packet to an address outside it, including those a client sends its router to forward.
             return self.client.networks.create(name, driver="bridge", ipam=ipam, labels={LABEL: self.lab.name})
         except APIError as exc:
             raise LabError(f"cannot create network {name} with subnet {subnet}: {exc.explanation}. "
-                           f"Pick a client_networks subnet no other Docker network uses") from None
+                           f"Pick a subnet for {what} no other Docker network uses") from None
 
     def _ensure_container(self, name: str, spec: dict) -> tuple[object, str]:
         """A namespace-holding container (`sleep infinity`) on spec's networks; recreated when spec changed."""
-
         wanted = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         try:
             existing = self.client.containers.get(name)
@@ -173,7 +189,6 @@ class NatNetworks:
 
     @staticmethod
     def _run(pid: int, argv: list[str], stdin: str | None = None) -> str:
-
         result = subprocess.run(in_namespace(pid, argv), input=stdin, capture_output=True, text=True)
         if result.returncode != 0:
             raise LabError(f"{' '.join(argv)} in the NAT lab failed: {result.stderr.strip() or result.stdout.strip()}")
@@ -181,7 +196,6 @@ class NatNetworks:
 
     @classmethod
     def _interface_with(cls, pid: int, address: IPv4Address) -> str:
-
         for line in cls._run(pid, ["ip", "-o", "-4", "addr", "show"]).splitlines():
             parts = line.split()
             if f"{address}/" in line:
@@ -189,10 +203,9 @@ class NatNetworks:
         raise LabError(f"no interface with {address} in the NAT router")
 
     def up(self) -> None:
-
         lab_network = self.lab.settings.network
         for net in self.networks:
-            network = self._ensure_network(net)
+            network = self._ensure_network(self.docker_network(net), net.subnet, f"client network {net.name}")
             router, outcome = self._ensure_container(self.container_name(net, ROUTER_SUFFIX), {
                 "networks": [[lab_network, str(net.router_address)], [network.name, str(router_side(net))]]})
             pid = router.attrs["State"]["Pid"]
@@ -207,26 +220,65 @@ class NatNetworks:
                 "networks": [[network.name, str(client_address(net))]]})
             self._run(client.attrs["State"]["Pid"], ["ip", "route", "replace", "default", "via", str(router_side(net))])
             say(f"  {client.name:<22} {client_address(net)!s:<15} {outcome}: behind {router.name}")
+        if self.lab.settings.public_network is not None:
+            self._public_up()
+
+    def _public_up(self) -> None:
+        """The 1:1 NAT in front of every host, the route each host takes to the public network, and the
+        outside client."""
+        public = self.lab.settings.public_network
+        network = self._ensure_network(f"{self.lab.settings.network}-public", public.subnet, "lab.public_network")
+        hosts = list(self.lab.deployment.hosts.values())
+        public_of = {str(h.private_address): str(h.public_address) for h in hosts}
+        router, outcome = self._ensure_container(f"{self.lab.name}-public-router", {
+            "networks": [[self.lab.settings.network, str(public.router_address)],
+                         [network.name, str(public.subnet.network_address + ROUTER_HOST)]]})
+        pid = router.attrs["State"]["Pid"]
+        self._run(pid, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        outward = self._interface_with(pid, public.subnet.network_address + ROUTER_HOST)
+        present = self._run(pid, ["ip", "-o", "-4", "addr", "show", "dev", outward])
+        for address in public_of.values():
+            if f" {address}/32 " not in present:
+                self._run(pid, ["ip", "addr", "add", f"{address}/32", "dev", outward])
+        self._run(pid, ["nft", "-f", "-"], stdin=one_to_one_ruleset(public_of))
+        say(f"  {router.name:<22} {public.router_address!s:<15} {outcome}: 1:1 NAT "
+            + ", ".join(f"{p} -> {q}" for q, p in public_of.items()))
+        for host in hosts:
+            container = self.client.containers.get(host.name)
+            self._run(container.attrs["State"]["Pid"],
+                      ["ip", "route", "replace", str(public.subnet), "via", str(public.router_address)])
+        client, outcome = self._ensure_container(f"{self.lab.name}-{OUTSIDE}-client", {
+            "networks": [[network.name, str(public.subnet.network_address + OUTSIDE_HOST)]]})
+        say(f"  {client.name:<22} {public.subnet.network_address + OUTSIDE_HOST!s:<15} {outcome}: "
+            f"outside, reaches the hosts' public addresses only")
 
     # --- use and take down ----------------------------------------------------------------------
 
     def get(self, name: str) -> NatClient:
-
+        public = self.lab.settings.public_network
+        if name == OUTSIDE and public is not None:
+            container = self._running(f"{self.lab.name}-{OUTSIDE}-client", name)
+            address = public.subnet.network_address + OUTSIDE_HOST
+            return NatClient(None, container.attrs["State"]["Pid"], address, address)
         for net in self.networks:
             if net.name == name:
-                try:
-                    container = self.client.containers.get(self.container_name(net, CLIENT_SUFFIX))
-                except NotFound:
-                    container = None
-                if container is None or container.status != "running":
-                    raise LabError(f"the client network {name} is not up: run `rtcstack lab up` first")
+                container = self._running(self.container_name(net, CLIENT_SUFFIX), name)
                 return NatClient(net, container.attrs["State"]["Pid"], client_address(net), net.router_address)
+        names = [n.name for n in self.networks] + ([OUTSIDE] if public is not None else [])
         raise LabError(f"the lab has no client network {name} (it has: "
-                       f"{', '.join(n.name for n in self.networks) or 'none; see lab.client_networks'})")
+                       f"{', '.join(names) or 'none; see lab.client_networks and lab.public_network'})")
+
+    def _running(self, container_name: str, network: str):
+        try:
+            container = self.client.containers.get(container_name)
+        except NotFound:
+            container = None
+        if container is None or container.status != "running":
+            raise LabError(f"the client network {network} is not up: run `rtcstack lab up` first")
+        return container
 
     def down(self) -> None:
         """Remove the client networks (their containers go with the lab's, by label)."""
-
         for network in self.client.networks.list(filters={"label": f"{LABEL}={self.lab.name}"}):
             if network.name == self.lab.settings.network:
                 continue
@@ -245,4 +297,14 @@ class NatNetworks:
                 except NotFound:
                     state = "absent"
                 rows.append((name, state, str(address), f"{net.nat} NAT" if suffix == ROUTER_SUFFIX else "-"))
+        public = self.lab.settings.public_network
+        if public is not None:
+            for name, address, role in ((f"{self.lab.name}-public-router", public.router_address, "1:1 NAT"),
+                                        (f"{self.lab.name}-{OUTSIDE}-client", public.subnet.network_address
+                                         + OUTSIDE_HOST, "-")):
+                try:
+                    state = self.client.containers.get(name).status
+                except NotFound:
+                    state = "absent"
+                rows.append((name, state, str(address), role))
         return rows

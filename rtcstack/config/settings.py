@@ -142,6 +142,25 @@ class ClientNetwork(Settings):
         return value
 
 
+class PublicNetwork(Settings):
+    """The lab's hosts behind a 1:1 NAT, as in a cloud: clients live on this network and reach each host only at
+    its `public_address`, which a router container maps to its private address (and back) for every port."""
+
+    subnet: Network = Field(description="The public network's subnet, inside 198.18.0.0/15: every host's "
+                                        "public_address lies in it (not .1, .2 or .250: the gateway, the "
+                                        "router, the outside client).")
+    router_address: Address = Field(description="The 1:1 NAT router's address on the lab network.")
+
+    @field_validator("subnet")
+    @classmethod
+    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
+        if not value.subnet_of(LAB_SPACE):
+            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+        if value.num_addresses < 256:
+            raise ValueError("must be a /24 or larger")
+        return value
+
+
 class LabSettings(Settings):
     """The Docker test lab that `rtcstack lab up` builds for this inventory."""
 
@@ -153,6 +172,8 @@ class LabSettings(Settings):
 
     client_networks: tuple[ClientNetwork, ...] = Field(
         (), description="Client networks behind NAT routers (none: every client is on the lab network).")
+    public_network: PublicNetwork | None = Field(
+        None, description="Put the hosts behind a 1:1 NAT (none: clients reach the hosts' private addresses).")
 
     @field_validator("subnet")
     @classmethod
@@ -166,7 +187,16 @@ class LabSettings(Settings):
         names = [n.name for n in self.client_networks]
         if len(set(names)) != len(names):
             raise ValueError(f"client_networks: each needs its own name (got {', '.join(names)})")
+        public = self.public_network
+        if public is not None:
+            if public.router_address not in self.subnet:
+                raise ValueError(f"public_network.router_address {public.router_address} is not on the lab network "
+                                 f"{self.subnet}")
+            if public.subnet.overlaps(self.subnet):
+                raise ValueError(f"public_network.subnet {public.subnet} overlaps the lab network {self.subnet}")
         for i, net in enumerate(self.client_networks):
+            if public is not None and net.subnet.overlaps(public.subnet):
+                raise ValueError(f"client_networks[{i}].subnet {net.subnet} overlaps {public.subnet}")
             if net.router_address not in self.subnet:
                 raise ValueError(f"client_networks[{i}].router_address {net.router_address} is not on the lab "
                                  f"network {self.subnet}")

@@ -190,6 +190,19 @@ class DeploymentBase(Settings):
                     out.append(Problem(key, str(host.private_address),
                                        f"is not a usable host address of the lab subnet {subnet} (the first is the gateway)",
                                        f"pick an address from {subnet} other than its network, gateway and broadcast"))
+        public = self.lab.public_network if self.lab else None
+        for host in self.hosts.values() if public else ():
+            subnet = public.subnet
+            reserved = {subnet.network_address + n for n in (0, 1, 2, 250)} | {subnet.broadcast_address}
+            if host.public_address is None or host.public_address not in subnet or host.public_address in reserved:
+                out.append(Problem(
+                    f"hosts.{host.name}.public_address", str(host.public_address),
+                    f"the lab puts its hosts behind a 1:1 NAT on {subnet} (lab.public_network): each host needs a "
+                    f"public address there", f"give {host.name} a public_address in {subnet} other than its .0, .1, "
+                    f".2, .250 and broadcast"))
+            elif host.public_address in {h.public_address for h in self.hosts.values() if h is not host}:
+                out.append(Problem(f"hosts.{host.name}.public_address", str(host.public_address),
+                                   "another host has the same public address", "give every host its own"))
         for i, net in enumerate(self.lab.client_networks if self.lab else ()):
             if net.router_address in seen:
                 out.append(Problem(f"lab.client_networks[{i}].router_address", str(net.router_address),

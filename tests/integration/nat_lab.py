@@ -39,7 +39,15 @@ def _serve(connection, pid: int, options: dict) -> None:
     os.set_blocking(connection.fileno(), True)  # a gevent-patched parent made the socket pair non-blocking
     _enter_network_namespace(pid)
     agent = UserAgent(**options)
-    calls = []
+    calls, seen = [], []
+    receive = agent.transport.receive
+
+    def recording_receive():
+        arrived = receive()
+        seen.extend(data.decode(errors="replace") for data, _ in arrived)
+        return arrived
+
+    agent.transport.receive = recording_receive  # every SIP message the agent gets, as the phone sees it
 
     def register(expires: int = 300):
         reply = agent.register(expires=expires)
@@ -63,7 +71,8 @@ def _serve(connection, pid: int, options: dict) -> None:
             "options_received": agent.options_received,
         }
 
-    commands = {"register": register, "call": call, "hangup": hangup, "figures": figures}
+    commands = {"register": register, "call": call, "hangup": hangup, "figures": figures,
+                "seen": lambda: list(seen)}
     connection.send({"address": agent.address, "port": agent.local_port})
     while True:
         command, arguments = connection.recv()
@@ -115,6 +124,10 @@ class NatAgent:
 
     def figures(self) -> dict:
         return self._do("figures")
+
+    def seen(self) -> list[str]:
+        """Every SIP message the agent received, whole (headers and SDP)."""
+        return self._do("seen")
 
     def close(self) -> None:
         if self._process.is_alive():

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from rtcstack.config.settings import ClientNetwork, LabSettings
-from rtcstack.lab_nat import client_address, router_side, ruleset
+from rtcstack.lab_nat import client_address, one_to_one_ruleset, router_side, ruleset
 
 
 def _net(**changes) -> dict:
@@ -56,3 +56,35 @@ def test_the_router_ruleset_parses_in_nft(nat):
     rules = ruleset(ClientNetwork(**_net(nat=nat)), "eth1", "eth0").replace("rtcstack_lab_nat", "rtcstack_lab_nat_test")
     check = subprocess.run(["nft", "-c", "-f", "-"], input=rules, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_public_network_must_be_outside_the_lab_network_with_its_router_on_it():
+    with pytest.raises(ValidationError, match="overlaps the lab network"):
+        LabSettings(network="n", subnet="198.18.10.0/24",
+                    public_network={"subnet": "198.18.10.0/24", "router_address": "198.18.10.100"})
+    with pytest.raises(ValidationError, match="is not on the lab network"):
+        LabSettings(network="n", subnet="198.18.10.0/24",
+                    public_network={"subnet": "198.18.31.0/24", "router_address": "198.18.31.100"})
+
+
+def test_a_cloud_lab_host_needs_a_public_address_on_the_public_network(project_copy):
+    from rtcstack.site import load
+
+    inventory = project_copy / "inventories/cloud.py"
+    inventory.write_text(inventory.read_text().replace('"public_address": "198.18.31.11"',
+                                                       '"public_address": "198.18.32.11"'))
+    from rtcstack.config.problems import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load(inventory)
+    assert "hosts.cloud1.public_address" in str(caught.value) and "198.18.31.0/24" in str(caught.value)
+
+
+def test_the_one_to_one_router_maps_each_public_address_both_ways():
+    rules = one_to_one_ruleset({"198.18.30.11": "198.18.31.11", "198.18.30.12": "198.18.31.12"})
+    assert "dnat ip to ip daddr map { 198.18.31.11 : 198.18.30.11, 198.18.31.12 : 198.18.30.12 }" in rules
+    assert "snat ip to ip saddr map { 198.18.30.11 : 198.18.31.11, 198.18.30.12 : 198.18.31.12 }" in rules
+    if shutil.which("nft"):
+        check = subprocess.run(["nft", "-c", "-f", "-"], input=rules.replace("rtcstack_lab_nat", "rtcstack_lab_nat_t"),
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr

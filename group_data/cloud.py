@@ -1,0 +1,10 @@
+"""Settings for inventories/cloud.py: the all-in-one lab behind a 1:1 NAT."""
+
+sip_domain = "cloud.rtcstack.test"
+lab = {
+    "network": "rtcstack-cloud", "subnet": "198.18.30.0/24",
+    # Clients (the `outside` client container) live on 198.18.31.0/24 and reach cloud1 at 198.18.31.11 only.
+    "public_network": {"subnet": "198.18.31.0/24", "router_address": "198.18.30.100"},
+}
+# Keepalive every 5 s, as in the other labs; the machine's own lab address is never banned for flooding.
+registrar = {"keepalive_interval_seconds": 5, "flood_exempt": ["198.18.30.1/32"]}
