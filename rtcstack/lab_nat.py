@@ -33,6 +33,12 @@ ROUTER_HOST, CLIENT_HOST = 2, 10  #: the router's and the client's host numbers 
 OUTSIDE_HOST = 250  #: the outside client's host number on the public network
 OUTSIDE = "outside"  #: the name of the public network's client (`rtcstack lab run INVENTORY outside -- ...`)
 NAT_TABLE = "rtcstack_lab_nat"
+#: Docker's options for the networks behind and in front of the routers. Not `internal` (Docker's rules for one
+#: drop, on this machine's bridge, every packet to an address outside it, including those a client sends its
+#: router to forward), and no masquerading by this machine: Docker would rewrite the source of every packet
+#: from the network's addresses crossing another bridge, such as an outside client's that the 1:1 router
+#: forwards to a host, leaving NAT to the routers alone.
+NETWORK_OPTIONS = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 
 
 def router_side(net: ClientNetwork) -> IPv4Address:
@@ -134,7 +140,7 @@ class NatNetworks:
             if network.attrs.get("Labels", {}).get(LABEL) != self.lab.name:
                 raise LabError(f"Docker network {name} exists and this lab did not make it; remove it "
                                f"(`docker network rm {name}`) or rename {what}")
-            if config.get("Subnet") == subnet and not network.attrs.get("Internal"):
+            if config.get("Subnet") == subnet and network.attrs.get("Options", {}) == NETWORK_OPTIONS:
                 return network
             say(f"replacing network {name} (made with other settings)")
             for container in network.containers:
@@ -143,9 +149,8 @@ class NatNetworks:
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
             subnet=subnet, gateway=str(subnet_network.network_address + 1))])
         try:
-            # Not `internal`: Docker's rules for an internal network drop, on this machine's bridge, every
-            # packet to an address outside it, including those a client sends its router to forward.
-            return self.client.networks.create(name, driver="bridge", ipam=ipam, labels={LABEL: self.lab.name})
+            return self.client.networks.create(name, driver="bridge", ipam=ipam, options=NETWORK_OPTIONS,
+                                               labels={LABEL: self.lab.name})
         except APIError as exc:
             raise LabError(f"cannot create network {name} with subnet {subnet}: {exc.explanation}. "
                            f"Pick a subnet for {what} no other Docker network uses") from None
