@@ -19,6 +19,7 @@ from tests.conftest import rtcstack
 from tests.integration.media_lab import MediaLab
 from tests.integration.nat_lab import NatAgent
 from tests.integration.sip_lab import SipLab
+from tests.integration.test_registrar_sipp import auth, outcome, run_sipp
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +207,78 @@ def test_svcrack_from_behind_a_nat_is_banned_before_it_reaches_the_right_passwor
         assert failures and int(failures) <= sip.deployment.registrar.auth_failures_before_ban, (failures, output[-1500:])
     finally:
         rtcstack("ip-bans", "unblock", sip.inventory, str(home.public_address))
+
+
+def test_sipp_registers_from_behind_the_symmetric_nat(nat):
+    """sipp, the reference SIP tool, from the mobile network: 50 accounts register with digest auth."""
+    sip = nat.sip
+    accounts = sip.accounts(sip.customer(), 50)
+    report = run_sipp(sip, "register", [f"{u};{auth(u, p)};{sip.domain}" for u, p in accounts],
+                      "-r", "20", "-m", str(len(accounts)), "-l", "50", network=nat.client("mobile"))
+    assert outcome(report) == (len(accounts), 0), report[-2000:]
+
+
+def test_sipp_calls_from_behind_one_nat_reach_a_phone_behind_another_with_rtp(nat):
+    """sipp calls (with its G.711 recording) from the mobile network to a phone in the home network."""
+    sip = nat.sip
+    caller, callee = sip.accounts(sip.customer(channels=10), 2)
+    calls = 3
+    with nat.agent(nat.client("home"), callee, rtp_seconds=3) as phone:
+        assert phone.register() == 200
+        report = run_sipp(sip, "call", [f"{caller[0]};{auth(*caller)};{sip.domain};{callee[0]}"] * calls,
+                          "-r", "1", "-m", str(calls), "-l", str(calls), "-d", "3000", "-mp", "16000",
+                          network=nat.client("mobile"))
+        assert outcome(report) == (calls, 0), report[-2000:]
+        time.sleep(0.5)
+        answered = [c for c in phone.figures()["incoming"] if c["answered"]]
+    assert len(answered) == calls
+    for incoming in answered:
+        assert incoming["rtp"]["received"] >= 50, incoming["rtp"]  # sipp's pcap, from behind the other NAT
+        assert {source[0] for source in incoming["rtp"]["sources"]} <= sip.media_addresses
+
+
+def test_baresip_behind_nat_registers_and_answers_a_call_with_audio(nat, tmp_path):
+    """Debian's baresip, a softphone, in the home network: it registers through the NAT, answers a call from
+    the lab by itself and sends its sine tone, which arrives through rtpengine."""
+    import shutil
+
+    assert shutil.which("baresip"), "Debian's baresip is missing: run scripts/bootstrap"
+    sip, home = nat.sip, nat.client("home")
+    phone_account, caller = sip.accounts(sip.customer(), 2)
+    registrar = f"{sip.registrar.private_address}:{sip.sip_port}"
+    (tmp_path / "config").write_text(
+        f"sip_listen\t\t{home.address}:5080\nmodule_path\t\t/usr/lib/baresip/modules\n"
+        "module\t\t\tg711.so\nmodule\t\t\tausine.so\nmodule\t\t\taufile.so\nmodule_app\t\taccount.so\n"
+        "audio_source\t\tausine,440\naudio_player\t\taufile,/dev/null\naudio_alert\t\taufile,/dev/null\n"
+        "ausrc_srate\t\t48000\nauplay_srate\t\t48000\nausrc_channels\t\t2\nauplay_channels\t\t1\n"
+        "rtp_stats\t\tyes\nnet_interface\t\teth0\n")
+    (tmp_path / "accounts").write_text(
+        f"<sip:{phone_account[0]}@{sip.domain}>;auth_pass={phone_account[1]};outbound=\"sip:{registrar}\";"
+        "answermode=auto;regint=300;audio_codecs=PCMU\n")
+    baresip = subprocess.Popen(home.command(["baresip", "-f", str(tmp_path), "-t", "40"]), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        contact = {}
+        while time.monotonic() < deadline and not contact:
+            time.sleep(0.5)
+            found = parse_kamcmd(sip.on_registrar(
+                f"kamcmd ul.lookup location {phone_account[0]}@{sip.domain} || true"), "Contact")
+            contact = found[0] if found else {}
+        assert contact, "baresip did not register"
+        assert "baresip" in contact.get("User-Agent", ""), contact
+        assert contact["Received"] == f"sip:{home.public_address}:5080", contact
+        with sip.agent(caller, rtp_seconds=3) as desk:
+            call = desk.call(phone_account[0])
+            if not call.answered:
+                baresip.terminate()
+                raise AssertionError(f"{call.status} {call.reason}: " + baresip.communicate(timeout=10)[0][-3000:])
+            time.sleep(3.5)
+            assert call.rtp.received >= 100, call.rtp.received  # baresip's sine, 20 ms packets
+            assert {source[0] for source in call.rtp.sources} <= sip.media_addresses
+            assert call.hangup().status == 200
+    finally:
+        baresip.terminate()
+        output = baresip.communicate(timeout=10)[0]
+    assert "answer" in output.lower() or "established" in output.lower(), output[-2000:]
+
