@@ -128,16 +128,51 @@ def network_sysctls(deployment: Deployment) -> dict[str, int]:
             "net.core.netdev_max_backlog": max(1000, deployment.channels * 20)}
 
 
-def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str]) -> Role:
+def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str],
+                factory: str | None = None, paths: tuple[str, ...] = ()) -> Role:
     """A role for one of rtcstack's own web services: a service account `rtcstack-NAME`, a database login
-    `rtcstack_NAME` with the secret `database_NAME_password`, and one HTTP port (`NAME.port`) that only the
-    edge reaches."""
+    `rtcstack_NAME` with the secret `database_NAME_password`, one HTTP port (`NAME.port`) that only the edge
+    reaches, the unit `rtcstack-NAME` running uvicorn with `factory` from the wheelhouse's venv, and the edge
+    proxying `paths` (prefixes) to it. Without a factory (a service still to be written) the role declares its
+    account, login and port only."""
     secret = f"database_{name}_password"
+    account = f"rtcstack-{name}"
 
     def listeners(deployment: Deployment, host: Host) -> list[Listener]:
         return edge_only(deployment, getattr(deployment, name).port, name, f"{name}.port")
 
+    def edge_routes(deployment: Deployment) -> list[EdgeRoute]:
+        port = getattr(deployment, name).port
+        return [EdgeRoute(f"{name}_{i}", path, port, upstream_path=path, keepalive=16,
+                          comment=f"rtcstack's {name} service") for i, path in enumerate(paths)]
+
+    def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
+        from ..infra.wheelhouse import HOST_VENV
+        from ..web.config import config_path
+
+        database = deployment.hosts_with("database")[0]
+        login = f"rtcstack_{name}"
+        edge = deployment.hosts_with(*deployment.roles_fronting())
+        public = f"https://{deployment.sip_domain}"
+        config = {
+            "service": name, "sip_domain": deployment.sip_domain, "public_url": public,
+            "database_url": f"postgresql+psycopg://{login}:{deployment.secret(secret)}@{database.private_address}:"
+                            f"{deployment.database.port}/{deployment.database.name}?sslmode=verify-ca&"
+                            f"sslrootcert=/etc/rtcstack/tls/ca.crt",
+        }
+        unit = {"service": name, "host": host.name, "account": account, "venv": HOST_VENV, "factory": factory,
+                "config_path": config_path(name), "address": str(host.private_address),
+                "port": getattr(deployment, name).port,
+                "edges": ",".join(str(h.private_address) for h in edge) or "127.0.0.1"}
+        return {
+            "unit": ConfigFile(f"/etc/systemd/system/{account}.service",
+                               "service/etc/systemd/system/UNIT.service.j2", unit),
+            "config": ConfigFile(config_path(name), "service/etc/rtcstack/SERVICE/service.json.j2",
+                                 {"config": config, "host": host.name}, mode="640", group=account),
+        }
+
     return Role(name=name, settings=settings, needs=needs,
                 secrets={**secrets, secret: f"PostgreSQL password of the {name} service's user"},
-                account=f"rtcstack-{name}", database_login=DatabaseLogin(f"rtcstack_{name}", secret),
-                proxied=True, listeners=listeners)
+                account=account, database_login=DatabaseLogin(f"rtcstack_{name}", secret),
+                proxied=True, listeners=listeners, **({"units": (account,), "edge_routes": edge_routes,
+                                                       "config_files": config_files} if factory else {}))

@@ -1,5 +1,5 @@
-"""links role: rtcstack's conference-link service (invites, QR codes, browser pages). Its settings,
-secrets, database login and port are declared here; the service and its deploy come next."""
+"""links role: rtcstack's conference-link service (invites, QR codes, browser pages): uvicorn from the
+wheelhouse under systemd as rtcstack-links, bound to the private address, behind the edge's /api/v1/ and /i/."""
 
 from __future__ import annotations
 
@@ -15,4 +15,6 @@ class LinksSettings(Settings):
     port: Port = Field(8081, description="HTTP port of the links service (private address, edge hosts only).")
 
 
-ROLE = web_service("links", LinksSettings, needs=("database", "sfu", "turn", "edge"), secrets={"links_signing_key": "key that signs invite and conference links"})
+ROLE = web_service("links", LinksSettings, needs=("database", "sfu", "turn", "edge"),
+                   secrets={"links_signing_key": "key that signs invite and conference links"},
+                   factory="rtcstack.web.links:create", paths=("/api/v1/", "/i/"))

@@ -1,0 +1,9 @@
+"""links role: rtcstack's links service from the wheelhouse, under systemd as its own account."""
+
+from rtcstack.infra.context import deployment, this_host
+from rtcstack.infra.python_service import PythonService
+from rtcstack.roles.links import ROLE
+
+me = this_host()
+PythonService("links service", ROLE.units[0], ROLE.config_files(deployment(), me),
+              health_url=f"http://{me.private_address}:{deployment().links.port}/healthz").deploy()

@@ -1,0 +1,55 @@
+"""The lifecycle of one of rtcstack's own web services: `Service` with an install stage of its own. The
+wheelhouse (rtcstack/infra/wheelhouse.py) goes to the host, changed wheels only; a venv from Debian's
+python3 takes them offline; the service restarts when the installed code or a file it reads changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server
+
+from .service import Service
+from .wheelhouse import HOST_VENV, HOST_WHEELS, build
+
+PYTHON_PACKAGES = ("python3", "python3-venv")
+
+
+@dataclass
+class PythonService(Service):
+    """A uvicorn service from rtcstack's wheel, run by its own account (the unit file says which). After a
+    start or restart the deploy waits until `health_url` answers 200, so a deploy that ends has the service
+    serving (an edge in front of it never sees it half-started)."""
+
+    health_url: str = ""
+    ready_seconds: int = 30
+
+    def install(self) -> None:
+        installed = host.get_fact(DebPackages)
+        missing = [p for p in PYTHON_PACKAGES if p not in installed]
+        if missing:
+            apt.packages(name="Install Python for rtcstack's services", packages=missing)
+        synced = files.sync(name="Upload the wheelhouse (changed wheels only)", src=str(build()), dest=HOST_WHEELS,
+                            delete=True, mode="644", dir_mode="755")
+        has_venv = bool(host.get_fact(File, path=f"{HOST_VENV}/pyvenv.cfg"))  # (bin/python3 is a link)
+        made = server.shell(name=f"Create the services' venv {HOST_VENV}", commands=[f"python3 -m venv {HOST_VENV}"],
+                            _if=lambda: not has_venv)
+        self.code = server.shell(
+            name="Install rtcstack's services into the venv (offline, from the wheelhouse)",
+            commands=[f"{HOST_VENV}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
+                      f"--force-reinstall {HOST_WHEELS}/*.whl"],
+            _if=lambda: synced.did_change() or made.did_change())
+
+    def changed(self, effect) -> bool:
+        return super().changed(effect) or (effect == "restart" and self.code.did_change())
+
+    def activate(self) -> None:
+        super().activate()
+        if self.health_url:
+            wait = (f"for i in $(seq {self.ready_seconds * 5}); do curl -sf -o /dev/null {self.health_url} && exit 0; "
+                    f"sleep 0.2; done; echo '{self.title} does not answer {self.health_url}' >&2; "
+                    f"journalctl -u {self.unit} -n 20 --no-pager >&2; exit 1")
+            server.shell(name=f"Wait until the {self.title} answers (it was started or restarted)", commands=[wait],
+                         _if=lambda: self.first_install or self.code.did_change() or self.changed("restart"))

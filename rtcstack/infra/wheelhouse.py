@@ -1,0 +1,188 @@
+"""The wheelhouse rtcstack's web services are installed from: rtcstack's own wheel (without its dependencies)
+and the wheels of its `service` extra for the hosts' Python (Debian 12: CPython 3.11 on x86_64), gathered
+once per run on the operator's machine. Hosts install from it offline (`pip install --no-index`): they never
+reach PyPI, and get nothing the services do not import (no pyinfra, Locust or matplotlib).
+
+rtcstack's wheel is built from the source checkout when there is one (reproducibly: the same source gives
+the same bytes, so an unchanged tree uploads nothing), else packed again from the installed distribution's
+files (an operator's `pip install rtcstack`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+#: The hosts' interpreter: Debian 12's python3.
+HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "implementation": "cp", "abi": "cp311"}
+#: Where the hosts keep the wheelhouse and the services' venv.
+HOST_WHEELS = "/opt/rtcstack/wheels"
+HOST_VENV = "/opt/rtcstack/venv"
+#: Zip timestamps of the wheel we build (1980-01-01, the zip epoch): the same source, the same bytes.
+REPRODUCIBLE_EPOCH = "315532800"
+
+
+class WheelhouseError(Exception):
+    """The wheelhouse cannot be built; the message says what to do."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack" / "wheelhouse"
+
+
+def service_requirements() -> list[str]:
+    """rtcstack's `service` extra, from its installed metadata, without the extra's marker."""
+    out = []
+    for line in metadata.requires("rtcstack") or []:
+        requirement = Requirement(line)
+        if requirement.marker and requirement.marker.evaluate({"extra": "service"}) and \
+                not requirement.marker.evaluate({"extra": ""}):
+            requirement.marker = None
+            out.append(str(requirement))
+    if not out:
+        raise WheelhouseError("rtcstack's metadata names no `service` extra: reinstall rtcstack")
+    return sorted(out)
+
+
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
+        raise WheelhouseError(f"pip {args[0]} failed:\n{tail}")
+
+
+def _source_tree() -> Path | None:
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "rtcstack").is_dir() else None
+
+
+#: What goes into rtcstack's wheel from a source checkout (the rest of the tree is the operator's side).
+WHEEL_SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "rtcstack", "deploys", "templates", "loadtests")
+
+
+def _source_digest(source: Path) -> str:
+    """A digest of every file the wheel is built from: an unchanged tree is not built again."""
+    digest = hashlib.sha256()
+    for top in WHEEL_SOURCES:
+        for path in sorted((source / top).rglob("*")) if (source / top).is_dir() else [source / top]:
+            if path.is_file() and "__pycache__" not in path.parts and path.exists():
+                digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _own_wheel(into: Path) -> None:
+    source = _source_tree()
+    if source is None:
+        _repack_installed(into)
+        return
+    built = cache_root() / f"own-{_source_digest(source)}"
+    if not list(built.glob("*.whl")):
+        built.mkdir(parents=True, exist_ok=True)
+        _build_own_wheel(source, built)
+    for wheel in built.glob("*.whl"):
+        shutil.copyfile(wheel, into / wheel.name)
+
+
+#: Files pip adds to an installed distribution that are not part of the wheel it came from.
+_INSTALLER_FILES = ("INSTALLER", "REQUESTED", "direct_url.json", "RECORD")
+
+
+def _write_wheel(path: Path, members: dict[str, bytes], info: str) -> None:
+    """A wheel of `members` in one canonical form (sorted, fixed times and modes, a fresh RECORD): the same
+    files give the same bytes however the wheel was made, so the hosts see no change."""
+    import base64
+    import zipfile
+
+    record = []
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(members):
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr, entry.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+            archive.writestr(entry, members[name])
+            digest = base64.urlsafe_b64encode(hashlib.sha256(members[name]).digest()).rstrip(b"=").decode()
+            record.append(f"{name},sha256={digest},{len(members[name])}")
+        entry = zipfile.ZipInfo(f"{info}/RECORD", date_time=(1980, 1, 1, 0, 0, 0))
+        entry.external_attr, entry.compress_type = 0o644 << 16, zipfile.ZIP_DEFLATED
+        archive.writestr(entry, "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
+
+
+def _normalize(wheel: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        members = {n: archive.read(n) for n in archive.namelist() if not n.endswith(".dist-info/RECORD")}
+    info = next(n.split("/")[0] for n in members if n.split("/")[0].endswith(".dist-info"))
+    _write_wheel(wheel, members, info)
+
+
+def _repack_installed(into: Path) -> None:
+    """The wheel of the installed rtcstack (an operator's `pip install rtcstack`), packed again from the files
+    its RECORD lists: the hosts get exactly the code the operator runs."""
+    dist = metadata.distribution("rtcstack")
+    info = f"rtcstack-{dist.version}.dist-info"
+    members = {}
+    for entry in dist.files or []:
+        name = str(entry)
+        if "__pycache__" in entry.parts or name.startswith("..") or (
+                entry.parts[0] == info and entry.name in _INSTALLER_FILES):
+            continue
+        members[name] = Path(dist.locate_file(entry)).read_bytes()
+    _write_wheel(into / f"rtcstack-{dist.version}-py3-none-any.whl", members, info)
+
+
+def _build_own_wheel(source: Path, into: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="rtcstack-build-") as build:
+        # A copy of the tree without its build/ and egg-info leftovers, so nothing stale slips into the wheel.
+        tree = Path(build) / "src"
+        tree.mkdir()
+        for top in WHEEL_SOURCES:
+            if (source / top).is_dir():
+                shutil.copytree(source / top, tree / top, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            elif (source / top).exists():
+                shutil.copyfile(source / top, tree / top)
+        env = {**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH}
+        result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps",
+                                 "--no-build-isolation", "-q", "-w", str(into), str(tree)],
+                                capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise WheelhouseError(f"building rtcstack's wheel failed:\n{result.stderr.strip()[-2000:]}")
+    for wheel in into.glob("*.whl"):
+        _normalize(wheel)
+
+
+@cache
+def build() -> Path:
+    """The wheelhouse directory for this run (built once per process)."""
+    root = cache_root()
+    requirements = service_requirements()
+    key = hashlib.sha256(repr((requirements, HOST_PYTHON)).encode()).hexdigest()[:16]
+    dependencies = root / f"dependencies-{key}"
+    if not (dependencies / ".complete").exists():
+        shutil.rmtree(dependencies, ignore_errors=True)
+        dependencies.mkdir(parents=True)
+        _pip("download", "-q", "--only-binary=:all:", "--platform", HOST_PYTHON["platform"], "--python-version",
+             HOST_PYTHON["python_version"], "--implementation", HOST_PYTHON["implementation"], "--abi",
+             HOST_PYTHON["abi"], "-d", str(dependencies), *requirements)
+        (dependencies / ".complete").write_text("\n".join(requirements) + "\n")
+    house = root / "house"
+    with tempfile.TemporaryDirectory(prefix="rtcstack-wheel-") as own:
+        _own_wheel(Path(own))
+        wanted = {p.name: p for p in [*dependencies.glob("*.whl"), *Path(own).glob("*.whl")]}
+        house.mkdir(parents=True, exist_ok=True)
+        for stale in set(p.name for p in house.glob("*.whl")) - set(wanted):
+            (house / stale).unlink()
+        for name, path in wanted.items():
+            target = house / name
+            if not target.exists() or target.read_bytes() != path.read_bytes():
+                shutil.copyfile(path, target)
+    return house

@@ -1,0 +1,43 @@
+"""What the links role promises, checked on its hosts with testinfra."""
+
+import json
+
+import pytest
+
+from rtcstack.verify.helpers import listening
+from rtcstack.web.config import config_path
+
+pytestmark = [pytest.mark.integration, pytest.mark.role("links")]
+
+UNIT = ACCOUNT = "rtcstack-links"
+
+
+def test_the_links_service_runs_as_its_own_account_on_the_private_address_only(target):
+    service = target.remote.service(UNIT)
+    assert service.is_running and service.is_enabled
+    pid = target.remote.check_output(f"systemctl show -p MainPID --value {UNIT}").strip()
+    assert target.remote.check_output(f"ps -o user= -p {pid}").strip() == ACCOUNT
+    port, address = target.deployment.links.port, target.host.private_address
+    tcp = listening(target, "tcp")
+    assert f"{address}:{port}" in tcp
+    assert not [x for x in tcp if x.endswith(f":{port}") and x.split(":")[0] in ("0.0.0.0", "*", "[::]")]
+
+
+def test_the_service_config_with_the_database_password_is_readable_by_root_and_the_service_only(target):
+    config = target.remote.file(config_path("links"))
+    assert (config.user, config.group, oct(config.mode)) == ("root", ACCOUNT, "0o640")
+    assert json.loads(config.content_string)["service"] == "links"
+
+
+def test_the_links_service_answers_healthz_with_its_database_reachable(target):
+    answer = target.remote.check_output(
+        f"curl -s http://{target.host.private_address}:{target.deployment.links.port}/healthz")
+    assert json.loads(answer) == {"status": "ok", "service": "links", "database": "ok"}
+
+
+def test_hosts_get_only_what_the_services_import(target):
+    """The venv holds the service's dependencies and no operator tooling (pyinfra, Locust, matplotlib)."""
+    listed = target.remote.check_output("/opt/rtcstack/venv/bin/pip list --format=freeze --disable-pip-version-check")
+    names = {line.split("==")[0].lower() for line in listed.splitlines()}
+    assert {"rtcstack", "fastapi", "uvicorn", "sqlalchemy"} <= names
+    assert not names & {"pyinfra", "locust", "matplotlib", "docker"}, names
