@@ -10,7 +10,7 @@ from pyinfra.operations import files, server
 from rtcstack.db import migrate
 from rtcstack.infra.context import deployment, this_host
 from rtcstack.infra.facts import PostgresQuery
-from rtcstack.infra.service import Service
+from rtcstack.infra.service import CertificateReload, Service
 from rtcstack.roles.database import (
     KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_PACKAGES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
 )
@@ -19,7 +19,9 @@ dep = deployment()
 db = dep.database.name
 # PostgreSQL's package must start the cluster it creates: no mask; pg_hba changes only reload it.
 postgresql = Service("PostgreSQL", PG_SERVICE, config_files(dep, this_host()), packages=PG_PACKAGES, mask=False,
-                     tls_reader="postgres")
+                     tls_reader="postgres",
+                     # PostgreSQL re-reads its certificate and key on reload (SIGHUP): sessions stay up.
+                     certificate=CertificateReload.reload())
 postgresql.deploy()
 
 psql = f"runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {db}"
