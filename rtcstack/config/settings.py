@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
 
 #: Numbers are numbers: `True`, "300" or 300.0 given for an int is an error, not a coerced value.
 Int = Annotated[int, Strict()]
@@ -46,6 +46,16 @@ def per_channel(default: int, description: str, low: int = 1, high: int = 16):
     return Field(default, ge=low, le=high, description=description)
 
 LAB_SPACE = IPv4Network("198.18.0.0/15")
+
+
+def _inside_lab_space(value: IPv4Network) -> IPv4Network:
+    if not value.subnet_of(LAB_SPACE):
+        raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+    return value
+
+
+#: A network of the test lab: inside the range set aside for test networks.
+LabNetwork = Annotated[Network, AfterValidator(_inside_lab_space)]
 
 
 class Settings(BaseModel):
@@ -120,7 +130,7 @@ class ClientNetwork(Settings):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,15}$", description="Short name: containers are "
                       "`<lab>-<name>-router` and `<lab>-<name>-client`.")
-    subnet: Network = Field(description="The client network's subnet, inside 198.18.0.0/15 (the client is its "
+    subnet: LabNetwork = Field(description="The client network's subnet, inside 198.18.0.0/15 (the client is its "
                                         ".10, the router its .2).")
     router_address: Address = Field(description="The router's address on the lab network: the public address "
                                                 "the lab's servers see the clients come from.")
@@ -134,9 +144,7 @@ class ClientNetwork(Settings):
 
     @field_validator("subnet")
     @classmethod
-    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
-        if not value.subnet_of(LAB_SPACE):
-            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+    def _room_for_router_and_client(cls, value: IPv4Network) -> IPv4Network:
         if value.num_addresses < 16:
             raise ValueError("must have at least 16 addresses (a /28 or larger)")
         return value
@@ -146,16 +154,14 @@ class PublicNetwork(Settings):
     """The lab's hosts behind a 1:1 NAT, as in a cloud: clients live on this network and reach each host only at
     its `public_address`, which a router container maps to its private address (and back) for every port."""
 
-    subnet: Network = Field(description="The public network's subnet, inside 198.18.0.0/15: every host's "
+    subnet: LabNetwork = Field(description="The public network's subnet, inside 198.18.0.0/15: every host's "
                                         "public_address lies in it (not .1, .2 or .250: the gateway, the "
                                         "router, the outside client).")
     router_address: Address = Field(description="The 1:1 NAT router's address on the lab network.")
 
     @field_validator("subnet")
     @classmethod
-    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
-        if not value.subnet_of(LAB_SPACE):
-            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
+    def _room_for_every_host(cls, value: IPv4Network) -> IPv4Network:
         if value.num_addresses < 256:
             raise ValueError("must be a /24 or larger")
         return value
@@ -165,7 +171,7 @@ class LabSettings(Settings):
     """The Docker test lab that `rtcstack lab up` builds for this inventory."""
 
     network: str = Field(description="Name of the lab's Docker network.")
-    subnet: Network = Field(description="The lab network's subnet, inside 198.18.0.0/15.")
+    subnet: LabNetwork = Field(description="The lab network's subnet, inside 198.18.0.0/15.")
     apt_cache_dir: Path = Field(
         Path("/var/cache/rtcstack/apt"), description="Directory on the machine that caches the lab's apt downloads."
     )
@@ -174,13 +180,6 @@ class LabSettings(Settings):
         (), description="Client networks behind NAT routers (none: every client is on the lab network).")
     public_network: PublicNetwork | None = Field(
         None, description="Put the hosts behind a 1:1 NAT (none: clients reach the hosts' private addresses).")
-
-    @field_validator("subnet")
-    @classmethod
-    def _inside_lab_space(cls, value: IPv4Network) -> IPv4Network:
-        if not value.subnet_of(LAB_SPACE):
-            raise ValueError("must lie inside 198.18.0.0/15, the range set aside for test networks")
-        return value
 
     @model_validator(mode="after")
     def _client_networks_fit(self) -> LabSettings:

@@ -48,7 +48,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> FastAPI:
             with app.state.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:  # any database failure: the service is not healthy
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200] if str(exc) else ""
+            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
             log.warning("database unreachable", extra={"fields": {"error": type(exc).__name__, "reason": reason}})
             return JSONResponse({"status": "failing", "database": "unreachable"}, status_code=503,
                                 headers={"Retry-After": "5"})
