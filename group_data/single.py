@@ -9,3 +9,7 @@ lab = {"network": "rtcstack-single", "subnet": "198.18.20.0/24"}
 # on it, so relays may reach it.
 registrar = {"flood_requests_per_second": 1000, "keepalive_interval_seconds": 5, "flood_exempt": ["198.18.20.1/32"]}
 turn = {"allowed_peer_addresses": ["198.18.20.1/32"]}
+# Mail and SMS stay in the lab: Postfix delivers every message, whatever its recipient, into the Maildir
+# /var/mail/sink/Maildir/ on the relay host, and an HTTP sink on its private address, port 8025, stands in
+# for the SMS gateway (requests recorded in /var/lib/rtcstack-sms-sink/messages.jsonl).
+relay = {"catch_all_mailbox": "sink", "sms_sink_port": 8025}
