@@ -13,3 +13,6 @@ turn = {"allowed_peer_addresses": ["198.18.20.1/32"]}
 # /var/mail/sink/Maildir/ on the relay host, and an HTTP sink on its private address, port 8025, stands in
 # for the SMS gateway (requests recorded in /var/lib/rtcstack-sms-sink/messages.jsonl).
 relay = {"catch_all_mailbox": "sink", "sms_sink_port": 8025}
+# The machine is the benchmarks' and load tests' client: the edge's per-address rate limits (invite pages,
+# redeem) do not apply to it; the rate-limit test sends from a client network instead.
+edge = {"rate_limit_exempt": ["198.18.20.1/32"]}

@@ -124,3 +124,93 @@ class Cdr(Base):
     sip_code: Mapped[int] = mapped_column(Integer)
     sip_reason: Mapped[str] = mapped_column(String(128))
     price_per_minute: Mapped[Decimal | None] = mapped_column(Money)
+
+
+# --- links (L1-L4, P14) ------------------------------------------------------------------------
+
+
+class VideoPhone(Base):
+    """A video phone (seed 000): a SIP account of its own, and the contacts who may call it."""
+
+    __tablename__ = "video_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, comment="also the SIP user name of its account")
+    display_name: Mapped[str] = mapped_column(String(128), comment="its user, as messages name them")
+    account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Contact(Base):
+    """A contact of one video phone: a video contact (invited to the app by e-mail or SMS) or a phone contact."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("video_phone_id", "name", name="contacts_name_per_video_phone"),
+        CheckConstraint("kind IN ('video', 'phone')", name="contacts_kind"),
+        CheckConstraint("kind = 'phone' OR email IS NOT NULL OR mobile IS NOT NULL", name="contacts_reachable"),
+        CheckConstraint("language IN ('pl', 'en')", name="contacts_language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_phone_id: Mapped[int] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8), server_default="video")
+    email: Mapped[str | None] = mapped_column(String(254))
+    mobile: Mapped[str | None] = mapped_column(String(16), comment="E.164 with a leading +")
+    language: Mapped[str] = mapped_column(String(2), server_default="pl", comment="of the messages it receives")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Invite(Base):
+    """A single-use invite link for one (contact, video phone) pair (L1). Only a SHA-256 of its token is kept."""
+
+    __tablename__ = "invites"
+    __table_args__ = (CheckConstraint("channel IN ('email', 'sms', 'none')", name="invites_channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    video_phone_id: Mapped[int] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    """An app install, created by redeeming an invite (L3): its own SIP account, scoped to the video phone's
+    circle (L4)."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    video_phone_id: Mapped[int] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    invite_id: Mapped[int] = mapped_column(ForeignKey("invites.id", ondelete="CASCADE"), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    recovery_email: Mapped[str | None] = mapped_column(String(254), comment="unique, case-insensitively")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """An e-mail or SMS waiting to be sent, with its attempts. The body (it holds the invite link) is
+    encrypted with a key derived from the links signing key and erased once sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint("kind IN ('email', 'sms')", name="outbox_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(254))
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"), index=True)
+    body: Mapped[str] = mapped_column(Text, comment="Fernet token of the JSON message; '' once sent")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), comment="gave up")
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -79,6 +79,8 @@ def add_to_group(wanted: HostFiles, user: str, group: str, why: str) -> None:
 def ensure_running(wanted: HostFiles, title: str, unit: str) -> None:
     """Enable and start a unit unless this run found it enabled and active (`wanted` read `units=(unit,)`)."""
     if not wanted.running(unit):
+        # A unit that failed often enough has hit systemd's start limit and would refuse this start.
+        server.shell(name=f"Clear {title}'s failed state", commands=[f"systemctl reset-failed {unit}.service || true"])
         systemd.service(name=f"{title} running and enabled", service=unit, running=True, enabled=True)
 
 

@@ -42,6 +42,11 @@ class EdgeRoute:
     refused: tuple[str, ...] = ()
     #: pages from other origins may read the answers; otherwise the edge drops the upstream's CORS headers
     cross_origin: bool = False
+    #: requests per second one client address may make here, and the burst allowed above it (429 beyond)
+    rate_limit: tuple[int, int] | None = None
+    #: the path carries secrets (invite tokens): nginx's error log for it stays at `crit`, so no upstream
+    #: warning writes the request line (the access log never shows such a path: see edge's log format)
+    secret_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,17 @@ def network_sysctls(deployment: Deployment) -> dict[str, int]:
 
 
 def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str],
-                factory: str | None = None, paths: tuple[str, ...] = ()) -> Role:
+                factory: str | None = None, paths: tuple[str, ...] = (), grants: tuple[str, ...] = (),
+                options: Callable[[Deployment, Host], dict] | None = None,
+                public_url: Callable[[Deployment], str] | None = None,
+                route_options: Callable[[Deployment], dict[str, dict]] | None = None, **role) -> Role:
     """A role for one of rtcstack's own web services: a service account `rtcstack-NAME`, a database login
     `rtcstack_NAME` with the secret `database_NAME_password`, one HTTP port (`NAME.port`) that only the edge
     reaches, the unit `rtcstack-NAME` running uvicorn with `factory` from the wheelhouse's venv, and the edge
-    proxying `paths` (prefixes) to it. Without a factory (a service still to be written) the role declares its
-    account, login and port only."""
+    proxying `paths` (prefixes; `route_options(deployment)[path]` adds EdgeRoute fields) to it. `grants` are the login's rights, `options(deployment, host)` the
+    service's own part of its configuration file (it may hold secrets: the file is readable by the service's
+    account only). Without a factory (a service still to be written) the role declares its account, login and
+    port only."""
     secret = f"database_{name}_password"
     account = f"rtcstack-{name}"
 
@@ -143,8 +153,10 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
 
     def edge_routes(deployment: Deployment) -> list[EdgeRoute]:
         port = getattr(deployment, name).port
+        extra = route_options(deployment) if route_options else {}
         return [EdgeRoute(f"{name}_{i}", path, port, upstream_path=path, keepalive=16,
-                          comment=f"rtcstack's {name} service") for i, path in enumerate(paths)]
+                          comment=f"rtcstack's {name} service", **extra.get(path, {}))
+                for i, path in enumerate(paths)]
 
     def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         from ..infra.wheelhouse import HOST_VENV
@@ -153,12 +165,13 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
         database = deployment.hosts_with("database")[0]
         login = f"rtcstack_{name}"
         edge = deployment.hosts_with(*deployment.roles_fronting())
-        public = f"https://{deployment.sip_domain}"
+        public = public_url(deployment) if public_url else f"https://{deployment.sip_domain}"
         config = {
             "service": name, "sip_domain": deployment.sip_domain, "public_url": public,
             "database_url": f"postgresql+psycopg://{login}:{deployment.secret(secret)}@{database.private_address}:"
                             f"{deployment.database.port}/{deployment.database.name}?sslmode=verify-ca&"
                             f"sslrootcert=/etc/rtcstack/tls/ca.crt",
+            "options": options(deployment, host) if options else {},
         }
         unit = {"service": name, "host": host.name, "account": account, "venv": HOST_VENV, "factory": factory,
                 "config_path": config_path(name), "address": str(host.private_address),
@@ -173,6 +186,6 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
 
     return Role(name=name, settings=settings, needs=needs,
                 secrets={**secrets, secret: f"PostgreSQL password of the {name} service's user"},
-                account=account, database_login=DatabaseLogin(f"rtcstack_{name}", secret),
-                proxied=True, listeners=listeners, **({"units": (account,), "edge_routes": edge_routes,
+                account=account, database_login=DatabaseLogin(f"rtcstack_{name}", secret, grants=grants),
+                proxied=True, listeners=listeners, **role, **({"units": (account,), "edge_routes": edge_routes,
                                                        "config_files": config_files} if factory else {}))

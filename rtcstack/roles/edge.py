@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
-from ..config.settings import Int, Port, Settings
+from ..config.settings import Int, Network, Port, Settings
 from ..templating import ConfigFile
 from .base import Role, listen
 
@@ -32,6 +32,9 @@ class EdgeSettings(Settings):
     janus_websocket_path: str = Field(
         "/janus-ws", pattern=r"^/[a-z0-9_-]+$", description="Path of the proxied Janus WebSocket API.")
     workers: Int | None = Field(None, ge=1, le=64, description="nginx worker processes; unset: one per CPU.")
+    rate_limit_exempt: tuple[Network, ...] = Field(
+        (), description="Client networks the per-address rate limits of the routes (invite pages, redeem) do not "
+                        "apply to: load generators and monitoring. Empty: everyone is limited.")
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> EdgeSettings:
@@ -68,6 +71,7 @@ def nginx_context(deployment: Deployment, host: Host) -> dict:
         "https_port": e.https_port,
         "hsts": e.hsts_max_age_seconds,
         "upstreams": upstreams(deployment),
+        "rate_limit_exempt": [str(n) for n in e.rate_limit_exempt],
     }
 
 

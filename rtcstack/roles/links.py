@@ -1,20 +1,139 @@
-"""links role: rtcstack's conference-link service (invites, QR codes, browser pages): uvicorn from the
-wheelhouse under systemd as rtcstack-links, bound to the private address, behind the edge's /api/v1/ and /i/."""
+"""links role: rtcstack's links service (invites, their pages, redeem; L1-L4): uvicorn from the wheelhouse under
+systemd as rtcstack-links, bound to the private address, behind the edge's /api/v1/ and /i/. Invitations go out
+by e-mail through the relay role's Postfix (or `links.smtp_relay`) and by SMS through one HTTP gateway."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from pydantic import Field
 
-from ..config.settings import Port, Settings
+from ..config.settings import Int, Port, Settings
 from .base import web_service
+
+if TYPE_CHECKING:
+    from ..site.deployment import Deployment, Host
+
+#: The tables the links service reads and writes, and nothing else (its login's rights).
+GRANTS = (
+    "GRANT SELECT ON customers TO rtcstack_links",
+    "GRANT SELECT, INSERT ON sip_accounts, video_phones, devices TO rtcstack_links",
+    "GRANT SELECT, INSERT, UPDATE ON contacts, invites, outbox TO rtcstack_links",
+    "GRANT USAGE ON SEQUENCE sip_accounts_id_seq, video_phones_id_seq, devices_id_seq, contacts_id_seq, "
+    "invites_id_seq, outbox_id_seq TO rtcstack_links",
+)
+
+
+class SmsGatewaySettings(Settings):
+    """One generic HTTP SMS gateway: the links service sends `to`, `text` (and `from`) fields to it."""
+
+    url: str = Field("", description="The gateway's URL (http or https); empty: the relay role's SMS sink when it "
+                                     "runs one (the lab), else SMS cannot be sent.")
+    method: Literal["POST", "GET"] = Field("POST", description="HTTP method; GET puts the fields in the query.")
+    format: Literal["form", "json"] = Field("form", description="Body of a POST: form fields or a JSON object.")
+    username: str = Field("", description="HTTP basic-auth user; its password is the secret "
+                                          "links_sms_gateway_password. Empty: no authentication.")
+    to_field: str = Field("to", description="Field that carries the recipient (E.164 with +).")
+    text_field: str = Field("text", description="Field that carries the message text.")
+    sender_field: str = Field("from", description="Field that carries the sender; empty: none sent.")
+    sender: str = Field("rtcstack", description="Sender name or number shown on the phone.")
 
 
 class LinksSettings(Settings):
-    """rtcstack's conference-link service (invites, QR codes, browser pages)."""
+    """rtcstack's links service: invites by e-mail and SMS, their pages, redeem."""
 
     port: Port = Field(8081, description="HTTP port of the links service (private address, edge hosts only).")
+    public_url: str = Field("", description="https address clients reach the edge at; invite links are "
+                                            "PUBLIC_URL/i/TOKEN. Empty: https://SIP_DOMAIN.")
+    invite_days: Int = Field(14, ge=1, le=365, description="Days an invite link stays valid.")
+    service_name: str = Field("rtcstack", min_length=1, description="The service's name in messages and pages.")
+    support_contact: str = Field("", description="Whom to contact for a new link (a phone number or e-mail), "
+                                                 "shown on every page and message. Empty: support@SIP_DOMAIN.")
+    default_language: Literal["pl", "en"] = Field(
+        "pl", description="Language of pages when the visitor chose none and Accept-Language matches none.")
+    app_scheme: str = Field("rtcstack", pattern=r"^[a-z][a-z0-9+.-]{1,31}$",
+                            description="Custom URL scheme of the app: phones get SCHEME://invite/TOKEN.")
+    app_link: str = Field("", description="https base of the app's universal/app link (TOKEN appended); "
+                                          "empty: PUBLIC_URL/app.")
+    app_store_url: str = Field("https://apps.apple.com/", description="The app's App Store page.")
+    play_store_url: str = Field("https://play.google.com/store/apps", description="The app's Google Play page.")
+    mail_from: str = Field("", description="From: address of invitations; empty: invites@SIP_DOMAIN.")
+    smtp_relay: str = Field("", pattern=r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+                            description="SMTP relay HOST:PORT; empty: the first relay host's Postfix.")
+    sms_gateway: SmsGatewaySettings = Field(default_factory=SmsGatewaySettings, description="The SMS gateway.")
+    page_rate_per_second: Int = Field(5, ge=1, le=10000,
+                                      description="Invite-page requests per second one client address may make.")
+    redeem_rate_per_second: Int = Field(2, ge=1, le=10000,
+                                        description="Redeem calls per second one client address may make.")
+    rate_burst: Int = Field(20, ge=0, le=100000, description="Requests allowed above those rates in a burst.")
 
 
-ROLE = web_service("links", LinksSettings, needs=("database", "sfu", "turn", "edge"),
-                   secrets={"links_signing_key": "key that signs invite and conference links"},
-                   factory="rtcstack.web.links:create", paths=("/api/v1/", "/i/"))
+def public_url(deployment: Deployment) -> str:
+    return (deployment.links.public_url or f"https://{deployment.sip_domain}").rstrip("/")
+
+
+def registrar_uris(deployment: Deployment) -> tuple[str, ...]:
+    """The app's registrars: UDP and TCP by advertised address, TLS by the name the certificate carries."""
+    r, out = deployment.registrar, []
+    for host in deployment.hosts_with("registrar"):
+        out += [f"sip:{host.advertised_address}:{r.sip_port};transport=udp",
+                f"sip:{host.advertised_address}:{r.sip_port};transport=tcp",
+                f"sip:{deployment.dns_name(host)}:{r.sip_tls_port};transport=tls"]
+    return tuple(out)
+
+
+def mail_relay(deployment: Deployment) -> dict | None:
+    sender = deployment.links.mail_from or f"invites@{deployment.sip_domain}"
+    if deployment.links.smtp_relay:
+        host, _, port = deployment.links.smtp_relay.rpartition(":")
+        return {"host": host, "port": int(port), "sender": sender}
+    relays = deployment.hosts_with("relay")
+    if not relays:
+        return None
+    return {"host": str(relays[0].private_address), "port": deployment.relay.smtp_port, "sender": sender}
+
+
+def sms_gateway(deployment: Deployment) -> dict:
+    g = deployment.links.sms_gateway
+    url = g.url
+    relays = deployment.hosts_with("relay")
+    if not url and relays and deployment.relay.sms_sink_port:
+        url = f"http://{relays[0].private_address}:{deployment.relay.sms_sink_port}/sms"
+    return {"url": url, "method": g.method, "format": g.format, "username": g.username,
+            "password": deployment.secret("links_sms_gateway_password") if g.username else "",
+            "to_field": g.to_field, "text_field": g.text_field, "sender_field": g.sender_field, "sender": g.sender}
+
+
+def options(deployment: Deployment, host: Host) -> dict:
+    """The service's part of /etc/rtcstack/links/service.json (web.links.LinksOptions)."""
+    from .turn import turn_uris
+
+    s = deployment.links
+    base = public_url(deployment)
+    return {
+        "signing_key": deployment.secret("links_signing_key"),
+        "admin_token": deployment.secret("links_admin_token"),
+        "invite_days": s.invite_days, "service_name": s.service_name,
+        "support_contact": s.support_contact or f"support@{deployment.sip_domain}",
+        "default_language": s.default_language, "app_scheme": s.app_scheme,
+        "app_link": s.app_link or f"{base}/app", "app_store_url": s.app_store_url,
+        "play_store_url": s.play_store_url, "mail": mail_relay(deployment), "sms": sms_gateway(deployment),
+        "turn_secret": deployment.secret("turn_shared_secret"), "turn_uris": list(turn_uris(deployment)),
+        "turn_lifetime_seconds": deployment.turn.credential_lifetime_seconds,
+        "registrars": list(registrar_uris(deployment)),
+    }
+
+
+def route_options(deployment: Deployment) -> dict[str, dict]:
+    s = deployment.links
+    return {"/i/": {"rate_limit": (s.page_rate_per_second, s.rate_burst), "secret_path": True},
+            "/api/v1/redeem": {"exact": True, "rate_limit": (s.redeem_rate_per_second, s.rate_burst)}}
+
+
+ROLE = web_service(
+    "links", LinksSettings, needs=("database", "registrar", "sfu", "turn", "edge"),
+    secrets={"links_signing_key": "key that signs invite and conference links and seals the outbox",
+             "links_admin_token": "bearer token of the links service's provider API",
+             "links_sms_gateway_password": "password of the SMS gateway account (links.sms_gateway.username)"},
+    factory="rtcstack.web.links:create", paths=("/api/v1/", "/api/v1/redeem", "/i/"), grants=GRANTS,
+    options=options, public_url=public_url, route_options=route_options)

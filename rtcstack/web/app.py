@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -23,12 +26,29 @@ SECURITY_HEADERS = {
 
 log = logging.getLogger("rtcstack.web")
 
+#: A path segment that may be a secret token (invite links): logs show a hash prefix instead.
+_TOKENISH = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=/|$)")
 
-def create_app(config: ServiceConfig, engine: Engine | None = None) -> FastAPI:
+
+def loggable_path(path: str) -> str:
+    """The path with anything token-like replaced by `~` and a prefix of its SHA-256."""
+    return _TOKENISH.sub(lambda m: "~" + hashlib.sha256(m.group(0).encode()).hexdigest()[:8], path)
+
+
+def create_app(config: ServiceConfig, engine: Engine | None = None, background: tuple = ()) -> FastAPI:
     """A FastAPI application for `config.service`; its JSON API lives under /api/v1 (OpenAPI at
-    /api/v1/openapi.json)."""
+    /api/v1/openapi.json). `background`: objects with start() and stop(), run while the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for task in background:
+            task.start()
+        yield
+        for task in reversed(background):
+            task.stop()
+
     app = FastAPI(title=f"rtcstack {config.service}", openapi_url="/api/v1/openapi.json", docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.engine = engine or create_engine(config.database_url, pool_pre_ping=True, pool_size=5)
 
@@ -39,7 +59,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> FastAPI:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         log.info("request", extra={"fields": {
-            "method": request.method, "path": request.url.path, "status": response.status_code,
+            "method": request.method, "path": loggable_path(request.url.path), "status": response.status_code,
             "ms": round((time.perf_counter() - started) * 1000, 1)}})
         return response
 

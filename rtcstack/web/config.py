@@ -26,6 +26,7 @@ class ServiceConfig(BaseModel):
     database_url: str = Field(description="SQLAlchemy URL of the service's PostgreSQL login (TLS required).")
     sip_domain: str
     public_url: str = Field(description="The edge's https URL that clients use.")
+    options: dict = Field(default_factory=dict, description="The service's own settings (links: LinksOptions).")
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> ServiceConfig:

@@ -44,5 +44,6 @@ def test_scram_verifier_is_deterministic_and_checks_like_postgresql():
 def test_schema_upgrade_renders_from_empty_and_is_empty_at_head():
     sql = migrate.upgrade_sql(None)
     assert "CREATE TABLE customers" in sql and "CREATE VIEW sip_subscribers" in sql
-    assert f"INSERT INTO alembic_version (version_num) VALUES ('{migrate.head()}')" in sql
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    assert f"UPDATE alembic_version SET version_num='{migrate.head()}'" in sql
     assert migrate.upgrade_sql(migrate.head()) == ""
