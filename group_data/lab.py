@@ -23,3 +23,6 @@ relay = {"catch_all_mailbox": "sink", "sms_sink_port": 8025}
 # The machine is the benchmarks' and load tests' client: the edge's per-address rate limits (invite pages,
 # redeem) do not apply to it; the rate-limit test sends from a client network instead.
 edge = {"rate_limit_exempt": ["198.18.10.1/32"]}
+# The SMS sink checks nothing, but records what the gateway adapter sends: basic auth as this user, with the
+# generated secret links_sms_gateway_password.
+links = {"sms_gateway": {"username": "rtcstack-lab"}}

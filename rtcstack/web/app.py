@@ -9,6 +9,8 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -33,6 +35,11 @@ _TOKENISH = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=/|$)")
 def loggable_path(path: str) -> str:
     """The path with anything token-like replaced by `~` and a prefix of its SHA-256."""
     return _TOKENISH.sub(lambda m: "~" + hashlib.sha256(m.group(0).encode()).hexdigest()[:8], path)
+
+
+def _problem(error: dict) -> str:
+    where = ".".join(part for part in error.get("loc", ()) if isinstance(part, str) and part != "body") or "body"
+    return f"{where}: {error.get('msg', 'is not valid')}"
 
 
 def create_app(config: ServiceConfig, engine: Engine | None = None, background: tuple = ()) -> FastAPI:
@@ -73,6 +80,18 @@ def create_app(config: ServiceConfig, engine: Engine | None = None, background: 
             return JSONResponse({"status": "failing", "database": "unreachable"}, status_code=503,
                                 headers={"Retry-After": "5"})
         return JSONResponse({"status": "ok", "service": config.service, "database": "ok"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """Every rtcstack API answers bad input the same way: 422 with one line per problem, naming the field."""
+        return JSONResponse({"errors": [_problem(error) for error in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A body that is not JSON at all (400) gets the same shape; other HTTP errors keep FastAPI's."""
+        if exc.status_code == 400:
+            return JSONResponse({"errors": [f"body: {exc.detail}"]}, status_code=400)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     app.add_api_route("/healthz", health, methods=["GET"], summary="Liveness and database reachability",
                       responses={503: {"description": "the database cannot be reached"}})

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import create_engine
 
 from ..domain import links as domain
@@ -28,6 +28,24 @@ from .messages import InviteMessages
 from .outbox import MailRelay, Outbox, SmsGateway
 
 LANGUAGE_COOKIE = "lang"
+
+
+def _clean(value: str | None) -> str | None:
+    """Text a person typed: no control characters, valid Unicode (PostgreSQL stores neither NUL nor lone
+    surrogates)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains characters that are not valid Unicode") from None
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise ValueError("contains control characters")
+    return value
+
+
+#: A string field of the API: printable, valid Unicode.
+Text = Annotated[str, AfterValidator(_clean)]
 
 
 class LinksOptions(BaseModel):
@@ -69,9 +87,9 @@ class Problems(BaseModel):
 class RedeemRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(max_length=64, description="the token of the invite link (the part after /i/)")
-    display_name: str | None = Field(None, max_length=128, description="defaults to the contact's name")
-    recovery_email: str | None = Field(None, max_length=254, description="unique across accounts")
+    token: Text = Field(max_length=64, description="the token of the invite link (the part after /i/)")
+    display_name: Text | None = Field(None, max_length=128, description="defaults to the contact's name")
+    recovery_email: Text | None = Field(None, max_length=254, description="unique across accounts")
 
 
 class SipSection(BaseModel):
@@ -106,9 +124,9 @@ class Provisioning(BaseModel):
 class VideoPhoneRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=64, description="also the SIP user name of its account")
-    customer: str = Field(max_length=128)
-    display_name: str | None = Field(None, max_length=128)
+    name: Text = Field(max_length=64, description="also the SIP user name of its account")
+    customer: Text = Field(max_length=128)
+    display_name: Text | None = Field(None, max_length=128)
 
 
 class VideoPhoneCreated(BaseModel):
@@ -121,8 +139,8 @@ class VideoPhoneCreated(BaseModel):
 class ContactRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = Field(None, max_length=254)
-    mobile: str | None = Field(None, max_length=32)
+    email: Text | None = Field(None, max_length=254)
+    mobile: Text | None = Field(None, max_length=32)
     phone_only: bool = False
     language: Literal["pl", "en"] = "pl"
 
@@ -134,8 +152,8 @@ class Summary(BaseModel):
 class InviteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    video_phone: str = Field(max_length=64)
-    contact: str = Field(max_length=128)
+    video_phone: Text = Field(max_length=64)
+    contact: Text = Field(max_length=128)
     via: Literal["email", "sms", "none"] | None = None
 
 
@@ -189,7 +207,8 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
     app.mount("/i/static", StaticFiles(directory=i18n.HERE / "static"), name="static")
     bearer = HTTPBearer(auto_error=False, description="the links service's admin token (secret links_admin_token)")
 
-    def provider(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    # (a default, not Annotated: annotations are strings here, and `bearer` is local)
+    def provider(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(),
                                                           options.admin_token.encode()):
             raise _ApiError(401, "unauthorized", "give the admin token as `Authorization: Bearer TOKEN`")
@@ -249,6 +268,8 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
         try:
             done = domain.redeem(runner, settings, body.token, body.display_name, body.recovery_email)
         except domain.RedeemError as exc:
+            if exc.status == 422:
+                raise _ApiError(422, errors=[exc.detail]) from None
             raise _ApiError(exc.status, exc.reason, exc.detail) from None
         turn = rest_credentials(options.turn_secret, done.username, options.turn_lifetime_seconds,
                                 uris=options.turn_uris)
@@ -265,12 +286,14 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
                       responses={404: {"model": Problem, "description": "unknown link"},
                                  409: {"model": Problem, "description": "recovery e-mail used by another account"},
                                  410: {"model": Problem, "description": "link used, revoked or expired"},
-                                 422: {"description": "a field is missing or malformed"}})
+                                 400: {"model": Problems, "description": "the body is not JSON"},
+                                 422: {"model": Problems, "description": "a field is missing or malformed"}})
 
     # --- the provider's API (P14, for the portal and the provider admin) -----------------------------------
 
     guarded = {"dependencies": [Depends(provider)], "tags": ["provider"]}
-    problems = {401: {"model": Problem, "description": "no or wrong admin token"},
+    problems = {400: {"model": Problems, "description": "the body is not JSON"},
+                401: {"model": Problem, "description": "no or wrong admin token"},
                 422: {"model": Problems, "description": "bad input: what is wrong and how to fix it"}}
 
     def add_video_phone(body: VideoPhoneRequest) -> VideoPhoneCreated:
@@ -279,7 +302,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
                                           body.customer, body.display_name)
         return VideoPhoneCreated(name=body.name, summary=summary, sip_username=body.name, sip_password=password)
 
-    def put_contact(video_phone: str, contact: str, body: ContactRequest) -> Summary:
+    def put_contact(video_phone: Text, contact: Text, body: ContactRequest) -> Summary:
         """Add a contact to a video phone, or update its details (same name)."""
         return Summary(summary=_provisioning(domain.add_contact, runner, video_phone, contact, body.email,
                                              body.mobile, body.phone_only, body.language))
@@ -292,7 +315,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
         return InviteIssued(link=issued.link, channel=issued.channel, recipient=issued.recipient,
                             expires_at=issued.expires_at, revoked=issued.revoked)
 
-    def list_invites(video_phone: str | None = None) -> list[InviteRow]:
+    def list_invites(video_phone: Text | None = None) -> list[InviteRow]:
         """Every invite, newest first, with its state and its message's delivery."""
         return [InviteRow(**row) for row in domain.list_invites(runner, video_phone)]
 
@@ -303,7 +326,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
     app.add_api_route("/api/v1/invites", issue, methods=["POST"], status_code=201, response_model=InviteIssued,
                       responses=problems, summary="Issue (or re-issue) an invite", **guarded)
     app.add_api_route("/api/v1/invites", list_invites, methods=["GET"], response_model=list[InviteRow],
-                      responses={401: problems[401]}, summary="List invites", **guarded)
+                      responses={401: problems[401], 422: problems[422]}, summary="List invites", **guarded)
 
     @app.exception_handler(_ApiError)
     async def api_error(request: Request, exc: _ApiError) -> JSONResponse:

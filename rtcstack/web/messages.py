@@ -22,7 +22,7 @@ class InviteMessages:
                  expires_at: datetime) -> dict:
         context = {"contact": contact, "video_phone": video_phone, "link": link, "service": self.service_name,
                    "support": self.support_contact,
-                   "expires": format_datetime(expires_at, "medium", tzinfo=expires_at.tzinfo, locale=language)}
+                   "expires": format_datetime(expires_at, "d MMMM y, HH:mm zzz", tzinfo=expires_at.tzinfo, locale=language)}
         if kind == "sms":
             return {"language": language, "text": i18n.render("messages/invite_sms.txt", language, **context).strip()}
         return {"language": language,
