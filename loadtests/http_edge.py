@@ -1,6 +1,7 @@
 """http: each user requests the edge's pages over HTTPS on a kept-alive connection, verifying the
-certificate against the deployment's CA (the links and portal pages join this scenario when those
-services exist). Run it with `rtcstack load http INVENTORY`."""
+certificate against the deployment's CA: the edge's health page, a Janus ping, and with a links role an invite
+page (it must carry the QR code) and redeems of fresh invites (each creates a SIP account; once a user's invites
+are spent it redeems unknown links, which must get 404). Run it with `rtcstack load http INVENTORY`."""
 
 import http.client
 import json
@@ -11,18 +12,24 @@ from urllib.parse import urlsplit
 from locust import User, between, task
 
 from rtcstack.load.context import LoadContext
-from rtcstack.load.support import ProtocolFailure, exchange
+from rtcstack.load.support import SLOTS, ProtocolFailure, exchange
 
 
 class EdgeUser(User):
     context = LoadContext.current()
     wait_time = between(0.5, 1.5)
 
+    component = "http"
+
     def on_start(self):
         self.tls = ssl.create_default_context(cafile=self.context.cafile)
         self.connection = None
+        invites = self.context.invites
+        self.slot = SLOTS.take(self.environment, self.component) if invites else None
+        self.redeemable = list(invites["redeem"][self.slot]) if invites else []
 
-    def _request(self, name: str, method: str, path: str, body: bytes | None = None, expect: bytes = b"") -> None:
+    def _request(self, name: str, method: str, path: str, body: bytes | None = None, expect: bytes = b"",
+                 status: int = 200) -> None:
         with exchange(self.environment, "HTTP", name) as outcome:
             if self.connection is None:
                 self.connection = http.client.HTTPSConnection(urlsplit(self.context.edge_url).hostname, 443,
@@ -37,7 +44,7 @@ class EdgeUser(User):
                 self.connection.close()
                 self.connection = None
                 raise
-            if response.status != 200 or expect not in answer:
+            if response.status != status or expect not in answer:
                 raise ProtocolFailure(f"{method} {path}: {response.status} {answer[:80]!r}")
 
     @task(3)
@@ -50,6 +57,25 @@ class EdgeUser(User):
         self._request("POST /janus ping", "POST", urlsplit(self.context.janus_url).path,
                       json.dumps({"janus": "ping", "transaction": secrets.token_hex(6)}).encode(), expect=b'"pong"')
 
+    @task(2)
+    def invite_page(self):
+        if self.context.invites:
+            self._request("GET /i/TOKEN", "GET", f"/i/{self.context.invites['page']}", expect=b'id="qr"')
+
+    @task(1)
+    def redeem(self):
+        """A fresh invite creates an account (201); once this user's are spent, an unknown link gets 404."""
+        if not self.context.invites:
+            return
+        if self.redeemable:
+            token, status, expect = self.redeemable.pop(), 201, b'"registrars"'
+        else:
+            token, status, expect = secrets.token_urlsafe(24), 404, b'"unknown"'
+        self._request("POST /api/v1/redeem", "POST", "/api/v1/redeem", json.dumps({"token": token}).encode(),
+                      expect=expect, status=status)
+
     def on_stop(self):
         if self.connection is not None:
             self.connection.close()
+        if self.slot is not None:
+            SLOTS.give_back(self.component, self.slot)

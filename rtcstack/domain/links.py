@@ -389,3 +389,21 @@ MAX_ATTEMPTS = 12
 
 def backoff_seconds(attempts: int) -> int:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1] if attempts > 0 else 0
+
+
+def issue_bulk(db: SqlRunner, settings: LinkSettings, video_phone: str, prefix: str, count: int) -> list[str]:
+    """`count` invites of `video_phone` for contacts PREFIX0..PREFIXn-1 (made if missing, e-mail
+    PREFIXi@invalid), sent nowhere: the links of load tests and benchmarks, in one transaction."""
+    phone_id = _video_phone_id(db, video_phone)
+    tokens = [new_token() for _ in range(count)]
+    expires = (datetime.now(timezone.utc) + timedelta(days=settings.invite_days)).replace(microsecond=0)
+    contacts = insert(Contact).values([{"video_phone_id": phone_id, "name": f"{prefix}{i}", "kind": "video",
+                                        "email": f"{prefix}{i}@invalid"} for i in range(count)])
+    invites = [{"token_sha256": token_hash(token), "video_phone_id": phone_id, "channel": "none",
+                "expires_at": expires,
+                "contact_id": select(Contact.id).where(Contact.video_phone_id == phone_id,
+                                                       Contact.name == f"{prefix}{i}").scalar_subquery()}
+               for i, token in enumerate(tokens)]
+    db.run("\n".join([sql_text(contacts.on_conflict_do_nothing(constraint="contacts_name_per_video_phone")),
+                      *(sql_text(insert(Invite).values(**row)) for row in invites)]))
+    return tokens

@@ -54,6 +54,8 @@ class LoadContext:
     edge_url: str
     cafile: str
     load: dict = field(default_factory=dict)
+    #: the http scenario's invite links: {"page": TOKEN, "redeem": [[TOKEN, ...] per user slot]}
+    invites: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, deployment: Deployment, site: Site, scenario: str, users: int, workers: int,

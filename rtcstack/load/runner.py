@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from ..config.settings import LoadSettings
 from .context import CUSTOMER, ENV, LoadContext, account, accounts_needed
 from .gate import Check, as_json, evaluate, media_summary
 from .scenarios import SCENARIOS
+
+#: Fresh invites each user slot of the http scenario may redeem; then it redeems unknown links (404).
+REDEEMS_PER_USER = 10
 
 
 class LoadError(Exception):
@@ -95,6 +99,26 @@ class LoadRun:
             import_accounts(db, path)
         return total
 
+    def create_invites(self) -> dict:
+        """For the http scenario, with a links role: one invite whose page every user views (a page view spends
+        nothing) and REDEEMS_PER_USER fresh invites per user slot to redeem (a redeem spends one)."""
+        if not any(p.name == "http" for p in self.parts) or not self.deployment.hosts_with("links"):
+            return {}
+        from ..cli.links import link_settings
+        from ..domain.links import add_video_phone, issue_bulk
+        from ..domain.provisioning import add_customer
+        from ..runtime.database import Database
+
+        db = Database.connect(self.site)
+        add_customer(db, CUSTOMER, 300, False, Decimal("0"))
+        phone = f"load-vp-{secrets.token_hex(3)}"
+        add_video_phone(db, self.deployment.sip_domain, phone, CUSTOMER, "Load Test")
+        slots = self.users * max(1, self.workers + self.remote_workers)
+        tokens = issue_bulk(db, link_settings(self.deployment), phone, "load-", 1 + slots * REDEEMS_PER_USER)
+        self.log(f"invites ready: {len(tokens)} (video phone {phone})")
+        return {"page": tokens[0], "redeem": [tokens[1 + i * REDEEMS_PER_USER:1 + (i + 1) * REDEEMS_PER_USER]
+                                              for i in range(slots)]}
+
     # --- the run ------------------------------------------------------------------------------------
 
     def stop_timeout(self) -> int:
@@ -119,6 +143,7 @@ class LoadRun:
             context = LoadContext.build(self.deployment, self.site, self.scenario, self.users,
                                         self.workers + self.remote_workers, self.duration_seconds,
                                         self.report_dir.resolve())
+            context.invites = self.create_invites()
             env = {**os.environ, ENV: str(context.write(Path(private) / "context.json"))}
             spawn = self.spawn_rate or max(1.0, self.users / 10)
             common = ["-u", str(self.users), "-r", f"{spawn:g}", "--stop-timeout", str(self.stop_timeout())]

@@ -55,9 +55,10 @@ SFU_JOIN = Scenario(
            ("JANUS", "leave")),
     setup=("JANUS", "join"), roles=("edge", "sfu"))
 HTTP = Scenario(
-    "http", "Each user requests the edge's pages over HTTPS (the links and portal pages join when they exist).",
-    steps=(("HTTP", "GET /healthz"), ("HTTP", "POST /janus ping")), setup=None, file="http_edge.py",
-    roles=("edge",))
+    "http", "Each user requests the edge's pages over HTTPS: its health page, a Janus ping, an invite page (with its "
+    "QR code) and, with a links role, redeems of fresh invites (each creating a SIP account).",
+    steps=(("HTTP", "GET /healthz"), ("HTTP", "POST /janus ping"), ("HTTP", "GET /i/TOKEN"),
+           ("HTTP", "POST /api/v1/redeem")), setup=None, file="http_edge.py", roles=("edge",))
 RELEASE = Scenario(
     "release", "Every scenario at once under a ramp-up, hold and ramp-down load shape.",
     steps=(), components=("sip_register", "sip_calls", "turn_relay", "sfu_join", "http"))

@@ -174,6 +174,7 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
             "options": options(deployment, host) if options else {},
         }
         unit = {"service": name, "host": host.name, "account": account, "venv": HOST_VENV, "factory": factory,
+                "workers": getattr(getattr(deployment, name), "workers", 1),
                 "config_path": config_path(name), "address": str(host.private_address),
                 "port": getattr(deployment, name).port,
                 "edges": ",".join(str(h.private_address) for h in edge) or "127.0.0.1"}
@@ -186,6 +187,9 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
 
     return Role(name=name, settings=settings, needs=needs,
                 secrets={**secrets, secret: f"PostgreSQL password of the {name} service's user"},
-                account=account, database_login=DatabaseLogin(f"rtcstack_{name}", secret, grants=grants),
+                account=account, database_login=DatabaseLogin(
+                    f"rtcstack_{name}", secret, grants=grants,
+                    # each uvicorn worker: its pool and overflow (web.app.POOL_SIZE + POOL_OVERFLOW), plus psql
+                    connections=lambda deployment: getattr(getattr(deployment, name), "workers", 1) * 6 + 2),
                 proxied=True, listeners=listeners, **role, **({"units": (account,), "edge_routes": edge_routes,
                                                        "config_files": config_files} if factory else {}))

@@ -19,6 +19,8 @@ NGINX_SERVICE = "nginx"
 #: nginx.conf is staged here and checked with `nginx -t` before it replaces /etc/nginx/nginx.conf.
 NGINX_STAGED = "/etc/rtcstack/nginx/nginx.conf"
 NGINX_CONF = "/etc/nginx/nginx.conf"
+#: What the edge serves itself under /.well-known/ (operators put app-link association files here).
+WELL_KNOWN = "/var/lib/rtcstack/edge/well-known"
 
 
 class EdgeSettings(Settings):
@@ -72,6 +74,7 @@ def nginx_context(deployment: Deployment, host: Host) -> dict:
         "hsts": e.hsts_max_age_seconds,
         "upstreams": upstreams(deployment),
         "rate_limit_exempt": [str(n) for n in e.rate_limit_exempt],
+        "well_known": WELL_KNOWN,
     }
 
 

@@ -37,6 +37,14 @@ def loggable_path(path: str) -> str:
     return _TOKENISH.sub(lambda m: "~" + hashlib.sha256(m.group(0).encode()).hexdigest()[:8], path)
 
 
+#: Connections one worker process keeps (and may add under a burst): the role's login is sized from these.
+POOL_SIZE, POOL_OVERFLOW = 4, 2
+
+
+def engine_for(config: ServiceConfig) -> Engine:
+    return create_engine(config.database_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+
+
 def _problem(error: dict) -> str:
     where = ".".join(part for part in error.get("loc", ()) if isinstance(part, str) and part != "body") or "body"
     return f"{where}: {error.get('msg', 'is not valid')}"
@@ -57,7 +65,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None, background: 
     app = FastAPI(title=f"rtcstack {config.service}", openapi_url="/api/v1/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)
     app.state.config = config
-    app.state.engine = engine or create_engine(config.database_url, pool_pre_ping=True, pool_size=5)
+    app.state.engine = engine or engine_for(config)
 
     @app.middleware("http")
     async def headers_and_log(request: Request, call_next) -> Response:

@@ -15,13 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import create_engine
 
 from ..domain import links as domain
 from ..domain.provisioning import ProvisioningError
 from ..protocols.turn_rest import rest_credentials
 from . import csrf, i18n, logs
-from .app import create_app
+from .app import create_app, engine_for
 from .config import ServiceConfig
 from .db import EngineRunner
 from .messages import InviteMessages
@@ -196,7 +195,7 @@ def create() -> FastAPI:
 
 def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = True) -> FastAPI:
     options = LinksOptions.model_validate(config.options)
-    engine = engine or create_engine(config.database_url, pool_pre_ping=True, pool_size=5)
+    engine = engine or engine_for(config)
     runner = EngineRunner(engine)
     outbox = Outbox(runner, options.signing_key, options.mail, options.sms, options.outbox_poll_seconds)
     app = create_app(config, engine, background=(outbox,) if start_outbox else ())

@@ -201,11 +201,12 @@ def test_a_renewed_certificate_alone_reaches_the_daemon_without_a_restart(host, 
 
 
 def test_a_stopped_daemon_is_started(host):
-    """Found enabled but not active: the running-and-enabled operation runs, nothing else."""
+    """Found enabled but not active: its failed state is cleared (a unit at systemd's start limit refuses to
+    start) and the running-and-enabled operation runs, nothing else."""
     host.packages = ("daemon", "daemon-modules")
     host.unit = "enabled failed"
     in_place(host, daemon_files())
-    assert deploy(host, daemon_files()) == ["Daemon running and enabled"]
+    assert deploy(host, daemon_files()) == ["Clear Daemon's failed state", "Daemon running and enabled"]
 
 
 def test_the_daemon_account_joins_ssl_cert_once(host):
