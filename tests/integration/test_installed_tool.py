@@ -108,6 +108,7 @@ def operator_repo(lab_runner, tmp_path_factory) -> Path:
     """An operator's repository outside the checkout: an SSH inventory of the single lab's host, the lab's
     group_data without its `lab` section, and the lab's secrets and PKI (so nothing on aio1 is rotated)."""
     from rtcstack.lab import Lab
+    from rtcstack.roles import REGISTRY
     from rtcstack.site import Site
 
     lab_runner(INVENTORY)  # up and deployed through the docker connector
@@ -118,7 +119,7 @@ def operator_repo(lab_runner, tmp_path_factory) -> Path:
             **Lab(site.deployment, site.name, key_dir=PROJECT_ROOT / "inventories").ssh_data(HOST)}
     inventories = repo / "inventories"
     inventories.mkdir()
-    roles = ("database", "registrar", "media", "turn", "sfu", "links", "portal", "edge")
+    roles = tuple(REGISTRY)  # every role, as inventories/single.py has them
     (inventories / "single.py").write_text(
         '"""Every role on one host, reached over SSH."""\n\n'
         f"_AIO = ({HOST!r}, {data!r})\n\n" + "".join(f"{role} = [_AIO]\n" for role in roles))
