@@ -65,7 +65,8 @@ def _maildir(lab) -> tuple[RemoteHost, str]:
 def mailbox_messages(lab) -> list[EmailMessage]:
     """Every message in the catch-all Maildir (new/ and cur/), oldest first, newest last."""
     remote, maildir = _maildir(lab)
-    listing = remote.run(f"cd {shlex.quote(maildir)} && for f in $(ls -1 -rt --full-time new/* cur/* 2>/dev/null "
+    # Postfix makes the Maildir with the first message it delivers: none yet, no messages.
+    listing = remote.run(f"cd {shlex.quote(maildir)} 2>/dev/null || exit 0; for f in $(ls -1 -rt --full-time new/* cur/* 2>/dev/null "
                          f"| awk '{{print $NF}}'); do printf '%s ' \"$f\"; base64 -w0 \"$f\"; echo; done")
     out = []
     for line in filter(None, listing.splitlines()):
