@@ -21,14 +21,21 @@ def media(request, lab_runner) -> MediaLab:
 @pytest.fixture(scope="module")
 def turn_peer(media):
     """turnutils_peer on an sfu host (a relay destination the model allows), another host than turn1 where
-    the lab has one. It listens on the last port of Janus' RTP range, which that host's firewall opens."""
+    the lab has one. It listens on a free port at the top of Janus' RTP range, which that host's firewall opens
+    (Janus may hold the last ones for sessions of earlier tests: the peer could not bind there)."""
     assert shutil.which("turnutils_uclient"), "coturn's turnutils_uclient is missing: run scripts/bootstrap"
     host = media.sfu
-    port = media.deployment.sfu_rtp_ports.end
+    top = media.deployment.sfu_rtp_ports.end
     media.run_on(host, "command -v turnutils_peer >/dev/null || { systemctl mask coturn.service; "
                        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends coturn; }")
-    media.run_on(host, f"pkill -x turnutils_peer || true; setsid timeout 900 turnutils_peer "
-                       f"-L {host.private_address} -p {port} </dev/null >/dev/null 2>&1 & sleep 0.5; echo started")
+    started = media.run_on(host, (
+        f"pkill -x turnutils_peer || true; sleep 0.2; "
+        f"for port in $(seq {top} -1 {top - 30}); do "
+        f"ss -Hlun \"sport = :$port\" | grep -q . && continue; "
+        f"setsid timeout 1800 turnutils_peer -L {host.private_address} -p $port </dev/null >/dev/null 2>&1 & "
+        f"for i in $(seq 50); do ss -Hlun \"sport = :$port\" | grep -q . && {{ echo $port; exit 0; }}; sleep 0.1; done; "
+        f"done; exit 1"))
+    port = int(started.strip().splitlines()[-1])
     yield str(host.advertised_address), port
     media.run_on(host, "pkill -x turnutils_peer || true")
 
