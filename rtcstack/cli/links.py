@@ -86,12 +86,12 @@ def invites_issue(inventory: Path, video_phone: str, contact: str, via: str | No
     """Issue a link for (contact, video phone); earlier links of the pair are revoked. The message is queued
     and sent by the links service (see `rtcstack invites list`)."""
     from ..domain.links import issue_invite
+    from ..roles.links import support_contact
     from ..web.messages import InviteMessages
 
     with clean_errors():
         db = _database(inventory)
-        s = db.deployment.links
-        compose = InviteMessages(s.service_name, s.support_contact or f"support@{db.deployment.sip_domain}")
+        compose = InviteMessages(db.deployment.links.service_name, support_contact(db.deployment))
         issued = issue_invite(db, link_settings(db.deployment), video_phone, contact, via, compose)
     click.echo(issued.summary())
 

@@ -224,17 +224,9 @@ def issue_invite(db: SqlRunner, settings: LinkSettings, video_phone: str, contac
     return Issued(link, token, via, recipient, expires_at, int(before[0][0]) if before else 0)
 
 
-INVITE_STATES = ("active", "used", "revoked", "expired")
-
-
-def invite_state(used_at, revoked_at, expires_at, now: datetime | None = None) -> str:
-    if used_at:
-        return "used"
-    if revoked_at:
-        return "revoked"
-    if expires_at <= (now or datetime.now(timezone.utc)):
-        return "expired"
-    return "active"
+#: An invite's state, in SQL: used, revoked, expired or active (in that order of precedence).
+STATE = case((Invite.used_at.isnot(None), "used"), (Invite.revoked_at.isnot(None), "revoked"),
+             (Invite.expires_at <= func.now(), "expired"), else_="active")
 
 
 def list_invites(db: SqlRunner, video_phone: str | None = None) -> list[dict]:
@@ -245,8 +237,7 @@ def list_invites(db: SqlRunner, video_phone: str | None = None) -> list[dict]:
     query = (select(Invite.id, VideoPhone.name, Contact.name, Invite.channel, Invite.created_at, Invite.expires_at,
                     Invite.used_at, Invite.revoked_at, delivery.c.sent_at, delivery.c.failed_at,
                     delivery.c.attempts, delivery.c.last_error,
-                    case((Invite.used_at.isnot(None), "used"), (Invite.revoked_at.isnot(None), "revoked"),
-                              (Invite.expires_at <= func.now(), "expired"), else_="active"))
+                    STATE)
              .join(VideoPhone, VideoPhone.id == Invite.video_phone_id)
              .join(Contact, Contact.id == Invite.contact_id)
              .outerjoin(delivery, delivery.c.invite_id == Invite.id)
@@ -303,8 +294,7 @@ def look_up(db: SqlRunner, token: str) -> dict | None:
         return None
     digest = token_hash(token)
     rows = db.query(select(Invite.id, Invite.token_sha256, Invite.used_at, Invite.revoked_at, Invite.expires_at,
-                           case((Invite.used_at.isnot(None), "used"), (Invite.revoked_at.isnot(None), "revoked"),
-                                (Invite.expires_at <= func.now(), "expired"), else_="active"),
+                           STATE,
                            Contact.name, VideoPhone.display_name, VideoPhone.id)
                     .join(Contact, Contact.id == Invite.contact_id)
                     .join(VideoPhone, VideoPhone.id == Invite.video_phone_id)

@@ -75,6 +75,10 @@ def public_url(deployment: Deployment) -> str:
     return (deployment.links.public_url or f"https://{deployment.sip_domain}").rstrip("/")
 
 
+def support_contact(deployment: Deployment) -> str:
+    return deployment.links.support_contact or f"support@{deployment.sip_domain}"
+
+
 def registrar_uris(deployment: Deployment) -> tuple[str, ...]:
     """The app's registrars: UDP and TCP by advertised address, TLS by the name the certificate carries."""
     r, out = deployment.registrar, []
@@ -117,7 +121,7 @@ def options(deployment: Deployment, host: Host) -> dict:
         "signing_key": deployment.secret("links_signing_key"),
         "admin_token": deployment.secret("links_admin_token"),
         "invite_days": s.invite_days, "service_name": s.service_name,
-        "support_contact": s.support_contact or f"support@{deployment.sip_domain}",
+        "support_contact": support_contact(deployment),
         "default_language": s.default_language, "app_scheme": s.app_scheme,
         "app_link": s.app_link or f"{base}/app", "app_store_url": s.app_store_url,
         "play_store_url": s.play_store_url, "mail": mail_relay(deployment), "sms": sms_gateway(deployment),
