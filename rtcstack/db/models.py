@@ -11,7 +11,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, func,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -140,6 +149,9 @@ class VideoPhone(Base):
     display_name: Mapped[str] = mapped_column(String(128), comment="its user, as messages name them")
     account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    conference_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sip_accounts.id", ondelete="SET NULL"), unique=True,
+        comment="the SIP account the conference calls the video phone from (L5)")
 
 
 class Contact(Base):
@@ -214,3 +226,33 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), comment="gave up")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConferenceLink(Base):
+    """A video phone's conference link (L5): one active per video phone; its token is kept as a SHA-256 (to find
+    it) and sealed with the links signing key (to show it again)."""
+
+    __tablename__ = "conference_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    video_phone_id: Mapped[int] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Diagnostic(Base):
+    """A browser's pre-call check report (L7), stored for support."""
+
+    __tablename__ = "diagnostics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conference_link_id: Mapped[int | None] = mapped_column(ForeignKey("conference_links.id", ondelete="SET NULL"),
+                                                           index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[str] = mapped_column(String(500))
+    user_agent: Mapped[str] = mapped_column(String(512), server_default="")
+    report: Mapped[str] = mapped_column(Text)

@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 
 VIDEOROOM = "janus.plugin.videoroom"
 TEXTROOM = "janus.plugin.textroom"
+AUDIOBRIDGE = "janus.plugin.audiobridge"
+ECHOTEST = "janus.plugin.echotest"
+STREAMING = "janus.plugin.streaming"
+#: What a conference link's browser may use.
+CONFERENCE_PLUGINS = (VIDEOROOM, AUDIOBRIDGE, TEXTROOM, ECHOTEST, STREAMING)
 #: Janus' realm for signed tokens (fixed by Janus).
 TOKEN_REALM = "janus"
 

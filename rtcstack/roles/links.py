@@ -21,6 +21,11 @@ GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON contacts, invites, outbox TO rtcstack_links",
     "GRANT USAGE ON SEQUENCE sip_accounts_id_seq, video_phones_id_seq, devices_id_seq, contacts_id_seq, "
     "invites_id_seq, outbox_id_seq TO rtcstack_links",
+    # conference links (L5-L7): the link, the conference's SIP account on its video phone, browsers' reports
+    "GRANT UPDATE (conference_account_id) ON video_phones TO rtcstack_links",
+    "GRANT SELECT, INSERT, UPDATE ON conference_links TO rtcstack_links",
+    "GRANT SELECT, INSERT ON diagnostics TO rtcstack_links",
+    "GRANT USAGE ON SEQUENCE conference_links_id_seq, diagnostics_id_seq TO rtcstack_links",
 )
 
 
@@ -69,6 +74,14 @@ class LinksSettings(Settings):
     redeem_rate_per_second: Int = Field(2, ge=1, le=10000,
                                         description="Redeem calls per second one client address may make.")
     rate_burst: Int = Field(20, ge=0, le=100000, description="Requests allowed above those rates in a burst.")
+    conference_ice_policy: Literal["relay", "all"] = Field(
+        "relay", description="ICE candidates conference pages use: relay (all media through TURN: works behind "
+                             "any NAT or firewall that passes TURN, and the SFU's ports stay private) or all.")
+    conference_video_participants: Int = Field(
+        12, ge=2, le=100, description="Participants per conference link that send video (Janus video-room "
+                                      "publishers); audio and chat have no such limit.")
+    conference_token_hours: Int = Field(
+        4, ge=1, le=48, description="Hours a conference page's Janus token works (the longest call).")
 
 
 def public_url(deployment: Deployment) -> str:
@@ -128,12 +141,22 @@ def options(deployment: Deployment, host: Host) -> dict:
         "turn_secret": deployment.secret("turn_shared_secret"), "turn_uris": list(turn_uris(deployment)),
         "turn_lifetime_seconds": deployment.turn.credential_lifetime_seconds,
         "registrars": list(registrar_uris(deployment)),
+        "conference": {
+            "janus_urls": [f"http://{h.private_address}:{deployment.sfu.http_port}/janus"
+                           for h in deployment.hosts_with("sfu")],
+            "janus_api_secret": deployment.secret("janus_api_secret"),
+            "janus_room_key": deployment.secret("janus_room_key"),
+            "janus_token_secret": deployment.secret("janus_token_secret"),
+            "janus_path": deployment.edge.janus_path, "janus_token_seconds": s.conference_token_hours * 3600,
+            "room_publishers": s.conference_video_participants, "ice_policy": s.conference_ice_policy},
     }
 
 
 def route_options(deployment: Deployment) -> dict[str, dict]:
     s = deployment.links
     return {"/i/": {"rate_limit": (s.page_rate_per_second, s.rate_burst), "secret_path": True},
+            "/c/": {"rate_limit": (s.page_rate_per_second, s.rate_burst), "secret_path": True},
+            "/api/v1/conference/": {"rate_limit": (s.page_rate_per_second, s.rate_burst), "secret_path": True},
             "/api/v1/redeem": {"exact": True, "rate_limit": (s.redeem_rate_per_second, s.rate_burst)}}
 
 
@@ -142,5 +165,5 @@ ROLE = web_service(
     secrets={"links_signing_key": "key that signs invite and conference links and seals the outbox",
              "links_admin_token": "bearer token of the links service's provider API",
              "links_sms_gateway_password": "password of the SMS gateway account (links.sms_gateway.username)"},
-    factory="rtcstack.web.links:create", paths=("/api/v1/", "/api/v1/redeem", "/i/"), grants=GRANTS,
+    factory="rtcstack.web.links:create", paths=("/api/v1/", "/api/v1/redeem", "/i/", "/c/", "/api/v1/conference/"), grants=GRANTS,
     options=options, public_url=public_url, route_options=route_options)

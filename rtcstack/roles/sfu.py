@@ -28,6 +28,10 @@ class SfuSettings(Settings):
     admin_port: Port = Field(7088, description="Janus admin API port, on loopback only (HTTP, admin secret).")
     rtp_port_min: RangeStart = range_start(20000, "First port of Janus' RTP range; its size derives from channels.")
     ports_per_channel: Int = per_channel(2, "RTP ports one channel uses (bundled, rtcp-mux: one per peer connection).")
+    plain_rtp_port_min: RangeStart = range_start(
+        24000, "First port of the plain-RTP range where the audio bridge and the streaming plugin take the video "
+               "phone gateway's RTP (L5); its size derives from channels.")
+    plain_ports_per_channel: Int = per_channel(2, "Plain-RTP ports one gateway call uses (its audio, its video).")
     session_timeout_seconds: Int = Field(
         60, ge=10, le=3600, description="A Janus session without a request or keepalive for this long is destroyed.")
     debug_level: Int = Field(4, ge=0, le=7, description="Janus log level (0 none, 4 info, 7 huge).")
@@ -38,9 +42,15 @@ def rtp_ports(deployment: Deployment) -> PortRange:
     return sized_range(deployment, deployment.sfu.rtp_port_min, deployment.sfu.ports_per_channel)
 
 
+def plain_rtp_ports(deployment: Deployment) -> PortRange:
+    """The audio bridge's and streaming plugin's plain-RTP range (the gateway's calls), sized from channels."""
+    return sized_range(deployment, deployment.sfu.plain_rtp_port_min, deployment.sfu.plain_ports_per_channel)
+
+
 def listeners(deployment: Deployment, host: Host):
     s = deployment.sfu
-    edges = deployment.addresses_of(*deployment.roles_fronting())
+    # the edge proxies browsers' requests; the links service manages rooms with the API secret
+    edges = deployment.addresses_of(*deployment.roles_fronting(), "links")
     return [*listen("janus http", "tcp", s.http_port, "sfu.http_port", edges),
             *listen("janus websocket", "tcp", s.websocket_port, "sfu.websocket_port", edges),
             *listen("janus admin", "tcp", s.admin_port, "sfu.admin_port", ()),  # loopback only: no opening
@@ -65,7 +75,7 @@ def edge_routes(deployment: Deployment) -> list[EdgeRoute]:
 #: unused loads (or logs start-up errors about a broker it cannot reach).
 PLUGINS = ("audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming", "textroom",
            "videocall", "videoroom", "voicemail")
-PLUGINS_USED = ("videoroom", "textroom")
+PLUGINS_USED = ("videoroom", "textroom", "audiobridge", "streaming", "echotest")
 TRANSPORTS = ("http", "mqtt", "nanomsg", "pfunix", "rabbitmq", "websockets")
 TRANSPORTS_USED = ("http", "websockets")
 EVENT_HANDLERS = ("gelfevh", "mqttevh", "nanomsgevh", "rabbitmqevh", "sampleevh", "wsevh")
@@ -80,6 +90,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
     s = deployment.sfu
     private, advertised = str(host.private_address), str(host.advertised_address)
     rtp = rtp_ports(deployment)
+    plain = plain_rtp_ports(deployment)
     room_key = deployment.secret("janus_room_key")
 
     def janus(name: str, context: dict) -> ConfigFile:
@@ -103,6 +114,11 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         "websockets": janus("janus.transport.websockets.jcfg", {"private": private, "port": s.websocket_port}),
         "videoroom": janus("janus.plugin.videoroom.jcfg", {"admin_key": room_key}),
         "textroom": janus("janus.plugin.textroom.jcfg", {"admin_key": room_key}),
+        "audiobridge": janus("janus.plugin.audiobridge.jcfg", {"admin_key": room_key, "private": private,
+                                                              "rtp_min": plain.start, "rtp_max": plain.end}),
+        "streaming": janus("janus.plugin.streaming.jcfg", {"admin_key": room_key, "rtp_min": plain.start,
+                                                          "rtp_max": plain.end}),
+        "echotest": janus("janus.plugin.echotest.jcfg", {}),
         "dropin": ConfigFile(f"/etc/systemd/system/{JANUS_SERVICE}.service.d/60-rtcstack.conf",
                              f"sfu/etc/systemd/system/{JANUS_SERVICE}.service.d/60-rtcstack.conf.j2",
                              {"user": JANUS_USER, "nofile": max(65536, rtp.size * 4)}),
@@ -116,5 +132,5 @@ ROLE = Role(
              "janus_token_secret": "key that signs time-limited Janus API tokens for browsers",
              "janus_room_key": "Janus video-room and text-room admin key: creating a room needs it"},
     account=JANUS_USER, proxied=True, network_heavy=True,
-    listeners=listeners, edge_routes=edge_routes, config_files=config_files, derived={"rtp_ports": rtp_ports},
+    listeners=listeners, edge_routes=edge_routes, config_files=config_files, derived={"rtp_ports": rtp_ports, "plain_rtp_ports": plain_rtp_ports},
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import segno
@@ -14,37 +14,23 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import links as domain
 from ..domain.provisioning import ProvisioningError
 from ..protocols.turn_rest import rest_credentials
-from . import csrf, i18n, logs
+from ..domain import conference as conference_domain
+from . import conference, csrf, i18n, logs
+from .api import ApiError, IceServer, Problem, Problems, Text
 from .app import create_app, engine_for
 from .config import ServiceConfig
 from .db import EngineRunner
 from .messages import InviteMessages
+from .conference import ConferenceOptions
 from .outbox import MailRelay, Outbox, SmsGateway
+from .rooms import Sweeper
 
 LANGUAGE_COOKIE = "lang"
-
-
-def _clean(value: str | None) -> str | None:
-    """Text a person typed: no control characters, valid Unicode (PostgreSQL stores neither NUL nor lone
-    surrogates)."""
-    if value is None:
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains characters that are not valid Unicode") from None
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise ValueError("contains control characters")
-    return value
-
-
-#: A string field of the API: printable, valid Unicode.
-Text = Annotated[str, AfterValidator(_clean)]
 
 
 class LinksOptions(BaseModel):
@@ -69,18 +55,10 @@ class LinksOptions(BaseModel):
     turn_lifetime_seconds: int = 86400
     registrars: tuple[str, ...] = ()
     outbox_poll_seconds: float = 1.0
+    conference: ConferenceOptions = ConferenceOptions()
 
 
 # --- API shapes (the OpenAPI description is generated from these) ---------------------------------------
-
-
-class Problem(BaseModel):
-    error: str = Field(description="a reason code: unknown, used, revoked, expired, recovery_email_taken, ...")
-    detail: str
-
-
-class Problems(BaseModel):
-    errors: list[str] = Field(description="one line per problem, naming the field, the value and the fix")
 
 
 class RedeemRequest(BaseModel):
@@ -96,13 +74,6 @@ class SipSection(BaseModel):
     password: str = Field(description="shown this once; only its HA1 is stored")
     domain: str
     registrars: list[str] = Field(description="SIP URIs for UDP, TCP and TLS")
-
-
-class IceServer(BaseModel):
-    urls: list[str]
-    username: str
-    credential: str
-    expires_at: int = Field(description="Unix time after which TURN refuses the credential")
 
 
 class CircleMember(BaseModel):
@@ -198,7 +169,8 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
     engine = engine or engine_for(config)
     runner = EngineRunner(engine)
     outbox = Outbox(runner, options.signing_key, options.mail, options.sms, options.outbox_poll_seconds)
-    app = create_app(config, engine, background=(outbox,) if start_outbox else ())
+    background = [outbox] if start_outbox else []
+    app = create_app(config, engine, background=background)
     app.state.outbox = outbox
     settings = domain.LinkSettings(public_url=config.public_url, realm=config.sip_domain,
                                    signing_key=options.signing_key, invite_days=options.invite_days)
@@ -210,7 +182,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
     def provider(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(),
                                                           options.admin_token.encode()):
-            raise _ApiError(401, "unauthorized", "give the admin token as `Authorization: Bearer TOKEN`")
+            raise ApiError(401, "unauthorized", "give the admin token as `Authorization: Bearer TOKEN`")
 
     # --- pages ---------------------------------------------------------------------------------------
 
@@ -238,7 +210,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
             return page(request, "invite_gone.html", 410, state=invite["state"], heading=heading,
                         explanation=explanation)
         link = f"{config.public_url.rstrip('/')}/i/{token}"
-        left = datetime.fromisoformat(invite["expires_at"]) - datetime.now(timezone.utc)
+        left = datetime.fromisoformat(invite["expires_at"]) - datetime.now(UTC)
         qr = segno.make(link, error="m")
         return page(request, "invite.html", 200, device=device_kind(request.headers.get("user-agent", "")),
                     contact=invite["contact"], video_phone=invite["video_phone"],
@@ -259,6 +231,7 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
 
     app.add_api_route("/i/{token}", invite_page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/i/{token}", choose_language, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/c/{token}", choose_language, methods=["POST"], include_in_schema=False)
 
     # --- the app's redeem call (L3) -----------------------------------------------------------------------
 
@@ -268,8 +241,8 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
             done = domain.redeem(runner, settings, body.token, body.display_name, body.recovery_email)
         except domain.RedeemError as exc:
             if exc.status == 422:
-                raise _ApiError(422, errors=[exc.detail]) from None
-            raise _ApiError(exc.status, exc.reason, exc.detail) from None
+                raise ApiError(422, errors=[exc.detail]) from None
+            raise ApiError(exc.status, exc.reason, exc.detail) from None
         turn = rest_credentials(options.turn_secret, done.username, options.turn_lifetime_seconds,
                                 uris=options.turn_uris)
         return Provisioning(
@@ -327,29 +300,35 @@ def create_links_app(config: ServiceConfig, engine=None, start_outbox: bool = Tr
     app.add_api_route("/api/v1/invites", list_invites, methods=["GET"], response_model=list[InviteRow],
                       responses={401: problems[401], 422: problems[422]}, summary="List invites", **guarded)
 
-    @app.exception_handler(_ApiError)
-    async def api_error(request: Request, exc: _ApiError) -> JSONResponse:
+    # --- conference links (L5-L7) ------------------------------------------------------------------------------
+
+    c = options.conference
+    rooms = conference.register(
+        app, runner=runner, config=config, signing_key=options.signing_key, turn_secret=options.turn_secret,
+        turn_uris=options.turn_uris, turn_lifetime_seconds=options.turn_lifetime_seconds, options=c, page=page,
+        provider_guard={**guarded, "responses": problems}, default_language=options.default_language,
+        language_cookie=LANGUAGE_COOKIE)
+    if rooms is not None and start_outbox:
+        background.append(Sweeper(rooms, lambda: conference_domain.rooms_to_keep(runner, int(c.sweep_seconds * 2)),
+                                  c.sweep_seconds))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.content, status_code=exc.status,
                             headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
 
     return app
 
 
-class _ApiError(Exception):
-    def __init__(self, status: int, error: str | None = None, detail: str = "", errors: list[str] | None = None):
-        self.status = status
-        self.content = {"errors": errors} if errors is not None else {"error": error, "detail": detail}
-
-
 def _provisioning(operation, *args):
     try:
         return operation(*args)
     except ProvisioningError as exc:
-        raise _ApiError(422, errors=exc.problems) from None
+        raise ApiError(422, errors=exc.problems) from None
 
 
 def _gone_text(language: str, state: str, video_phone: str) -> tuple[str, str]:
-    t = lambda message, **values: i18n.gettext(language, message, **values)  # noqa: E731
+    t = lambda message, **values: i18n.gettext(language, message, **values)
     if state == "used":
         return (t("This link has already been used"),
                 t("Each invitation link sets up one device, once. It was used to set up the app already. To "

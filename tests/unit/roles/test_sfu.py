@@ -18,12 +18,16 @@ def test_janus_config_guards_the_api_and_disables_what_is_unused(project_copy):
     assert 'rtp_port_range = "20000-20749"' in janus and 'ice_enforce_list = "198.18.10.15"' in janus
     assert "nat_1_1_mapping" not in janus
     disabled = janus.split('plugins: {\n\tdisable = "')[1].split('"')[0].split(",")
-    assert "libjanus_videoroom.so" not in disabled and "libjanus_textroom.so" not in disabled
-    assert "libjanus_echotest.so" in disabled and len(disabled) == len(sfu.PLUGINS) - 2
+    used = {"videoroom", "textroom", "audiobridge", "streaming", "echotest"}
+    assert not {f"libjanus_{name}.so" for name in used} & set(disabled)
+    assert "libjanus_sip.so" in disabled and len(disabled) == len(sfu.PLUGINS) - len(used)
     http = files["http"].render()
     assert 'ip = "198.18.10.15"' in http and 'admin_ip = "127.0.0.1"' in http
     assert f'admin_key = "{FAKE_SECRETS["janus_room_key"]}"' in files["videoroom"].render()
     assert "room-1234" not in files["videoroom"].render()  # no demo rooms
+    bridge = files["audiobridge"].render()
+    assert 'rtp_port_range = "24000-24749"' in bridge and 'local_ip = "198.18.10.15"' in bridge
+    assert 'rtp_port_range = "24000-24749"' in files["streaming"].render()
     assert all((item.mode, item.group) == ("640", "rtcstack-janus") for key, item in files.items() if key != "dropin")
 
 
