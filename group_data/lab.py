@@ -15,7 +15,10 @@ lab = {
 # flooding (the flood test sends from a second address), and the turn_relay scenario's echo peer runs
 # on it, so relays may reach it.
 registrar = {"flood_requests_per_second": 1000, "keepalive_interval_seconds": 5, "flood_exempt": ["198.18.10.1/32"]}
-turn = {"allowed_peer_addresses": ["198.18.10.1/32"]}
+# Chromium on the lab's machine gathers a relay candidate on every interface it has (the machine's own, the
+# Docker bridges: four or more), so a conference page holds several allocations per connection; a user's
+# device has one or two.
+turn = {"allowed_peer_addresses": ["198.18.10.1/32"], "user_quota": 60}
 # Mail and SMS stay in the lab: Postfix delivers every message, whatever its recipient, into the Maildir
 # /var/mail/sink/Maildir/ on the relay host, and an HTTP sink on its private address, port 8025, stands in
 # for the SMS gateway (requests recorded in /var/lib/rtcstack-sms-sink/messages.jsonl).

@@ -78,8 +78,9 @@ class LinksSettings(Settings):
         "relay", description="ICE candidates conference pages use: relay (all media through TURN: works behind "
                              "any NAT or firewall that passes TURN, and the SFU's ports stay private) or all.")
     conference_video_participants: Int = Field(
-        12, ge=2, le=100, description="Participants per conference link that send video (Janus video-room "
-                                      "publishers); audio and chat have no such limit.")
+        6, ge=2, le=100, description="Participants per conference link that send video (Janus video-room "
+                                     "publishers); audio and chat have no such limit. A page holds one TURN "
+                                     "allocation per other participant plus 4: turn.user_quota must allow it.")
     conference_token_hours: Int = Field(
         4, ge=1, le=48, description="Hours a conference page's Janus token works (the longest call).")
 
@@ -152,6 +153,24 @@ def options(deployment: Deployment, host: Host) -> dict:
     }
 
 
+#: TURN allocations a conference page holds besides one per other video participant: its audio, its own video,
+#: its chat, the video phone's video.
+PAGE_ALLOCATIONS = 4
+
+
+def problems(deployment: Deployment) -> list:
+    from ..config.problems import Problem
+
+    s, quota = deployment.links, deployment.turn.user_quota
+    needed = s.conference_video_participants - 1 + PAGE_ALLOCATIONS
+    if deployment.hosts_with("turn") and needed > quota:
+        return [Problem("links.conference_video_participants", s.conference_video_participants,
+                        f"needs {needed} TURN allocations per conference page, above turn.user_quota ({quota})",
+                        f"raise turn.user_quota to {needed} or more, or lower links.conference_video_participants "
+                        f"to {quota - PAGE_ALLOCATIONS + 1}")]
+    return []
+
+
 def route_options(deployment: Deployment) -> dict[str, dict]:
     s = deployment.links
     return {"/i/": {"rate_limit": (s.page_rate_per_second, s.rate_burst), "secret_path": True},
@@ -166,4 +185,4 @@ ROLE = web_service(
              "links_admin_token": "bearer token of the links service's provider API",
              "links_sms_gateway_password": "password of the SMS gateway account (links.sms_gateway.username)"},
     factory="rtcstack.web.links:create", paths=("/api/v1/", "/api/v1/redeem", "/i/", "/c/", "/api/v1/conference/"), grants=GRANTS,
-    options=options, public_url=public_url, route_options=route_options)
+    options=options, public_url=public_url, route_options=route_options, problems=problems)

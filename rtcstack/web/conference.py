@@ -10,6 +10,7 @@ create the link's rooms (with a PIN derived from the signing key) and to sweep e
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Literal
 
@@ -26,8 +27,15 @@ from .api import ApiError, IceServer, Problem, Problems, Text
 from .browsers import classify
 from .rooms import Rooms
 
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogs (scripts/catalogs); it is translated where it is shown."""
+    return message
+
+
 #: Browsers the clear message names (L6).
-SUPPORTED = "Google Chrome, Mozilla Firefox"
+SUPPORTED = _("Google Chrome or Mozilla Firefox")
 
 
 class ConferenceOptions(BaseModel):
@@ -41,7 +49,7 @@ class ConferenceOptions(BaseModel):
     janus_token_secret: str = ""
     janus_path: str = "/janus"
     janus_token_seconds: int = 4 * 3600
-    room_publishers: int = 12
+    room_publishers: int = 6
     ice_policy: Literal["relay", "all"] = "relay"
     sweep_seconds: float = 30.0
 
@@ -135,7 +143,7 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
                                       "current one."))
         support = classify(request.headers.get("user-agent"))
         return page(request, "conference.html", 200, mode=support.mode, browser=support.browser, os=support.os,
-                    video_phone=link["display_name"], supported=SUPPORTED,
+                    video_phone=link["display_name"], supported=i18n.gettext(language, SUPPORTED),
                     config={"mode": support.mode, "api": f"/api/v1/conference/{token}",
                             "janus_path": options.janus_path, "browser": support.browser, "os": support.os,
                             "language": language})
@@ -153,7 +161,9 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
         return link
 
     def credentials(link: dict) -> dict:
-        turn = rest_credentials(turn_secret, f"conference-{link['id']}", turn_lifetime_seconds, uris=turn_uris)
+        # one TURN user per page: coturn's per-user quota then bounds each page, not the whole link
+        turn = rest_credentials(turn_secret, f"conference-{link['id']}-{secrets.token_hex(4)}",
+                                turn_lifetime_seconds, uris=turn_uris)
         return {"video_phone": link["display_name"],
                 "janus": JanusAccess(path=options.janus_path,
                                      token=signed_token(options.janus_token_secret, CONFERENCE_PLUGINS,

@@ -58,7 +58,7 @@ class Rooms:
                           "audiocodec": "opus", "bitrate": 768_000, "fir_freq": 5, "notify_joining": True},
             "audiobridge": {**common, "sampling_rate": 16000, "allow_rtp_participants": True,
                             "audiolevel_event": False},
-            "textroom": {**common, "history": 20},
+            "textroom": {**common, "history": 0},  # who joins later does not read what was said before
         }
 
     def ensure(self, room: int, pin: str) -> None:

@@ -19,6 +19,7 @@ from rtcstack.site import Site
 from tests.conftest import rtcstack
 
 BROWSER = Path(__file__).parent / "browser" / "invite_pages.py"
+CONFERENCE_BROWSER = Path(__file__).parent / "browser" / "conference_pages.py"
 LINK = re.compile(r"https://\S+/i/([A-Za-z0-9_-]{32})")
 
 
@@ -114,6 +115,19 @@ class LinksLab:
         result = subprocess.run([sys.executable, str(BROWSER)], input=json.dumps(params), capture_output=True,
                                 text=True, timeout=180)
         assert result.returncode == 0, result.stderr[-4000:]
+        return json.loads(result.stdout)
+
+    def conference_browser(self, actions: list[dict], timeout: float = 300) -> list:
+        """Run conference_pages.py's actions in one Chromium (fake camera and microphone); one result per
+        action. The edge's and the TURN hosts' names resolve to their lab addresses."""
+        d = self.deployment
+        hosts = {self.edge_name: str(self.edge.advertised_address),
+                 **{d.dns_name(h): str(h.advertised_address) for h in d.hosts_with("turn")}}
+        params = {"origin": self.public_url, "hosts": hosts, "actions": actions}
+        result = subprocess.run([sys.executable, str(CONFERENCE_BROWSER)], input=json.dumps(params),
+                                capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stderr[-6000:]
+        self.browser_log = result.stderr
         return json.loads(result.stdout)
 
 

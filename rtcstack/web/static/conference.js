@@ -86,11 +86,13 @@ class Janus {
     }
   }
 
+  // An event goes to the first waiter it satisfies; otherwise it is kept (a waiter registered a moment later
+  // finds it) and shown to its handle's listener.
   dispatch(event) {
     for (const waiter of this.waiters) if (waiter(event)) return;
-    const listener = this.listeners.get(event.sender);
-    if (listener) listener(event);
-    else this.events.push(event);
+    this.events.push(event);
+    if (this.events.length > 200) this.events.shift();
+    this.listeners.get(event.sender)?.(event);
   }
 
   // The first event (received already and not consumed, or still to come) that satisfies `test`.
@@ -113,6 +115,14 @@ class Janus {
     });
   }
 
+  // Leaving the page: end the session now (its feeds and seats go at once, not after Janus' session timeout).
+  destroySoon() {
+    if (this.closed || !this.id) return;
+    this.closed = true;
+    const body = JSON.stringify({ janus: "destroy", transaction: randomId(), token: this.token });
+    navigator.sendBeacon(`${this.base}/${this.id}`, new Blob([body], { type: "application/json" }));
+  }
+
   async destroy() {
     if (this.closed) return;
     this.closed = true;
@@ -132,9 +142,16 @@ function gatheringDone(pc, timeoutMs = 10000) {
   });
 }
 
+// Each TURN URL a connection lists costs an allocation on the TURN host, and coturn bounds a page's
+// allocations (turn.user_quota): once the check found a transport that works, calls use only that one.
+let preferredTransport = null;
+
 function peerConnection(session) {
-  return new RTCPeerConnection({ iceServers: session.ice_servers.map(({ urls, username, credential }) =>
-    ({ urls, username, credential })), iceTransportPolicy: session.ice_policy });
+  const iceServers = session.ice_servers.map(({ urls, username, credential }) => {
+    const mine = preferredTransport ? urls.filter((url) => transportOf(url) === preferredTransport) : urls;
+    return { urls: mine.length ? mine : urls, username, credential };
+  });
+  return new RTCPeerConnection({ iceServers, iceTransportPolicy: session.ice_policy });
 }
 
 async function offerTo(janus, handle, pc, body, answered) {
@@ -309,6 +326,7 @@ async function runChecks() {
     turn = await checkTurn(session);
     sfu = await checkSfu(session);
   }
+  preferredTransport = ["udp", "tcp", "tls"].find((t) => results[`turn-${t}`]?.state === "ok") || null;
   const failed = Object.values(results).filter((r) => r.state === "fail").length;
   const text = reportText();
   $("report").textContent = text;
@@ -317,7 +335,7 @@ async function runChecks() {
   verdict.className = failed ? "verdict fail-text" : "verdict ok-text";
   verdict.textContent = !failed ? TEXT.all_ok : (sfu && turn ? TEXT.some_failed : TEXT.none_joinable);
   $("join").disabled = !(session && sfu);
-  window.conference.checks = { results, report: text, camera, microphone, turn, sfu };
+  window.conference.checks = { results, report: text, camera, microphone, turn, sfu, transport: preferredTransport };
   const summary = Object.entries(results).map(([id, r]) => `${id}=${r.state}`).join(" ");
   try {
     await api("/diagnostics", { ok: !failed, summary, report: text });
@@ -460,9 +478,14 @@ async function join(display) {
     $("check").hidden = true;
     $("call").hidden = false;
     const checks = window.conference.checks || {};
+    window.conference.step = "audio";
     await joinAudio(joined, display, checks.microphone !== false);
+    window.conference.step = "video";
     await joinVideo(joined, display, checks.camera !== false);
+    window.conference.step = "chat";
     await joinChat(joined, display);
+    window.conference.step = "joined";
+    $("chat").hidden = false;
     status(TEXT.joined_call);
     window.conference.joined = true;
   } catch (error) {
@@ -487,9 +510,9 @@ async function leave() {
 
 const names = new Map();
 
-function showMessage(who, text, kind = "message") {
+function showMessage(who, text, kind = "message", mine = false) {
   const item = document.createElement("li");
-  item.className = kind;
+  item.className = mine ? `${kind} mine` : kind;
   if (kind === "message") {
     const name = document.createElement("strong");
     name.textContent = `${who}: `;
@@ -499,7 +522,7 @@ function showMessage(who, text, kind = "message") {
   }
   $("messages").append(item);
   item.scrollIntoView({ block: "nearest" });
-  window.conference.messages.push({ who, text, kind });
+  window.conference.messages.push({ who, text, kind, mine });
 }
 
 async function joinChat(joined, display) {
@@ -549,7 +572,7 @@ async function sendChat(event) {
   if (!text || !call.chat) return;
   input.value = "";
   await call.chat.send(text);
-  showMessage(call.chat.display, text, "message mine");
+  showMessage(call.chat.display, text, "message", true);
 }
 
 async function joinChatOnly(display) {
@@ -626,7 +649,7 @@ function start() {
   $("unsupported").hidden = mode !== "unsupported";
   $("chat-only").hidden = mode !== "chat";
   $("check").hidden = mode !== "full";
-  $("chat").hidden = mode === "unsupported";
+  $("chat").hidden = mode !== "chat";
   $("chat-join").hidden = mode !== "chat";
   const saved = localStorage.getItem("rtcstack-display") || "";
   $("display").value = saved;
@@ -656,6 +679,7 @@ function start() {
     track.enabled = !track.enabled;
     $("toggle-camera").textContent = track.enabled ? TEXT.stop_video : TEXT.start_video;
   });
+  window.addEventListener("pagehide", () => call.janus?.destroySoon());
   if (mode === "full") runChecks();
 }
 
