@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Text, case, cast, func, insert, select, update
 
 from ..db.models import ConferenceLink, Diagnostic, SipAccount, VideoPhone
 from .links import TOKEN, _video_phone_id, cipher, new_token, token_hash
@@ -185,14 +186,16 @@ def store_diagnostics(db: SqlRunner, link_id: int | None, ok: bool, summary: str
 
 def list_diagnostics(db: SqlRunner, limit: int = 20, video_phone: str | None = None) -> list[dict]:
     """The latest diagnostics reports, newest first, with their video phone."""
-    query = (select(Diagnostic.id, Diagnostic.created_at, Diagnostic.ok, Diagnostic.summary, Diagnostic.user_agent,
-                    Diagnostic.report, VideoPhone.name)
+    # the report spans lines: it travels as a JSON string (psql's output is one row per line)
+    query = (select(Diagnostic.id, Diagnostic.created_at, Diagnostic.ok, Diagnostic.summary,
+                    cast(func.to_json(Diagnostic.user_agent), Text), cast(func.to_json(Diagnostic.report), Text),
+                    VideoPhone.name)
              .outerjoin(ConferenceLink, ConferenceLink.id == Diagnostic.conference_link_id)
              .outerjoin(VideoPhone, VideoPhone.id == ConferenceLink.video_phone_id)
              .order_by(Diagnostic.id.desc()).limit(max(1, min(limit, 1000))))
     if video_phone:
         query = query.where(VideoPhone.name == video_phone)
     return [{"id": int(id_), "created_at": created, "ok": ok in ("t", "True", "true"), "summary": summary,
-             "user_agent": agent, "report": report, "video_phone": phone or None}
+             "user_agent": json.loads(agent), "report": json.loads(report), "video_phone": phone or None}
             for id_, created, ok, summary, agent, report, phone in db.query(query)]
 

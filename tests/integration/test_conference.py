@@ -1,0 +1,242 @@
+"""Conference links in the browser (L5-L7) on every lab, through the edge, with real peers: headless Chromium
+pages with fake cameras and microphones in one group call over the TURN relays, an iPhone's chat-only page, an
+unsupported browser, a blocked camera and a firewalled TURN host; the operator's CLI and the provider API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from rtcstack.protocols.janus import VIDEOROOM, JanusHttp
+from rtcstack.site.pki import Pki
+from rtcstack.runtime.remote import connect
+from tests.conftest import LAB_INVENTORIES, rtcstack
+from tests.integration.links_lab import LinksLab
+
+pytestmark = pytest.mark.integration
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.1 Mobile/15E148 Safari/604.1")
+EDGE_BROWSER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+                "Safari/537.36 Edg/131.0.2903.86")
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+CONFERENCE_LINK = re.compile(r"https://\S+/c/([A-Za-z0-9_-]{32})")
+#: Where the README's screenshots come from: RTCSTACK_SCREENSHOTS=docs/screenshots keeps them there.
+SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module", params=LAB_INVENTORIES, ids=lambda p: p.split("/")[-1][:-3])
+def links(request, lab_runner) -> LinksLab:
+    lab_runner(request.param)
+    return LinksLab(request.param)
+
+
+@pytest.fixture
+def conference(links) -> tuple[str, str, str]:
+    """A video phone with a fresh conference link: (video phone, its display name, the link's token)."""
+    phone, _, _ = links.family(contacts=0)
+    out = rtcstack("conference-links", "issue", links.inventory, "--video-phone", phone).stdout
+    return phone, f"Anna {phone}", CONFERENCE_LINK.search(out).group(1)
+
+
+def _shot(tmp_path: Path, name: str) -> str:
+    return str(tmp_path / f"{name}.png")
+
+
+def _keep(path: str, name: str, links: LinksLab) -> None:
+    """The six-host lab's screenshots go to RTCSTACK_SCREENSHOTS too (the README shows them)."""
+    if SCREENSHOTS and links.inventory == "inventories/lab.py":
+        shutil.copy(path, Path(SCREENSHOTS) / f"{name}.png")
+
+
+def _relay_hosts(links: LinksLab) -> set[str]:
+    return {str(h.advertised_address) for h in links.deployment.hosts_with("turn")}
+
+
+# --- the link -------------------------------------------------------------------------------------------
+
+
+def test_a_conference_link_is_issued_listed_reissued_and_revoked_and_a_revoked_page_says_so(links, conference):
+    phone, display, token = conference
+    rows = [json.loads(line) for line in rtcstack("conference-links", "list", links.inventory, "--video-phone", phone,
+                                                  "--json").stdout.splitlines()]
+    assert [(r["state"], r["link"]) for r in rows] == [("active", f"{links.public_url}/c/{token}")]
+    page = links.http("GET", f"/c/{token}", headers={"Accept-Language": "pl"})
+    assert page.status == 200 and f"Konferencja z: {display}" in page.text
+
+    # the portal's API: re-issue (the old link stops working at once), list, revoke
+    reissued = links.http("POST", f"/api/v1/video-phones/{phone}/conference-link", admin=True)
+    assert reissued.status == 201 and reissued.json()["revoked"] == 1
+    new_token = reissued.json()["link"].rsplit("/", 1)[1]
+    old = links.http("GET", f"/c/{token}", headers={"Accept-Language": "en"})
+    assert old.status == 410 and "This conference link has been revoked" in old.text
+    assert links.http("POST", f"/api/v1/conference/{token}/join", {"display": "x"}).status == 410
+    listed = links.http("GET", f"/api/v1/conference-links?video_phone={phone}", admin=True).json()
+    assert [r["state"] for r in listed] == ["active", "revoked"] and listed[1]["link"] is None
+    assert links.http("DELETE", f"/api/v1/video-phones/{phone}/conference-link", admin=True).json() == {"revoked": 1}
+    assert links.http("GET", f"/c/{new_token}").status == 410
+    assert links.http("POST", f"/api/v1/conference/{new_token}/session").status == 410
+    assert links.http("GET", f"/c/{'x' * 32}").status == 404
+    assert links.http("POST", f"/api/v1/video-phones/{phone}/conference-link").status == 401
+    # the edge's log keeps no token
+    log = connect(links.site, [links.edge.name])[links.edge.name].run("tail -n 300 /var/log/nginx/access.log")
+    assert token not in log and new_token not in log and "/c/~" in log
+
+
+# --- the group call, the chat, the support matrix -----------------------------------------------------------
+
+
+def test_three_browsers_on_one_link_see_and_hear_each_other_through_the_relays_and_an_iphone_chats_with_them(
+        links, conference, tmp_path):
+    _, display, token = conference
+    actions = []
+    for page in ("anna", "bartek", "celina"):
+        actions += [{"open": page, "token": token}, {"checks": page}]
+    actions += [{"screenshot": "anna", "path": _shot(tmp_path, "conference-check")}]
+    actions += [{"join": page, "display": page.capitalize()} for page in ("anna", "bartek", "celina")]
+    actions += [{"open": "iza", "token": token, "user_agent": IPHONE, "touch": True, "viewport": PHONE_VIEWPORT},
+                {"join_chat": "iza", "display": "Iza"}, {"sleep": 8},
+                {"stats": "anna"}, {"stats": "bartek"}, {"stats": "celina"},
+                {"say": "iza", "text": "Cześć z iPhone'a"}, {"say": "bartek", "text": "Hello from Bartek"}, {"sleep": 2},
+                {"messages": "anna"}, {"messages": "iza"},
+                {"screenshot": "anna", "path": _shot(tmp_path, "conference-call"), "full_page": True},
+                {"screenshot": "iza", "path": _shot(tmp_path, "conference-chat-only-iphone")}]
+    result = links.conference_browser(actions)
+    checks = result[1:6:2]
+    for check in checks:
+        assert {name: r["state"] for name, r in check["results"].items()} == {
+            "camera": "ok", "microphone": "ok", "turn-udp": "ok", "turn-tcp": "ok", "turn-tls": "ok", "sfu": "ok"}
+        assert check["stored"] is True
+    joins = result[7:10]
+    assert all(j["joined"] for j in joins), joins
+    opened_iphone, joined_iphone = result[10:12]
+    assert opened_iphone["mode"] == "chat" and joined_iphone["joined"], result[10:12]
+    relays = _relay_hosts(links)
+    for name, stats in zip(("anna", "bartek", "celina"), result[13:16], strict=True):
+        by_role = {}
+        for pc in stats:
+            by_role.setdefault(pc["role"], []).append(pc)
+            assert pc["state"] == "connected", (name, pc)
+            assert pc["pair"]["local"]["type"] == "relay" and pc["pair"]["local"]["address"] in relays, (name, pc)
+        # video from each of the two others, H.264 (the room's codec, what SIP video phones speak)
+        decoding = [pc for pc in by_role["subscriber"] if pc["framesDecoded"] > 30]
+        assert len(decoding) >= 2, (name, by_role["subscriber"])
+        assert all(pc["videoCodec"] == "video/H264" for pc in decoding)
+        assert by_role["publisher"][0]["framesEncoded"] > 30
+        # the others' audio, mixed by the audio bridge: Chromium's fake microphone beeps
+        assert by_role["audio"][0]["audioPacketsReceived"] > 100 and by_role["audio"][0]["audioEnergy"] > 0, name
+    anna_hears, iza_hears = result[19], result[20]
+    assert {"who": "Iza", "text": "Cześć z iPhone'a", "kind": "message", "mine": False} in anna_hears
+    assert {"who": "Bartek", "text": "Hello from Bartek", "kind": "message", "mine": False} in iza_hears
+    for name in ("conference-check", "conference-call", "conference-chat-only-iphone"):
+        _keep(_shot(tmp_path, name), name, links)
+
+
+def test_an_unsupported_browser_gets_a_message_naming_the_supported_ones(links, conference, tmp_path):
+    _, _, token = conference
+    shot = _shot(tmp_path, "conference-unsupported")
+    opened, shown, _ = links.conference_browser([
+        {"open": "edge", "token": token, "user_agent": EDGE_BROWSER, "locale": "pl-PL"},
+        {"wait_for": "edge", "js": "document.querySelector('#unsupported').innerText"},
+        {"screenshot": "edge", "path": shot}])
+    assert opened["status"] == 200 and opened["mode"] == "unsupported"
+    assert "Google Chrome lub Mozilla Firefox" in shown and "Edge" in shown
+    _keep(shot, "conference-unsupported", links)
+
+
+# --- the pre-call check (L7) ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def turn_blocked(links: LinksLab):
+    """Drop TURN's ports on every TURN host for everything but the lab's own hosts (this machine's browser is
+    not one of them), in a table of its own that goes away afterwards."""
+    d = links.deployment
+    lab = ", ".join(sorted({str(h.private_address) for h in d.hosts.values()}))
+    t = d.turn
+    rule = (f"nft -f - <<'EOF'\ntable inet rtcstack_test {{\n chain input {{\n  type filter hook input priority -10;\n"
+            f"  ip saddr != {{ {lab} }} udp dport {t.listening_port} drop\n"
+            f"  ip saddr != {{ {lab} }} tcp dport {{ {t.listening_port}, {t.tls_listening_port} }} drop\n }}\n}}\nEOF")
+    hosts = d.hosts_with("turn")
+    remote = connect(links.site, [h.name for h in hosts])
+    try:
+        for host in hosts:
+            remote[host.name].run(rule)
+        yield
+    finally:
+        for host in hosts:
+            remote[host.name].run("nft delete table inet rtcstack_test 2>/dev/null || true")
+
+
+def test_a_blocked_camera_is_red_the_microphone_green_and_a_firewalled_turn_host_turns_the_relay_checks_red(
+        links, conference, tmp_path):
+    phone, _, token = conference
+    result = links.conference_browser([
+        {"open": "denied", "token": token, "permissions": ["microphone"]},
+        {"checks": "denied"},
+        {"copy_report": "denied"}])
+    checks, report = result[1], result[2]
+    states = {name: r["state"] for name, r in checks["results"].items()}
+    assert states["camera"] == "fail" and states["microphone"] == "ok", states
+    assert "Allow the camera" in checks["results"]["camera"]["advice"]
+    assert states["sfu"] == "ok" and "Camera: FAILED" in report and "Microphone: OK" in report
+
+    with turn_blocked(links):
+        shot = _shot(tmp_path, "conference-check-failing")
+        result = links.conference_browser([
+            {"open": "walled", "token": token, "locale": "pl-PL"}, {"checks": "walled"}, {"copy_report": "walled"},
+            {"screenshot": "walled", "path": shot}])
+    checks, report = result[1], result[2]
+    states = {name: r["state"] for name, r in checks["results"].items()}
+    assert states == {"camera": "ok", "microphone": "ok", "turn-udp": "fail", "turn-tcp": "fail",
+                      "turn-tls": "fail", "sfu": "fail"}, states
+    assert "zapora sieciowa" in checks["results"]["turn-udp"]["advice"]
+    for line in ("TURN over UDP: FAILED", "TURN over TCP: FAILED", "TURN over TLS: FAILED",
+                 "Conference server (echo): FAILED", "Camera: OK"):
+        assert line in report, report
+    _keep(shot, "conference-check-failing", links)
+
+    # support reads the stored reports
+    latest = [json.loads(line) for line in rtcstack("diagnostics", "list", links.inventory, "--video-phone", phone,
+                                                    "--limit", "2", "--json").stdout.splitlines()]
+    assert [r["ok"] for r in latest] == [False, False]
+    assert "turn-udp=fail" in latest[0]["summary"] and "camera=fail" in latest[1]["summary"]
+    assert latest[0]["report"] == report
+    text = rtcstack("diagnostics", "list", links.inventory, "--video-phone", phone, "--limit", "1").stdout
+    assert "FAILED" in text and phone in text
+
+
+# --- revoking ends the conference ------------------------------------------------------------------------------
+
+
+def test_revoking_a_link_ends_its_conference_and_joins_nothing_more(links, conference):
+    phone, _, token = conference
+    joined = links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Tester"})
+    assert joined.status == 200
+    room = joined.json()["room"]
+    d = links.deployment
+    janus = JanusHttp(f"https://{links.edge.advertised_address}{d.edge.janus_path}",
+                      api_secret=d.secret("janus_api_secret"),
+                      cafile=str(Pki.for_inventory(links.inventory).directory / "ca.crt"))
+    janus.create()
+    handle = janus.attach(VIDEOROOM)
+
+    def exists() -> bool:
+        return janus.message(handle, {"request": "exists", "room": room})["plugindata"]["data"]["exists"]
+
+    assert exists()
+    rtcstack("conference-links", "revoke", links.inventory, "--video-phone", phone)
+    assert links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Late"}).status == 410
+    deadline = time.monotonic() + 75  # the room sweeper runs every 30 s
+    while exists() and time.monotonic() < deadline:
+        janus.keepalive()
+        time.sleep(3)
+    assert not exists(), "the revoked link's room still exists"
+    janus.destroy()
