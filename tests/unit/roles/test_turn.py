@@ -16,7 +16,7 @@ def test_turnserver_conf_carries_the_model(project_copy):
     conf = files["turnserver"].render().splitlines()
     for line in ("realm=lab.rtcstack.test", "listening-ip=198.18.10.14", "listening-port=3478",
                  "tls-listening-port=5349", "min-port=49152", "max-port=49901", "use-auth-secret",
-                 f"static-auth-secret={FAKE_SECRETS['turn_shared_secret']}", "no-cli", "user-quota=10",
+                 f"static-auth-secret={FAKE_SECRETS['turn_shared_secret']}", "no-cli", "user-quota=60",
                  "total-quota=750", "denied-peer-ip=127.0.0.0-127.255.255.255",
                  "denied-peer-ip=198.18.0.0-198.19.255.255", "allowed-peer-ip=198.18.10.13",
                  "allowed-peer-ip=198.18.10.15", "cert=/etc/rtcstack/tls/host.crt"):
