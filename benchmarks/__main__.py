@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LOAD_BENCHMARKS = ("register_rate", "call_rate", "concurrent_calls", "turn_relay", "kamailio_reference", "invite_page")
+LOAD_BENCHMARKS = ("register_rate", "call_rate", "concurrent_calls", "turn_relay", "kamailio_reference", "invite_page",
+                   "conference_rooms")
 
 
 def main() -> int:

@@ -77,7 +77,7 @@ def command_line(doc: str, **options: int | tuple[int, str]) -> tuple[argparse.N
     parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
     for name, option in options.items():
         default, text = option if isinstance(option, tuple) else (option, None)
-        parser.add_argument(f"--{name}", type=int, default=default, help=text)
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default, help=text)
     args = parser.parse_args()
     return args, Lab(args.inventory)
 

@@ -1,7 +1,8 @@
-"""sfu_join: each user opens a Janus session through the edge with a signed token, attaches the video
-room plugin, joins a room (created once per process with the room key), stays `load.sfu_hold_seconds`
-sending keepalives, and leaves. Run it with `rtcstack load sfu_join INVENTORY`."""
+"""sfu_join: each user opens a Janus session through the edge, attaches the video room plugin, joins a room
+(made with the room key as users arrive: `load.sfu_room_size` participants each, or one per load process),
+stays `load.sfu_hold_seconds` sending keepalives, and leaves. Run it with `rtcstack load sfu_join INVENTORY`."""
 
+import itertools
 import secrets
 import threading
 import time
@@ -12,14 +13,18 @@ from rtcstack.protocols.janus import VIDEOROOM, JanusError, JanusHttp
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import ProtocolFailure, exchange
 
-_room: dict = {}
-_room_lock = threading.Lock()
+_rooms: dict[int, tuple[int, JanusHttp, int]] = {}
+_rooms_lock = threading.Lock()
+_arrivals = itertools.count()
 
 
-def room(context: LoadContext) -> int:
-    """The room this process's users join: created on first use with the room key, removed at the end."""
-    with _room_lock:
-        if "id" not in _room:
+def room(context: LoadContext, slot: int) -> int:
+    """The room of a user's slot: slot // load.sfu_room_size (or 0), created on first use with the room key,
+    removed at the end."""
+    size = context.load.get("sfu_room_size") or 0
+    key = slot // size if size else 0
+    with _rooms_lock:
+        if key not in _rooms:
             admin = JanusHttp(context.janus_url, api_secret=context.janus_api_secret, cafile=context.cafile)
             admin.create()
             handle = admin.attach(VIDEOROOM)
@@ -29,23 +34,26 @@ def room(context: LoadContext) -> int:
             data = reply.get("plugindata", {}).get("data", {})
             if data.get("videoroom") != "created":
                 raise ProtocolFailure(f"creating the load room failed: {data}")
-            _room.update(id=number, admin=admin, handle=handle)
-        return _room["id"]
+            _rooms[key] = (number, admin, handle)
+        return _rooms[key][0]
 
 
 @events.quitting.add_listener
-def _remove_room(**kwargs):
-    if "id" in _room:
+def _remove_rooms(**kwargs):
+    for number, admin, handle in _rooms.values():
         try:
-            _room["admin"].message(_room["handle"], {"request": "destroy", "room": _room["id"]})
+            admin.message(handle, {"request": "destroy", "room": number})
         except (JanusError, OSError):
             pass
-        _room["admin"].destroy()
+        admin.destroy()
 
 
 class SfuJoinUser(User):
     context = LoadContext.current()
     wait_time = constant(1)
+
+    def on_start(self):
+        self.slot = next(_arrivals)
 
     def _client(self) -> JanusHttp:
         return JanusHttp(self.context.janus_url, api_secret=self.context.janus_api_secret, cafile=self.context.cafile)
@@ -59,7 +67,7 @@ class SfuJoinUser(User):
             with exchange(self.environment, "JANUS", "attach"):
                 handle = janus.attach(VIDEOROOM)
             with exchange(self.environment, "JANUS", "join"):
-                janus.join_room(handle, room(self.context), f"load-{secrets.token_hex(3)}")
+                janus.join_room(handle, room(self.context, self.slot), f"load-{secrets.token_hex(3)}")
             deadline = time.monotonic() + self.context.load["sfu_hold_seconds"]
             while time.monotonic() < deadline:
                 time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))

@@ -92,6 +92,8 @@ class LoadSettings(Settings):
     turn_interval_ms: Int = Field(20, ge=1, le=10000, description="turn_relay: milliseconds between one user's messages.")
     turn_burst_messages: Int = Field(250, ge=1, le=100000, description="turn_relay: messages per measured burst.")
     sfu_hold_seconds: Float = Field(10.0, ge=0, le=3600, description="sfu_join: how long a participant stays in the room.")
+    sfu_room_size: Int = Field(0, ge=0, le=10000, description="sfu_join: participants per room (rooms are made as "
+                                                               "users arrive); 0: one room per load process.")
     sip_register: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=500),
                                      description="Service levels of sip_register (setup step: REGISTER).")
     sip_calls: Thresholds = Field(

@@ -198,6 +198,7 @@ def test_a_blocked_camera_is_red_the_microphone_green_and_a_firewalled_turn_host
     assert states == {"camera": "ok", "microphone": "ok", "turn-udp": "fail", "turn-tcp": "fail",
                       "turn-tls": "fail", "sfu": "fail"}, states
     assert "zapora sieciowa" in checks["results"]["turn-udp"]["advice"]
+    assert f"portu UDP {links.deployment.turn.listening_port}" in checks["results"]["turn-udp"]["advice"]
     for line in ("TURN over UDP: FAILED", "TURN over TCP: FAILED", "TURN over TLS: FAILED",
                  "Conference server (echo): FAILED", "Camera: OK"):
         assert line in report, report

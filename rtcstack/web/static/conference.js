@@ -247,7 +247,8 @@ async function checkTurn(session) {
     const good = mine.filter((p) => p.candidate).length;
     if (good === mine.length) setCheck(`turn-${transport}`, "ok", TEXT.ok, "", facts);
     else {
-      const what = { udp: "UDP port 3478", tcp: "TCP port 3478", tls: "TLS (TCP port 5349)" }[transport];
+      const port = (mine[0].url.match(/:(\d+)(\?|$)/) || [])[1] || "";
+      const what = say(TEXT[`what_${transport}`], { port });
       setCheck(`turn-${transport}`, "fail", TEXT.failed, say(TEXT.turn_failed, { what }), facts);
     }
   }

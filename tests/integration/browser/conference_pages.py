@@ -83,12 +83,14 @@ def run(browser, pages: dict, origin: str, a: dict):
     if "join" in a:
         page.fill("#display", a["display"])
         page.wait_for_function("!document.querySelector('#join').disabled", timeout=60_000)
+        started = time.perf_counter()
         page.click("#join")
-        return joined(page)
+        return joined(page, started)
     if "join_chat" in a:
         page.fill("#chat-display", a["display"])
+        started = time.perf_counter()
         page.click("#chat-join-button")
-        return joined(page)
+        return joined(page, started)
     if "say" in a:
         page.fill("#chat-text", a["text"])
         page.press("#chat-text", "Enter")
@@ -110,14 +112,17 @@ def run(browser, pages: dict, origin: str, a: dict):
     raise ValueError(f"unknown action {a}")
 
 
-def joined(page) -> dict:
-    """Whether the page joined within a minute; else what it says (its status line, its error)."""
+def joined(page, started: float) -> dict:
+    """Whether the page joined within a minute and how long it took (ms); else what it says (its status line,
+    its error, the step it was at)."""
     try:
         page.wait_for_function("window.conference.joined || window.conference.error", timeout=60_000)
     except Exception:  # noqa: BLE001  (a timeout: report what the page shows)
         pass
-    return page.evaluate("({joined: Boolean(window.conference.joined), error: window.conference.error || null, "
-                         "status: document.querySelector('#call-status').textContent, step: window.conference.step})")
+    ms = round((time.perf_counter() - started) * 1000)
+    return {"ms": ms, **page.evaluate(
+        "({joined: Boolean(window.conference.joined), error: window.conference.error || null, "
+        "status: document.querySelector('#call-status').textContent, step: window.conference.step})")}
 
 
 if __name__ == "__main__":
