@@ -39,6 +39,21 @@ def clean_errors():
         raise
 
 
+def listed_elsewhere(rows: list[dict], as_json: bool, nothing: str) -> bool:
+    """A list command's common cases: with --json one JSON object per row; without rows, `nothing`. True when
+    that printed everything; False leaves the table to the caller."""
+    if as_json:
+        import json
+
+        for row in rows:
+            click.echo(json.dumps(row, default=str))
+        return True
+    if not rows:
+        click.echo(nothing)
+        return True
+    return False
+
+
 def existing_inventory(inventory: Path) -> None:
     """Exit 1 with one line unless the inventory file exists."""
     if not inventory.is_file():

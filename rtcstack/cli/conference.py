@@ -4,12 +4,11 @@ the same the links service's API runs; the SQL runs on the database host through
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .base import clean_errors, inventory_argument, main, site_or_exit
+from .base import clean_errors, inventory_argument, listed_elsewhere, main, site_or_exit
 
 
 def _database(inventory: Path):
@@ -71,12 +70,7 @@ def conference_links_list(inventory: Path, video_phone: str | None, as_json: boo
         db = _database(inventory)
         public_url, key = _link_settings(db.deployment)
         rows = list_links(db, public_url, key, video_phone)
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, default=str))
-        return
-    if not rows:
-        click.echo("no conference links")
+    if listed_elsewhere(rows, as_json, "no conference links"):
         return
     click.echo(f"{'ID':>4}  {'VIDEO PHONE':<16} {'STATE':<8} {'CREATED':<16}  {'LAST JOINED':<16}  LINK")
     for r in rows:
@@ -101,12 +95,7 @@ def diagnostics_list(inventory: Path, limit: int, video_phone: str | None, full:
 
     with clean_errors():
         rows = list_diagnostics(_database(inventory), limit, video_phone)
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, default=str))
-        return
-    if not rows:
-        click.echo("no diagnostics reports")
+    if listed_elsewhere(rows, as_json, "no diagnostics reports"):
         return
     for r in rows:
         verdict = "OK    " if r["ok"] else "FAILED"

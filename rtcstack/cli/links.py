@@ -4,12 +4,11 @@ through rtcstack.runtime, and queued messages leave through the links service's 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .base import clean_errors, inventory_argument, main, site_or_exit
+from .base import clean_errors, inventory_argument, listed_elsewhere, main, site_or_exit
 
 
 def _database(inventory: Path):
@@ -107,12 +106,7 @@ def invites_list(inventory: Path, video_phone: str | None, as_json: bool):
 
     with clean_errors():
         rows = list_invites(_database(inventory), video_phone)
-    if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, default=str))
-        return
-    if not rows:
-        click.echo("no invites")
+    if listed_elsewhere(rows, as_json, "no invites"):
         return
     click.echo(f"{'ID':>5}  {'VIDEO PHONE':<16} {'CONTACT':<20} {'VIA':<5} {'STATE':<8} {'DELIVERY':<9} "
                f"{'TRIES':>5}  {'EXPIRES':<16}  LAST ERROR")
