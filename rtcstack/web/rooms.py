@@ -50,6 +50,10 @@ class Rooms:
             raise JanusError(data["error_code"], data.get("error", "plugin error"))
         return data
 
+    @staticmethod
+    def description(room: int) -> str:
+        return f"conference {room}"
+
     def create_bodies(self, room: int, pin: str, description: str) -> dict[str, dict]:
         common = {"request": "create", "room": room, "permanent": False, "is_private": False, "pin": pin,
                   "admin_key": self.room_key, "description": description[:100]}
@@ -65,7 +69,7 @@ class Rooms:
         """Create the room in each plugin where it does not exist yet; joining needs `pin`."""
         janus = self._session(self.host_for(room))
         try:
-            for name, body in self.create_bodies(room, pin, f"conference {room}").items():
+            for name, body in self.create_bodies(room, pin, self.description(room)).items():
                 handle = janus.attach(PLUGINS[name])
                 if not self._sync(janus, handle, {"request": "exists", "room": room}).get("exists"):
                     try:
@@ -86,7 +90,9 @@ class Rooms:
                 data = self._sync(janus, handle, {"request": "list", "admin_key": self.room_key})
                 for room in data.get("list", []):
                     number = int(room.get("room", 0))
-                    if number >= self.first_room:
+                    # only conference rooms, which carry their own description: other services' and tools'
+                    # rooms (load tests, the SFU's checks) are not the sweeper's business
+                    if number >= self.first_room and room.get("description") == self.description(number):
                         counts[number] = counts.get(number, 0) + int(room.get("num_participants", 0) or 0)
             return counts
         finally:

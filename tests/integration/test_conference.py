@@ -229,10 +229,14 @@ def test_revoking_a_link_ends_its_conference_and_joins_nothing_more(links, confe
     janus.create()
     handle = janus.attach(VIDEOROOM)
 
-    def exists() -> bool:
-        return janus.message(handle, {"request": "exists", "room": room})["plugindata"]["data"]["exists"]
+    def exists(number: int = room) -> bool:
+        return janus.message(handle, {"request": "exists", "room": number})["plugindata"]["data"]["exists"]
 
-    assert exists()
+    # a room that is not a conference's (a load test's, say), empty all along: the sweeper leaves it alone
+    foreign = room + 500_000_000
+    janus.message(handle, {"request": "create", "room": foreign, "admin_key": d.secret("janus_room_key"),
+                           "description": "rtcstack load"})
+    assert exists() and exists(foreign)
     rtcstack("conference-links", "revoke", links.inventory, "--video-phone", phone)
     assert links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Late"}).status == 410
     deadline = time.monotonic() + 75  # the room sweeper runs every 30 s
@@ -240,4 +244,6 @@ def test_revoking_a_link_ends_its_conference_and_joins_nothing_more(links, confe
         janus.keepalive()
         time.sleep(3)
     assert not exists(), "the revoked link's room still exists"
+    assert exists(foreign), "the sweeper destroyed a room that is not a conference's"
+    janus.message(handle, {"request": "destroy", "room": foreign})
     janus.destroy()
