@@ -1,8 +1,8 @@
 """Conference rooms on one SFU host, through the edge, in two parts, each with the SFU host's CPU:
 
-1. Signalling (rtcstack's Locust Janus client, scenario sfu_join): participants per room and rooms per host.
-   Rooms of --room-size participants are made as users arrive; the user count doubles from --start until a run
-   has failures or reaches --max-users. Join p95 is printed beside session create p95 (the reference: a
+1. Signalling (rtcstack's Locust Janus client, scenario sfu_join): rooms per host (rooms of --room-size
+   participants, made as users arrive), then participants per room (everyone in one room); the user count
+   doubles from --start until a run has failures or reaches --max-users. Join p95 is printed beside session create p95 (the reference: a
    request Janus answers without the plugin).
 2. Media (headless Chromium pages with fake cameras and microphones on one conference link, relay-only ICE):
    pages per room from 2 up to --max-pages, until a page stops decoding every other page's video. Join time
@@ -27,18 +27,20 @@ from tests.conftest import rtcstack  # noqa: E402
 from tests.integration.links_lab import LinksLab  # noqa: E402
 
 
-def signalling(lab: Lab, sfu: str, room_size: int, start: int, max_users: int, hold: int) -> list[list[str]]:
+def signalling(lab: Lab, sfu: str, room_size: int | None, start: int, max_users: int, hold: int) -> list[list[str]]:
+    """Doubling runs of sfu_join; room_size None: everyone in one room."""
     rows = []
     users = start
     while users <= max_users:
+        size = room_size or users
         before = lab.cpu_seconds([sfu])[sfu]
         began = time.perf_counter()
-        run = rtcstack_load(lab, "sfu_join", users, hold + 15, f"sfu_room_size={room_size}",
+        run = rtcstack_load(lab, "sfu_join", users, hold + 15, f"sfu_room_size={size}",
                             f"sfu_hold_seconds={hold}")
         cpu = 100 * (lab.cpu_seconds([sfu])[sfu] - before) / (time.perf_counter() - began)
         joins, failed = run.count("JANUS", "join")
         total_failed = sum(int(row["Failure Count"]) for row in run.stats.values())
-        rooms = -(-users // room_size)
+        rooms = -(-users // size)
         rows.append([str(users), str(rooms), str(joins), str(total_failed), fmt(run.p95("JANUS", "create session"), 0),
                      fmt(run.p95("JANUS", "join"), 0), fmt(cpu, 0)])
         print(f"    {users} users, {rooms} rooms: {joins} joins, {total_failed} failures, SFU CPU {cpu:.0f} %",
@@ -51,11 +53,11 @@ def signalling(lab: Lab, sfu: str, room_size: int, start: int, max_users: int, h
 
 def media(lab: Lab, sfu: str, max_pages: int) -> list[list[str]]:
     links = LinksLab(lab.inventory)
-    phone, _, _ = links.family(contacts=0)
-    out = rtcstack("conference-links", "issue", lab.inventory, "--video-phone", phone).stdout
-    token = re.search(r"/c/([A-Za-z0-9_-]{32})", out).group(1)
     rows = []
     for pages in range(2, max_pages + 1):
+        phone, _, _ = links.family(contacts=0)  # a fresh link (and room) per size
+        out = rtcstack("conference-links", "issue", lab.inventory, "--video-phone", phone).stdout
+        token = re.search(r"/c/([A-Za-z0-9_-]{32})", out).group(1)
         names = [f"p{i}" for i in range(pages)]
         actions = [{"open": n, "token": token} for n in names] + [{"checks": n} for n in names]
         actions += [{"join": n, "display": n} for n in names] + [{"sleep": 10}]
@@ -78,6 +80,7 @@ def media(lab: Lab, sfu: str, max_pages: int) -> list[list[str]]:
                      "yes" if ok else "no"])
         print(f"    {pages} pages: {rows[-1]}", file=sys.stderr)
         if not ok:
+            print(f"    joins: {joins}\n    decoding per page: {decoding}", file=sys.stderr)
             break
     return rows
 
@@ -94,6 +97,11 @@ def main() -> None:
            rows, "Each user: Janus session through the edge, attach, join its room (video room, as a participant "
                  "that publishes nothing), keepalives, leave; the run stops doubling at its first failure. The most "
                  "participants and rooms carried at 0 % failures is the last row without failures.")
+    print(f"  signalling: one room, users from {args.start} doubling", file=sys.stderr)
+    rows = signalling(lab, sfu, None, args.start, args.max_users, args.hold)
+    report(f"Conference rooms, signalling: Locust Janus client through the edge, everyone in one room, {lab.inventory}",
+           ["users", "rooms", "joins", "failures", "session create p95 (ms)", "join p95 (ms)", "SFU CPU (% of a core)"],
+           rows, "As above, with every user in one video room: the most participants per room at 0 % failures.")
     print(f"  media: Chromium pages on one conference link, 2..{args.max_pages}", file=sys.stderr)
     rows = media(lab, sfu, args.max_pages)
     report(f"Conference rooms, media: Chromium pages on one conference link, {lab.inventory}",

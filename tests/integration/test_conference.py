@@ -217,11 +217,8 @@ def test_a_blocked_camera_is_red_the_microphone_green_and_a_firewalled_turn_host
 # --- revoking ends the conference ------------------------------------------------------------------------------
 
 
-def test_revoking_a_link_ends_its_conference_and_joins_nothing_more(links, conference):
+def test_a_room_lasts_while_someone_is_in_it_and_revoking_a_link_ends_its_conference(links, conference):
     phone, _, token = conference
-    joined = links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Tester"})
-    assert joined.status == 200
-    room = joined.json()["room"]
     d = links.deployment
     janus = JanusHttp(f"https://{links.edge.advertised_address}{d.edge.janus_path}",
                       api_secret=d.secret("janus_api_secret"),
@@ -229,21 +226,36 @@ def test_revoking_a_link_ends_its_conference_and_joins_nothing_more(links, confe
     janus.create()
     handle = janus.attach(VIDEOROOM)
 
-    def exists(number: int = room) -> bool:
+    def exists(number: int) -> bool:
         return janus.message(handle, {"request": "exists", "room": number})["plugindata"]["data"]["exists"]
 
+    def gone_within(number: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while exists(number) and time.monotonic() < deadline:
+            janus.keepalive()
+            time.sleep(3)
+        return not exists(number)
+
+    # two links' rooms: one will be revoked with someone in it, the other is left empty
+    joined = links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Tester"}).json()
+    room = joined["room"]
+    janus.message(janus.attach(VIDEOROOM), {"request": "join", "ptype": "publisher", "room": room,
+                                            "display": "Tester", "pin": joined["pin"]})
+    other_phone, _, _ = links.family(contacts=0)
+    other_token = CONFERENCE_LINK.search(rtcstack("conference-links", "issue", links.inventory, "--video-phone",
+                                                  other_phone).stdout).group(1)
+    empty_room = links.http("POST", f"/api/v1/conference/{other_token}/join", {"display": "Nobody"}).json()["room"]
     # a room that is not a conference's (a load test's, say), empty all along: the sweeper leaves it alone
     foreign = room + 500_000_000
     janus.message(handle, {"request": "create", "room": foreign, "admin_key": d.secret("janus_room_key"),
                            "description": "rtcstack load"})
-    assert exists() and exists(foreign)
+    assert exists(room) and exists(empty_room) and exists(foreign)
+
     rtcstack("conference-links", "revoke", links.inventory, "--video-phone", phone)
     assert links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Late"}).status == 410
-    deadline = time.monotonic() + 75  # the room sweeper runs every 30 s
-    while exists() and time.monotonic() < deadline:
-        janus.keepalive()
-        time.sleep(3)
-    assert not exists(), "the revoked link's room still exists"
+    assert gone_within(room, 75), "the revoked link's room still exists with its participant in it"
+    # the empty room goes once its last join is a minute old (the sweeper runs every 30 s)
+    assert gone_within(empty_room, 110), "an empty conference room was not swept"
     assert exists(foreign), "the sweeper destroyed a room that is not a conference's"
     janus.message(handle, {"request": "destroy", "room": foreign})
     janus.destroy()

@@ -64,10 +64,6 @@ class Janus {
     return this.request(`/${this.id}/${handle}`, jsep ? { janus: "message", body, jsep } : { janus: "message", body });
   }
 
-  trickleDone(handle) {
-    return this.request(`/${this.id}/${handle}`, { janus: "trickle", candidate: { completed: true } });
-  }
-
   on(handle, listener) { this.listeners.set(handle, listener); }
 
   async poll() {
@@ -98,13 +94,20 @@ class Janus {
   // The first event (received already and not consumed, or still to come) that satisfies `test`.
   waitFor(test, timeoutMs = 20000) {
     const index = this.events.findIndex(test);
-    if (index >= 0) return Promise.resolve(this.events.splice(index, 1)[0]);
+    if (index >= 0) {
+      const event = this.events.splice(index, 1)[0];
+      const data = event.plugindata?.data;
+      return data?.error_code ? Promise.reject(new Error(`Janus ${data.error_code}: ${data.error}`))
+                              : Promise.resolve(event);
+    }
     return new Promise((resolve, reject) => {
       const waiter = (event) => {
         if (!test(event)) return false;
         this.waiters.delete(waiter);
         clearTimeout(timer);
-        resolve(event);
+        const data = event.plugindata?.data;
+        if (data?.error_code) reject(new Error(`Janus ${data.error_code}: ${data.error}`));
+        else resolve(event);
         return true;
       };
       const timer = setTimeout(() => {
@@ -130,7 +133,10 @@ class Janus {
   }
 }
 
-const fromHandle = (handle, test) => (event) => event.sender === handle && test(event);
+// An event of one handle that satisfies `test`; a plugin error on that handle (a full room, a wrong PIN)
+// satisfies it too, and waitFor's caller gets it as an exception.
+const fromHandle = (handle, test) => (event) => event.sender === handle
+  && (test(event) || Boolean(event.plugindata?.data?.error_code));
 
 function gatheringDone(pc, timeoutMs = 10000) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -154,20 +160,44 @@ function peerConnection(session) {
   return new RTCPeerConnection({ iceServers, iceTransportPolicy: session.ice_policy });
 }
 
+// Our candidates go to Janus as they are gathered (trickle ICE), so a slow TURN allocation delays nothing else:
+// one at a time, in order, and only once Janus has the offer or answer they belong to (`release`).
+function trickle(janus, handle, pc) {
+  let released = false;
+  let chain = Promise.resolve();
+  const held = [];
+  const send = (candidate) => {
+    chain = chain.then(() => janus.request(`/${janus.id}/${handle}`, { janus: "trickle", candidate }).catch(() => {}));
+  };
+  pc.addEventListener("icecandidate", (event) => {
+    const c = event.candidate;
+    const candidate = c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex }
+                        : { completed: true };
+    if (released) send(candidate);
+    else held.push(candidate);
+  });
+  return () => {
+    released = true;
+    held.splice(0).forEach(send);
+  };
+}
+
 async function offerTo(janus, handle, pc, body, answered) {
+  const release = trickle(janus, handle, pc);
   await pc.setLocalDescription(await pc.createOffer());
-  await gatheringDone(pc);
   await janus.message(handle, body, { type: "offer", sdp: pc.localDescription.sdp });
+  release();
   const answer = await janus.waitFor(fromHandle(handle, (e) => e.jsep?.type === "answer" && (!answered || answered(e))));
   await pc.setRemoteDescription(answer.jsep);
   return answer;
 }
 
+// Answers carry their candidates (Janus, which offered, does not take trickled ones for them here).
 async function answerOffer(janus, handle, pc, offer, body) {
   await pc.setRemoteDescription(offer);
   await pc.setLocalDescription(await pc.createAnswer());
   await gatheringDone(pc);
-  await janus.message(handle, body, { type: "answer", sdp: pc.localDescription.sdp });
+  await janus.message(handle, body, { type: "answer", sdp: pc.localDescription.sdp, trickle: false });
 }
 
 // --- the pre-call check (L7) --------------------------------------------------------------------------------
@@ -533,7 +563,10 @@ async function joinChat(joined, display) {
   call.pcs.push({ role: "chat", pc });
   const channel = pc.createDataChannel("JanusDataChannel", { ordered: true });
   const username = randomId();
-  const opened = new Promise((resolve) => channel.addEventListener("open", resolve, { once: true }));
+  const opened = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the chat channel did not open in 20 s")), 20000);
+    channel.addEventListener("open", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
   const pending = new Map();
   channel.addEventListener("message", (event) => {
     const data = JSON.parse(event.data);

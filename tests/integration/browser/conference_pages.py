@@ -43,6 +43,8 @@ def main() -> None:
                 except Exception as exc:  # noqa: BLE001  (the test asserts on it, with what happened before)
                     results.append({"action_failed": f"{type(exc).__name__}: {str(exc)[:500]}"})
         finally:
+            for page in pages.values():  # closing fires pagehide: each page ends its Janus session
+                page.close(run_before_unload=False)
             browser.close()
     print(json.dumps(results))
 
