@@ -8,22 +8,24 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 
-def _clean(value: str | None) -> str | None:
-    """Text a person typed: no control characters, valid Unicode (PostgreSQL stores neither NUL nor lone
-    surrogates)."""
+def _clean(value: str | None, allowed: str = "") -> str | None:
+    """Text a person typed: no control characters (but `allowed` ones), valid Unicode (PostgreSQL stores neither
+    NUL nor lone surrogates)."""
     if value is None:
         return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("contains characters that are not valid Unicode") from None
-    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+    if any((ord(c) < 32 or 0x7F <= ord(c) < 0xA0) and c not in allowed for c in value):
         raise ValueError("contains control characters")
     return value
 
 
 #: A string field of the API: printable, valid Unicode.
 Text = Annotated[str, AfterValidator(_clean)]
+#: Text of several lines (a report): printable, valid Unicode, with line breaks and tabs.
+Lines = Annotated[str, AfterValidator(lambda value: _clean(value, "\n\r\t"))]
 
 
 class Problem(BaseModel):

@@ -23,7 +23,7 @@ from ..domain.provisioning import ProvisioningError
 from ..protocols.janus import CONFERENCE_PLUGINS, JanusError, signed_token
 from ..protocols.turn_rest import rest_credentials
 from . import i18n
-from .api import ApiError, IceServer, Problem, Problems, Text
+from .api import ApiError, IceServer, Lines, Problem, Problems, Text
 from .browsers import classify
 from .rooms import Rooms
 
@@ -87,7 +87,7 @@ class DiagnosticsReport(BaseModel):
 
     ok: bool
     summary: Text = Field(max_length=500)
-    report: str = Field(max_length=domain.REPORT_MAX, description="the plain-text report the page shows")
+    report: Lines = Field(max_length=domain.REPORT_MAX, description="the plain-text report the page shows")
 
 
 class Stored(BaseModel):
@@ -199,12 +199,15 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
         return Stored(id=stored)
 
     visitor = {"tags": ["conference"], "responses": {
+        400: {"model": Problems, "description": "the body is not JSON"},
         404: {"model": Problem, "description": "unknown link"}, 410: {"model": Problem, "description": "revoked"},
         422: {"model": Problems, "description": "bad input"}}}
     app.add_api_route("/api/v1/conference/{token}/session", session, methods=["POST"], response_model=Session,
                       summary="Credentials for the pre-call check", **visitor)
     app.add_api_route("/api/v1/conference/{token}/join", join, methods=["POST"], response_model=Joined,
-                      summary="Join the link's conference", **visitor)
+                      summary="Join the link's conference",
+                      **{**visitor, "responses": {**visitor["responses"], 503: {
+                          "model": Problem, "description": "the conference server cannot be reached"}}})
     app.add_api_route("/api/v1/conference/{token}/diagnostics", store_report, methods=["POST"], status_code=201,
                       response_model=Stored, summary="Store a diagnostics report", **visitor)
 

@@ -60,3 +60,23 @@ def test_room_pins_and_account_passwords_derive_from_the_signing_key():
     assert room_pin("k1", 1_000_001) != room_pin("k2", 1_000_001) != room_pin("k1", 1_000_002)
     assert len(room_pin("k", 1)) == 24 and len(account_password("k", "conf-1")) == 32
     assert account_password("k", "conf-1") == account_password("k", "conf-1") != account_password("k", "conf-2")
+
+
+def test_a_report_keeps_its_lines_but_refuses_nul_and_lone_surrogates(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from rtcstack.web.config import ServiceConfig
+    from rtcstack.web.links import create_links_app
+
+    config = ServiceConfig(service="links", database_url=f"sqlite:///{tmp_path}/db.sqlite", sip_domain="example.test",
+                           public_url="https://example.test",
+                           options={"signing_key": "signing", "admin_token": "admin-token"})
+    client = TestClient(create_links_app(config, start_outbox=False), base_url="https://example.test")
+    path = f"/api/v1/conference/{'x' * 32}/diagnostics"
+    for bad in ("a\x00b", "a\ud800b", "a\x1bb"):
+        answer = client.post(path, content=json.dumps({"ok": True, "summary": "s", "report": bad}),
+                             headers={"Content-Type": "application/json"})  # escaped: a lone surrogate travels
+        assert answer.status_code == 422 and answer.json()["errors"][0].startswith("report: "), bad
+    assert client.post(path, content=b"{not json", headers={"Content-Type": "application/json"}).status_code in (400, 422)
+    schema = client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"400", "404", "410", "422"} <= set(schema[path.replace("x" * 32, "{token}")]["post"]["responses"])
