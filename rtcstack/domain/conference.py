@@ -15,6 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy import Text, case, cast, func, insert, select, update
 
 from ..db.models import ConferenceLink, Diagnostic, SipAccount, VideoPhone
@@ -46,8 +47,12 @@ def _seal(signing_key: str, token: str) -> str:
     return cipher(signing_key).encrypt(token.encode()).decode()
 
 
-def _unseal(signing_key: str, sealed: str) -> str:
-    return cipher(signing_key).decrypt(sealed.encode()).decode()
+def _unseal(signing_key: str, sealed: str) -> str | None:
+    """The token, or None when this signing key cannot open it (the key was rotated since it was issued)."""
+    try:
+        return cipher(signing_key).decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return None
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,9 @@ def list_links(db: SqlRunner, public_url: str, signing_key: str, video_phone: st
         query = query.where(ConferenceLink.revoked_at.is_(None))
     out = []
     for id_, phone, display, sealed, created, revoked, joined, state in db.query(query):
+        token = _unseal(signing_key, sealed) if state == "active" else None
         out.append({"id": int(id_), "video_phone": phone, "display_name": display,
-                    "link": link_url(public_url, _unseal(signing_key, sealed)) if state == "active" else None,
+                    "link": link_url(public_url, token) if token else None,
                     "room": room_number(int(id_)), "state": state, "created_at": created,
                     "revoked_at": revoked or None, "last_joined_at": joined or None})
     return out
