@@ -7,11 +7,14 @@ import secrets
 import socket
 import time
 from ipaddress import ip_address
+from queue import Queue
 
 import pytest
 
 from rtcstack.domain.status import parse_kamcmd
+from rtcstack.protocols.sip import digest
 from rtcstack.protocols.sip.agent import local_address_towards, sdp_media
+from rtcstack.protocols.sip.message import request
 from tests.conftest import PROJECT_ROOT, rtcstack
 
 pytestmark = pytest.mark.integration
@@ -348,6 +351,33 @@ def test_a_register_replayed_from_the_same_address_is_refused(sip):
         again = [(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in sent]
         reply = phone.transaction("REGISTER", f"sip:{sip.domain}", again)
     assert reply is not None and reply.status in (401, 403)
+
+
+def test_a_retransmitted_register_gets_the_same_200(sip):
+    """Over UDP a phone whose 200 is lost or late sends the very same authenticated REGISTER again (same
+    branch, CSeq and nonce count): that retransmission is answered 200 again, not taken for a replay."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    with sip.agent(account) as phone:
+        aor, uri = f"sip:{account[0]}@{sip.domain}", f"sip:{sip.domain}"
+        headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
+                   ("Call-ID", f"retransmitted-{secrets.token_hex(4)}@{phone.address}"),
+                   ("CSeq", f"{phone._next_cseq()} REGISTER"), ("Contact", phone.contact), ("Expires", "300")]
+        challenged = phone.transaction("REGISTER", uri, headers)
+        assert challenged is not None and challenged.status == 401
+        challenge = digest.parse_challenge(challenged.get("WWW-Authenticate"))
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        authorised = request("REGISTER", uri, [
+            ("Via", f"SIP/2.0/UDP {phone.address}:{phone.local_port};rport;branch={branch}"),
+            ("Max-Forwards", "70"),
+            *[(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in headers],
+            ("Authorization", digest.authorization(challenge, "REGISTER", uri, *account))])
+        replies: Queue = Queue()
+        phone._waiting[branch] = replies
+        statuses = []
+        for _ in range(2):
+            phone.send(authorised)
+            statuses.append(replies.get(timeout=5).status)
+    assert statuses == [200, 200]
 
 
 def test_a_correct_password_gets_503_not_401_while_the_database_is_down(sip):

@@ -98,6 +98,9 @@ async function joinRoom({ base, token, iceServers, room, display, ptype, feed })
                           { type: "offer", sdp: pc.localDescription.sdp, trickle: false });
     const answer = await session.waitFor((e) => fromHandle(e) && e.jsep?.type === "answer");
     await pc.setRemoteDescription(answer.jsep);
+    // Janus lists a publisher as a feed only once its PeerConnection is up: before that, a subscriber
+    // gets "No such feed" (on a loaded machine ICE through TURN takes a while).
+    await session.waitFor((e) => e.janus === "webrtcup" && e.sender === handle, 30000);
     return { id: joined.plugindata.data.id, remoteSdp: answer.jsep.sdp, localSdp: pc.localDescription.sdp };
   }
   await session.message(handle, { request: "join", ptype: "subscriber", room, streams: [{ feed }] });
