@@ -22,5 +22,6 @@ sfu = [("sfu1.example.net", {**_SSH, "private_address": "10.0.0.16", "public_add
 _WEB = ("web1.example.net", {**_SSH, "private_address": "10.0.0.17", "public_address": "203.0.113.17"})
 relay = [_WEB]
 links = [_WEB]
+gateway = [_WEB]
 portal = [_WEB]
 edge = [_WEB]

@@ -127,6 +127,7 @@ def sms_gateway(deployment: Deployment) -> dict:
 
 def options(deployment: Deployment, host: Host) -> dict:
     """The service's part of /etc/rtcstack/links/service.json (web.links.LinksOptions)."""
+    from .gateway import urls as gateway_urls
     from .turn import turn_uris
 
     s = deployment.links
@@ -149,7 +150,9 @@ def options(deployment: Deployment, host: Host) -> dict:
             "janus_room_key": deployment.secret("janus_room_key"),
             "janus_token_secret": deployment.secret("janus_token_secret"),
             "janus_path": deployment.edge.janus_path, "janus_token_seconds": s.conference_token_hours * 3600,
-            "room_publishers": s.conference_video_participants, "ice_policy": s.conference_ice_policy},
+            "room_publishers": s.conference_video_participants, "ice_policy": s.conference_ice_policy,
+            "gateways": gateway_urls(deployment),
+            "gateway_token": deployment.secret("gateway_token") if deployment.hosts_with("gateway") else ""},
     }
 
 

@@ -54,7 +54,10 @@ def listeners(deployment: Deployment, host: Host):
     return [*listen("janus http", "tcp", s.http_port, "sfu.http_port", edges),
             *listen("janus websocket", "tcp", s.websocket_port, "sfu.websocket_port", edges),
             *listen("janus admin", "tcp", s.admin_port, "sfu.admin_port", ()),  # loopback only: no opening
-            *listen("janus RTP", "udp", rtp_ports(deployment), "sfu.rtp_port_min")]
+            *listen("janus RTP", "udp", rtp_ports(deployment), "sfu.rtp_port_min"),
+            # the conference gateway's plain RTP (the video phone's audio and video)
+            *(listen("janus plain RTP", "udp", plain_rtp_ports(deployment), "sfu.plain_rtp_port_min",
+                     deployment.addresses_of("gateway")) if deployment.hosts_with("gateway") else [])]
 
 
 def edge_routes(deployment: Deployment) -> list[EdgeRoute]:

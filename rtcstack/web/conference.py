@@ -25,6 +25,7 @@ from ..protocols.turn_rest import rest_credentials
 from . import i18n
 from .api import ApiError, IceServer, Lines, Problem, Problems, Text
 from .browsers import classify
+from .gateway_client import GatewayClient, GatewayUnavailable
 from .rooms import Rooms
 
 
@@ -33,6 +34,9 @@ def _(message: str) -> str:
     """Marks a message for the catalogs (scripts/catalogs); it is translated where it is shown."""
     return message
 
+
+#: The name the video phone's screen shows for a conference calling it (L5).
+CONFERENCE_DISPLAY = "Conference"
 
 #: Browsers the clear message names (L6).
 SUPPORTED = _("Google Chrome or Mozilla Firefox")
@@ -52,6 +56,8 @@ class ConferenceOptions(BaseModel):
     room_publishers: int = 6
     ice_policy: Literal["relay", "all"] = "relay"
     sweep_seconds: float = 30.0
+    gateways: tuple[str, ...] = ()
+    gateway_token: str = ""
 
 
 # --- API shapes -------------------------------------------------------------------------------------------
@@ -117,6 +123,23 @@ class Revoked(BaseModel):
     revoked: int
 
 
+class CallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    publisher: int | None = Field(None, ge=1, le=2**53, description="the calling page's video-room feed: the "
+                                                                      "video the phone sees first")
+
+
+class CallState(BaseModel):
+    """The video phone's call into the link's conference."""
+
+    state: Literal["none", "calling", "answered", "ended", "failed"]
+    reason: str = Field("", description="why it failed or ended")
+    mountpoint: int | None = Field(None, description="the Janus Streaming mountpoint carrying the phone's video "
+                                                     "(while answered)")
+    video_from: int | None = Field(None, description="the feed whose video the phone receives")
+
+
 def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str, turn_uris: tuple[str, ...],
              turn_lifetime_seconds: int, options: ConferenceOptions, page: Callable, provider_guard: dict,
              default_language: str, language_cookie: str) -> Rooms | None:
@@ -175,9 +198,8 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
         """Credentials for the pre-call check: a Janus token and TURN credentials."""
         return Session(**credentials(active_link(token)))
 
-    def join(token: str, body: JoinRequest) -> Joined:
-        """Join the link's conference: its rooms are created if nobody is in them yet."""
-        link = active_link(token)
+    def ensured_rooms(link: dict) -> str:
+        """The link's rooms exist on their SFU host (created if nobody is in them yet); their PIN."""
         if rooms is None:
             raise ApiError(503, "no_sfu", "this deployment has no SFU host")
         pin = domain.room_pin(signing_key, link["room"])
@@ -185,6 +207,12 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
             rooms.ensure(link["room"], pin)
         except (JanusError, OSError) as exc:
             raise ApiError(503, "sfu_unavailable", f"the conference server cannot be reached: {exc}") from None
+        return pin
+
+    def join(token: str, body: JoinRequest) -> Joined:
+        """Join the link's conference: its rooms are created if nobody is in them yet."""
+        link = active_link(token)
+        pin = ensured_rooms(link)
         domain.joined(runner, link["id"])
         return Joined(**credentials(link), room=link["room"], pin=pin)
 
@@ -198,6 +226,35 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
             raise ApiError(422, errors=exc.problems) from None
         return Stored(id=stored)
 
+    gateway = GatewayClient(options.gateways, options.gateway_token) if options.gateways else None
+
+    def gateway_call(operation: str, link: dict, **target) -> CallState:
+        if gateway is None:
+            raise ApiError(503, "no_gateway", "this deployment has no conference gateway: video phones cannot be "
+                                              "called into a conference")
+        try:
+            found = getattr(gateway, operation)(link["room"], **target)
+        except GatewayUnavailable as exc:
+            raise ApiError(503, "gateway_unavailable", str(exc)) from None
+        return CallState(**{k: found.get(k) for k in ("state", "reason", "mountpoint", "video_from")
+                            if found.get(k) is not None})
+
+    def call_phone(token: str, body: CallRequest) -> CallState:
+        """Call the video phone into the link's conference (once: a second press reports the same call)."""
+        link = active_link(token)
+        pin = ensured_rooms(link)
+        target = domain.call_target(runner, link["id"])
+        return gateway_call("call", link, pin=pin, janus_url=rooms.host_for(link["room"]), caller=target["caller"],
+                            callee=target["callee"], display=CONFERENCE_DISPLAY, publisher=body.publisher)
+
+    def call_state(token: str) -> CallState:
+        """The video phone's call: calling, answered (with the mountpoint of its video), ended or failed."""
+        return gateway_call("state", active_link(token))
+
+    def hang_up(token: str) -> CallState:
+        """End the video phone's call."""
+        return gateway_call("hang_up", active_link(token))
+
     visitor = {"tags": ["conference"], "responses": {
         400: {"model": Problems, "description": "the body is not JSON"},
         404: {"model": Problem, "description": "unknown link"}, 410: {"model": Problem, "description": "revoked"},
@@ -208,6 +265,14 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
                       summary="Join the link's conference",
                       **{**visitor, "responses": {**visitor["responses"], 503: {
                           "model": Problem, "description": "the conference server cannot be reached"}}})
+    with_gateway = {**visitor, "responses": {**visitor["responses"], 503: {
+        "model": Problem, "description": "no conference gateway, or it or the conference server cannot be reached"}}}
+    app.add_api_route("/api/v1/conference/{token}/call", call_phone, methods=["POST"], response_model=CallState,
+                      summary="Call the video phone into the conference", **with_gateway)
+    app.add_api_route("/api/v1/conference/{token}/call", call_state, methods=["GET"], response_model=CallState,
+                      summary="The video phone's call", **with_gateway)
+    app.add_api_route("/api/v1/conference/{token}/call", hang_up, methods=["DELETE"], response_model=CallState,
+                      summary="Hang up the video phone", **with_gateway)
     app.add_api_route("/api/v1/conference/{token}/diagnostics", store_report, methods=["POST"], status_code=201,
                       response_model=Stored, summary="Store a diagnostics report", **visitor)
 

@@ -19,6 +19,8 @@ from rtcstack.site.pki import Pki
 from rtcstack.runtime.remote import connect
 from tests.conftest import LAB_INVENTORIES, rtcstack
 from tests.integration.links_lab import LinksLab
+from tests.integration.sip_lab import SipLab
+from tests.integration.video_phone import VideoPhone
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +139,65 @@ def test_three_browsers_on_one_link_see_and_hear_each_other_through_the_relays_a
     assert {"who": "Bartek", "text": "Hello from Bartek", "kind": "message", "mine": False} in iza_hears
     for name in ("conference-check", "conference-call", "conference-chat-only-iphone"):
         _keep(_shot(tmp_path, name), name, links)
+
+
+@pytest.fixture
+def sip(links, tmp_path) -> SipLab:
+    return SipLab(links.inventory, tmp_path)
+
+
+def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_hears_it(links, sip, tmp_path):
+    """Two pages on the link, one presses "Call the video phone": the phone (a SIP agent sending a tone and
+    ffmpeg's H.264) rings with the conference's name through Kamailio and rtpengine and answers; both pages
+    decode its video over the TURN relays, the phone hears the pages (the audio bridge's mix) and decodes a
+    page's video; the call counts against the customer's channels and ends as a CDR."""
+    video_phone, password, _ = links.family(contacts=0)
+    out = rtcstack("conference-links", "issue", links.inventory, "--video-phone", video_phone).stdout
+    token = CONFERENCE_LINK.search(out).group(1)
+    phone = VideoPhone(sip.agent((video_phone, password)))
+    try:
+        assert phone.agent.register().status == 200
+        answered = "window.conference.phone && window.conference.phone.state === 'answered'"
+        actions = [{"open": "anna", "token": token}, {"checks": "anna"}, {"open": "bartek", "token": token},
+                   {"checks": "bartek"}, {"join": "anna", "display": "Anna"}, {"join": "bartek", "display": "Bartek"},
+                   {"click": "anna", "selector": "#call-phone"},
+                   {"wait_for": "anna", "js": answered, "timeout": 60},
+                   {"wait_for": "bartek", "js": answered, "timeout": 30},
+                   {"sleep": 10}, {"stats": "anna"}, {"stats": "bartek"},
+                   {"screenshot": "anna", "path": _shot(tmp_path, "conference-video-phone"), "full_page": True},
+                   {"wait_for": "anna", "js": "JSON.stringify(window.conference.phone)"}]
+        # the channel limit counts per customer id (Kamailio's dialog profile "customer")
+        customer = sip.sql(f"SELECT customer_id FROM sip_accounts WHERE username = '{video_phone}'")[0][0]
+        result = links.conference_browser(actions)
+        assert result[7] is True and result[8] is True, result[:10]
+        channels_in_use = sip.on_registrar(f"kamcmd dlg.profile_get_size customer {customer}")
+        invite = phone.invites[0]
+        assert '"Conference"' in invite.get("from") and invite.get("from").split("<sip:")[1].startswith("conf-")
+        relays = _relay_hosts(links)
+        for name, stats in (("anna", result[10]), ("bartek", result[11])):
+            from_phone = [pc for pc in stats if pc["role"] == "phone"]
+            assert from_phone and from_phone[0]["framesDecoded"] > 30, (name, from_phone)
+            assert from_phone[0]["videoCodec"] == "video/H264"
+            assert from_phone[0]["pair"]["local"]["type"] == "relay" and \
+                from_phone[0]["pair"]["local"]["address"] in relays, (name, from_phone)
+            audio = [pc for pc in stats if pc["role"] == "audio"][0]
+            assert audio["audioPacketsReceived"] > 100 and audio["audioEnergy"] > 0, (name, audio)
+        assert phone.audio_energy() > 100, phone.audio_energy()  # the pages' fake microphones, mixed
+        assert phone.video_frames() > 30, phone.video_frames()
+        assert json.loads(result[13])["video_from"], result[13]
+        # while answered the call held one of the customer's channels
+        assert "1" in channels_in_use.split(), channels_in_use
+    finally:
+        hung_up = links.http("DELETE", f"/api/v1/conference/{token}/call")
+        phone.close()
+    assert hung_up.status == 200 and json.loads(hung_up.body)["state"] == "ended", hung_up.body
+    call_id = phone.invites[0].call_id
+    deadline, rows = time.monotonic() + 10, []
+    while time.monotonic() < deadline and not rows:
+        rows = sip.sql(f"SELECT sip_code, callee, answer_time IS NOT NULL FROM cdrs WHERE call_id = '{call_id}'")
+        time.sleep(0.5)
+    assert rows and rows[0] == ["200", video_phone, "t"], rows
+    _keep(_shot(tmp_path, "conference-video-phone"), "conference-video-phone", links)
 
 
 def test_an_unsupported_browser_gets_a_message_naming_the_supported_ones(links, conference, tmp_path):

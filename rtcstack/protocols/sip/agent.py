@@ -14,6 +14,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from queue import Empty, Queue
 
@@ -132,6 +133,10 @@ class UserAgent:
         self.answer_after = answer_after
         self.t1 = t1
         self.refuse_with: tuple[int, str] | None = None
+        #: Answers calls with this SDP (given the INVITE) instead of the agent's own G.711 stream.
+        self.answer_with: Callable[[SipMessage], bytes] | None = None
+        #: Told of a BYE for a call this agent made; True: the call was one of its own (answered 200).
+        self.on_bye: Callable[[SipMessage], bool] | None = None
         self.incoming: list[IncomingCall] = []
         self.options_received = 0
         self._waiting: dict[str, Queue] = {}
@@ -278,26 +283,29 @@ class UserAgent:
                    ("Accept", "application/sdp")]
         return self.transaction("OPTIONS", uri, headers, timeout=timeout)
 
-    def call(self, target: str, timeout: float | None = None, cancel_after: float | None = None) -> Call:
+    def call(self, target: str, timeout: float | None = None, cancel_after: float | None = None,
+             offer: bytes | None = None, display: str = "", cancel: threading.Event | None = None) -> Call:
         """INVITE sip:target@domain; on 200 send ACK and start RTP for rtp_seconds (if any).
 
         With `cancel_after`, the call is cancelled that many seconds after the INVITE (once the callee
-        rings): the result is the INVITE's 487 with `cancelled` set.
+        rings): the result is the INVITE's 487 with `cancelled` set. With `offer` (an SDP body) the caller
+        brings its own media: no RTP stream of the agent's, and the answer is `remote_sdp`. `display` is the
+        From header's display name (what the callee's screen shows). Setting `cancel` cancels a ringing call.
         """
         uri = f"sip:{target}@{self.domain}"
         tag = secrets.token_hex(4)
         call_id = f"{secrets.token_hex(8)}@{self.address}"
-        rtp = RtpStream(self.address)
-        from_header = f"<sip:{self.username}@{self.domain}>;tag={tag}"
+        rtp = RtpStream(self.address) if offer is None else _NoMedia()
+        quoted = display.replace("\\", "").replace('"', "")
+        from_header = (f'"{quoted}" ' if quoted else "") + f"<sip:{self.username}@{self.domain}>;tag={tag}"
         headers = [("From", from_header), ("To", f"<{uri}>"), ("Call-ID", call_id),
                    ("CSeq", f"{self._next_cseq()} INVITE"), ("Contact", self.contact)]
-        cancel = None
         if cancel_after is not None:
-            cancel = threading.Event()
+            cancel = cancel or threading.Event()
             threading.Timer(cancel_after, cancel.set).start()
         started = time.monotonic()
-        reply, headers = self._authenticated("INVITE", uri, headers, sdp_offer(self.address, rtp.port, 1), timeout,
-                                             cancel=cancel)
+        body = offer if offer is not None else sdp_offer(self.address, rtp.port, 1)
+        reply, headers = self._authenticated("INVITE", uri, headers, body, timeout, cancel=cancel)
         if reply is None:
             rtp.close()
             return Call(self, call_id, 408, "No answer (timeout)", tag)
@@ -314,6 +322,8 @@ class UserAgent:
         ack = [self._via("z9hG4bK" + secrets.token_hex(8)), ("Max-Forwards", "70"), ("From", from_header),
                ("To", call.to_header), ("Call-ID", call_id), ("CSeq", f"{call.cseq} ACK")]
         self.send(request("ACK", call.remote_target, ack + [("Route", r) for r in call.route_set]))
+        if offer is not None:
+            return call
         media = sdp_media(reply.body)
         call.rtp = rtp
         if media and self.rtp_seconds:
@@ -347,7 +357,7 @@ class UserAgent:
                 self.incoming.append(call)
                 self._respond(call, message, *self.refuse_with, target=source)
                 return
-            call = IncomingCall(message, False, RtpStream(self.address))
+            call = IncomingCall(message, False, RtpStream(self.address) if self.answer_with is None else None)
             self.incoming.append(call)
             if self.answer_after > 0:
                 self._respond(call, message, 180, "Ringing", [("Contact", self.contact)], target=source)
@@ -365,6 +375,9 @@ class UserAgent:
             if known.rtp:
                 known.rtp.close()
         elif message.method == "BYE":
+            if known is None and self.on_bye is not None and self.on_bye(message):  # a call this agent made
+                self._respond(None, message, 200, "OK", target=source)
+                return
             self._respond(known, message, 200 if known else 481, "OK" if known else "Call/Transaction Does Not Exist",
                           target=source)
             if known:
@@ -381,13 +394,13 @@ class UserAgent:
         if call.cancelled:
             return
         call.answered = True
-        answer = sdp_offer(self.address, call.rtp.port, 2)
+        answer = self.answer_with(call.invite) if self.answer_with else sdp_offer(self.address, call.rtp.port, 2)
         self._respond(call, call.invite, 200, "OK", [("Contact", self.contact), ("Content-Type", "application/sdp")],
                       answer, target=source)
         if not self.transport.reliable:
             threading.Thread(target=self._repeat_answer, args=(call, source), daemon=True).start()
         media = sdp_media(call.invite.body)
-        if media and self.rtp_seconds:
+        if media and self.rtp_seconds and call.rtp:
             call.rtp.start(media, self.rtp_seconds)
 
     def _repeat_answer(self, call: IncomingCall, source: tuple[str, int]) -> None:
@@ -408,6 +421,15 @@ class UserAgent:
             call.rtp.close()
         if call in self.incoming:
             self.incoming.remove(call)
+
+
+class _NoMedia:
+    """The caller's media when it brings its own (an SDP offer of its own)."""
+
+    port = 0
+
+    def close(self) -> None:
+        pass
 
 
 def _branch(via: str) -> str:

@@ -517,8 +517,11 @@ async function join(display) {
     await joinChat(joined, display);
     window.conference.step = "joined";
     $("chat").hidden = false;
+    $("phone-controls").hidden = false;
     status(TEXT.joined_call);
     window.conference.joined = true;
+    phoneCall("GET").then(showPhone).catch(() => {});
+    followPhone();
   } catch (error) {
     status(say(TEXT.join_failed, { reason: error.message }));
     $("join").disabled = false;
@@ -527,6 +530,9 @@ async function join(display) {
 }
 
 async function leave() {
+  clearInterval(phone.poller);
+  phone.watching = null;
+  $("phone-controls").hidden = true;
   for (const { pc } of call.pcs) pc.close();
   call.pcs = [];
   for (const stream of [call.camera, call.microphone]) stream?.getTracks().forEach((t) => t.stop());
@@ -535,6 +541,83 @@ async function leave() {
   call.tiles.clear();
   status(TEXT.left_call);
   window.conference.joined = false;
+}
+
+// --- the video phone (L5): called into the conference through the gateway; its video is a Streaming mountpoint --
+
+const phone = { state: "none", poller: null, watching: null };
+
+async function phoneCall(method, body) {
+  const response = await fetch(CONFIG.api + "/call", {
+    method, headers: { "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+  const reply = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(reply.detail || (reply.errors || []).join("; ") || `HTTP ${response.status}`);
+  return reply;
+}
+
+function showPhone(found) {
+  phone.state = found.state;
+  window.conference.phone = found;
+  const busy = found.state === "calling" || found.state === "answered";
+  $("call-phone").hidden = busy;
+  $("call-phone").disabled = false;
+  $("hang-up-phone").hidden = !busy;
+  $("phone-status").textContent = {
+    calling: TEXT.phone_calling, answered: TEXT.phone_answered, ended: TEXT.phone_ended,
+    failed: say(TEXT.phone_failed, { reason: found.reason || "" }),
+  }[found.state] || "";
+  if (found.state === "answered" && found.mountpoint && !phone.watching) {
+    watchPhone(found.mountpoint).catch((error) => {
+      $("phone-status").textContent = say(TEXT.phone_failed, { reason: error.message });
+    });
+  }
+  if (found.state !== "answered" && phone.watching) stopWatchingPhone();
+}
+
+// Every page in the call follows the phone's call, not only the one that pressed the button.
+function followPhone() {
+  clearInterval(phone.poller);
+  phone.poller = setInterval(() => phoneCall("GET").then(showPhone).catch(() => {}), 3000);
+}
+
+async function callPhone() {
+  $("call-phone").disabled = true;
+  $("phone-status").textContent = TEXT.phone_calling;
+  try {
+    showPhone(await phoneCall("POST", { publisher: call.feedId || null }));
+  } catch (error) {
+    $("call-phone").disabled = false;
+    $("phone-status").textContent = say(TEXT.phone_failed, { reason: error.message });
+  }
+}
+
+async function hangUpPhone() {
+  $("hang-up-phone").disabled = true;
+  try { showPhone(await phoneCall("DELETE")); } catch (error) { /* the next poll shows the state */ }
+  $("hang-up-phone").disabled = false;
+}
+
+async function watchPhone(mountpoint) {
+  const { janus, session: joined } = call;
+  const handle = await janus.attach(PLUGIN.streaming);
+  const pc = peerConnection(joined);
+  phone.watching = { pc, handle };
+  call.pcs.push({ role: "phone", pc, handle });
+  pc.addEventListener("track", (event) => {
+    tile("phone", `${joined.video_phone} (${TEXT.video_phone})`, event.streams[0] || new MediaStream([event.track]));
+  });
+  await janus.message(handle, { request: "watch", id: mountpoint, pin: joined.pin });
+  const offer = await janus.waitFor(fromHandle(handle, (e) => e.jsep?.type === "offer"));
+  await answerOffer(janus, handle, pc, offer.jsep, { request: "start" });
+}
+
+function stopWatchingPhone() {
+  const { pc, handle } = phone.watching;
+  pc.close();
+  call.pcs = call.pcs.filter((p) => p.pc !== pc);
+  call.janus?.request(`/${call.janus.id}/${handle}`, { janus: "detach" }).catch(() => {});
+  dropTile("phone");
+  phone.watching = null;
 }
 
 // --- chat (the text room; iOS gets only this) ----------------------------------------------------------------
@@ -701,6 +784,8 @@ function start() {
   });
   $("chat-form").addEventListener("submit", sendChat);
   $("leave").addEventListener("click", leave);
+  $("call-phone").addEventListener("click", callPhone);
+  $("hang-up-phone").addEventListener("click", hangUpPhone);
   $("toggle-mic").addEventListener("click", () => {
     const track = call.microphone?.getAudioTracks()[0];
     if (!track) return;

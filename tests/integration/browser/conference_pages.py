@@ -76,7 +76,7 @@ def run(browser, pages: dict, origin: str, a: dict):
         page.context.close()
         return None
     name = next(a[k] for k in ("checks", "join", "join_chat", "say", "messages", "stats", "wait_for", "screenshot",
-                               "copy_report") if k in a)
+                               "copy_report", "click") if k in a)
     page = pages[name]
     if "checks" in a:
         page.wait_for_function("window.conference.checks && window.conference.checks.stored !== undefined",
@@ -99,6 +99,9 @@ def run(browser, pages: dict, origin: str, a: dict):
         return None
     if "messages" in a:
         return page.evaluate("window.conference.messages")
+    if "click" in a:
+        page.click(a["selector"])
+        return None
     if "stats" in a:
         return page.evaluate("window.conference.stats()")
     if "wait_for" in a:
