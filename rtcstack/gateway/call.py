@@ -64,6 +64,9 @@ class ConferenceCall:
         self._relay: Relay | None = None
         self._agent: UserAgent | None = None
         self._sip = None
+        #: the audio bridge's other participants (the pages): when the last one leaves, the phone is hung up
+        self._listeners: set[int] = set()
+        self._audio_id = 0
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"conference-{target.room}")
 
     # --- public ------------------------------------------------------------------------------------------
@@ -124,6 +127,8 @@ class ConferenceCall:
             "request": "join", "room": t.room, "pin": t.pin, "display": t.display, "codec": "pcmu",
             "rtp": {"ip": env.address, "port": self._relay.port("janus_audio"), "payload_type": sdp.AUDIO_PT}})
         joined = self._janus.wait_for_plugin_event(lambda d: d.get("audiobridge") == "joined", 10)
+        self._audio_id = int(joined.get("id", 0))
+        self._listeners = {int(p["id"]) for p in joined.get("participants", []) or []} - {self._audio_id}
         janus_rtp = joined.get("rtp") or {}
         self._relay.route("phone_audio", "janus_audio", (janus_rtp["ip"], int(janus_rtp["port"])), sdp.AUDIO_PT)
         # the phone's video: a Streaming mountpoint the browsers watch, numbered like the room
@@ -206,7 +211,10 @@ class ConferenceCall:
             self._janus.keepalive()
 
     def _watch_room(self, publishers: dict[int, str]) -> None:
-        """Follow the room's publishers: when the forwarded one leaves, forward another."""
+        """Follow the room: when the forwarded publisher leaves, forward another; when the rooms are destroyed
+        (the link was revoked) or the last page has left the audio bridge, hang up."""
+        if not self._listeners:
+            self._end("everyone left the conference")
         while not self._hangup.is_set():
             try:
                 batch = self._janus.events(max_events=10, timeout=35)
@@ -215,6 +223,11 @@ class ConferenceCall:
                 continue
             for event in batch:
                 data = event.get("plugindata", {}).get("data", {})
+                if "audiobridge" in data:
+                    self._follow_listeners(data)
+                    continue
+                if data.get("videoroom") == "destroyed":
+                    self._end("the conference was closed")
                 if data.get("videoroom") != "event":
                     continue
                 publishers.update(self._publishers(data))
@@ -227,6 +240,22 @@ class ConferenceCall:
                     self._forward(publishers)
                 except JanusError as error:
                     log.warning("conference %s: forwarding failed: %s", t.room if (t := self.target) else "", error)
+
+    def _follow_listeners(self, data: dict) -> None:
+        if data.get("audiobridge") == "destroyed":
+            self._end("the conference was closed")
+            return
+        self._listeners |= {int(p["id"]) for p in data.get("participants", []) or [] if "id" in p} - {self._audio_id}
+        if isinstance(data.get("leaving"), int):
+            self._listeners.discard(data["leaving"])
+            if not self._listeners:
+                self._end("everyone left the conference")
+
+    def _end(self, reason: str) -> None:
+        if not self._hangup.is_set():
+            self.reason = reason
+            log.info("conference %s: %s: hanging up", self.target.room, reason)
+            self._hangup.set()
 
     def _teardown(self) -> None:
         if self._sip is not None and self._sip.answered:

@@ -79,7 +79,7 @@ def create_gateway_app(config: GatewayConfig) -> FastAPI:
             raise _Refused(401, "give the gateway token as `Authorization: Bearer TOKEN`")
 
     @app.exception_handler(_Refused)
-    async def refused(request, error: _Refused) -> JSONResponse:  # noqa: ANN001 - FastAPI's signature
+    async def refused(request, error: _Refused) -> JSONResponse:
         return JSONResponse({"errors": [error.message]}, status_code=error.status)
 
     @app.get("/healthz")

@@ -9,7 +9,6 @@ import base64
 import json
 import logging
 import smtplib
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.links import MAX_ATTEMPTS, backoff_seconds, sql_literal, unseal
 from .db import EngineRunner
+from .periodic import PeriodicTask
 
 log = logging.getLogger("rtcstack.web.outbox")
 
@@ -105,8 +105,7 @@ class Outbox:
                  poll_seconds: float = 1.0):
         self.runner, self.signing_key, self.mail, self.sms = runner, signing_key, mail, sms
         self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._task = PeriodicTask("outbox", poll_seconds, self._drain, "outbox unavailable", immediately=True)
 
     def lease(self, limit: int = 10) -> list[list[str]]:
         return self.runner.run(f"""
@@ -146,21 +145,12 @@ class Outbox:
             sent += 1
         return sent
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                while self.send_due():
-                    pass
-            except Exception as exc:  # the database may be away for a while: keep trying, never die
-                log.warning("outbox unavailable", extra={"fields": {"error": type(exc).__name__,
-                                                                    "reason": str(exc).splitlines()[0][:200]}})
-            self._stop.wait(self.poll_seconds)
+    def _drain(self) -> None:
+        while not self._task.stopping and self.send_due():
+            pass
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="outbox", daemon=True)
-        self._thread.start()
+        self._task.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
+        self._task.stop()

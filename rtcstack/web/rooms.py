@@ -9,13 +9,17 @@ rooms with the room admin key; browsers get only a signed, expiring token.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import tempfile
 import threading
 import urllib.error
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..protocols.janus import AUDIOBRIDGE, TEXTROOM, VIDEOROOM, JanusError, JanusHttp
+from .periodic import PeriodicTask
 
 log = logging.getLogger("rtcstack.web.rooms")
 
@@ -127,28 +131,35 @@ class Rooms:
         return gone
 
 
-class Sweeper:
-    """Runs `Rooms.sweep` every `period` seconds in a thread; `rooms_to_keep()` gives (rooms joined lately,
-    rooms of revoked links). Several workers may each run one (a destroy of a room already gone is harmless)."""
+class Sweeper(PeriodicTask):
+    """Runs `Rooms.sweep` every `period` seconds; `rooms_to_keep()` gives (rooms joined lately, rooms of revoked
+    links). Every uvicorn worker runs one, but on each host only the worker holding the lock file sweeps a round
+    (the others' rounds are no-ops); several hosts may sweep alike (a destroy of a room already gone is
+    harmless)."""
 
     def __init__(self, rooms: Rooms, rooms_to_keep: Callable[[], tuple[Iterable[int], Iterable[int]]],
-                 period: float = 30.0):
-        self.rooms, self.rooms_to_keep, self.period = rooms, rooms_to_keep, period
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+                 period: float = 30.0, lock_path: str | None = None):
+        self.rooms, self.rooms_to_keep = rooms, rooms_to_keep
+        # the unit's PrivateTmp: shared by its workers, private to the service
+        self.lock_path = lock_path or os.path.join(tempfile.gettempdir(), "rtcstack-room-sweeper.lock")
+        self._lock = None
+        super().__init__("room-sweeper", period, self.sweep_if_first, "room sweep failed", stop_seconds=5)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="room-sweeper", daemon=True)
-        self._thread.start()
+    def sweep_if_first(self) -> list[int] | None:
+        """Sweep if this worker holds the host's sweeper lock (taken once, kept while the worker lives: when it
+        exits another worker takes over at its next round); None when another worker holds it."""
+        if self._lock is None:
+            lock = open(self.lock_path, "a")  # noqa: SIM115  (held open for the worker's life)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                return None
+            self._lock = lock
+        return self.rooms.sweep(*self.rooms_to_keep())
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            try:
-                self.rooms.sweep(*self.rooms_to_keep())
-            except Exception as exc:  # noqa: BLE001  (never let the sweeper die: the next round retries)
-                log.warning("room sweep failed", extra={"fields": {"reason": str(exc)[:200]}})
+        super().stop()
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None

@@ -150,7 +150,8 @@ def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_
     """Two pages on the link, one presses "Call the video phone": the phone (a SIP agent sending a tone and
     ffmpeg's H.264) rings with the conference's name through Kamailio and rtpengine and answers; both pages
     decode its video over the TURN relays, the phone hears the pages (the audio bridge's mix) and decodes a
-    page's video; the call counts against the customer's channels and ends as a CDR."""
+    page's video; the call counts against the customer's channels. Once the pages have left, the gateway hangs
+    up by itself, and the call is a CDR."""
     video_phone, password, _ = links.family(contacts=0)
     out = rtcstack("conference-links", "issue", links.inventory, "--video-phone", video_phone).stdout
     token = CONFERENCE_LINK.search(out).group(1)
@@ -187,6 +188,14 @@ def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_
         assert json.loads(result[13])["video_from"], result[13]
         # while answered the call held one of the customer's channels
         assert "1" in channels_in_use.split(), channels_in_use
+        # the pages have closed: with nobody left in the conference the gateway hangs up by itself
+        deadline, state = time.monotonic() + 20, {}
+        while time.monotonic() < deadline and state.get("state") != "ended":
+            time.sleep(1)
+            state = json.loads(links.http("GET", f"/api/v1/conference/{token}/call").body)
+        assert state == {"state": "ended", "reason": "everyone left the conference", "mountpoint": None,
+                         "video_from": state.get("video_from")}, state
+        assert phone.agent.incoming[0].ended.wait(5)  # the phone got the gateway's BYE
     finally:
         hung_up = links.http("DELETE", f"/api/v1/conference/{token}/call")
         phone.close()

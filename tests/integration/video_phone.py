@@ -11,7 +11,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from rtcstack.gateway import sdp
 from rtcstack.protocols.sip.agent import UserAgent
@@ -76,7 +75,7 @@ def decoded_frames(h264: bytes) -> int:
         f.flush()
         result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                                  "stream=nb_read_frames", "-of", "csv=p=0", f.name],
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=60, check=False)
     digits = result.stdout.strip().split(",")[0]
     return int(digits) if digits.isdigit() else 0
 
@@ -129,7 +128,7 @@ class VideoPhone:
         while not self._stop.is_set():
             try:
                 data, _ = sock.recvfrom(4096)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -166,7 +165,7 @@ class VideoPhone:
         while not self._stop.is_set():
             try:
                 data, _ = self.feed.recvfrom(4096)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

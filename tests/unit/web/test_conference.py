@@ -80,3 +80,28 @@ def test_a_report_keeps_its_lines_but_refuses_nul_and_lone_surrogates(tmp_path):
     assert client.post(path, content=b"{not json", headers={"Content-Type": "application/json"}).status_code in (400, 422)
     schema = client.get("/api/v1/openapi.json").json()["paths"]
     assert {"400", "404", "410", "422"} <= set(schema[path.replace("x" * 32, "{token}")]["post"]["responses"])
+
+
+def test_one_worker_per_host_sweeps_and_another_takes_over_when_it_stops(tmp_path):
+    """Workers of one host share the sweeper lock file: the first that takes it sweeps every round, the others
+    skip theirs; once it stops, the next round of another worker sweeps."""
+    from rtcstack.web.rooms import Sweeper
+
+    class Counting:
+        def __init__(self):
+            self.sweeps = 0
+
+        def sweep(self, protected, doomed):
+            self.sweeps += 1
+            return []
+
+    lock = str(tmp_path / "sweeper.lock")
+    first_rooms, second_rooms = Counting(), Counting()
+    first = Sweeper(first_rooms, lambda: ((), ()), lock_path=lock)
+    second = Sweeper(second_rooms, lambda: ((), ()), lock_path=lock)
+    assert first.sweep_if_first() == [] and second.sweep_if_first() is None
+    assert first.sweep_if_first() == [] and second.sweep_if_first() is None
+    first.stop()
+    assert second.sweep_if_first() == []
+    assert (first_rooms.sweeps, second_rooms.sweeps) == (2, 1)
+    second.stop()
