@@ -16,8 +16,9 @@ from .relay import Relay
 
 log = logging.getLogger("rtcstack.gateway")
 
-#: The relay's sockets: the phone's side (the ports in the gateway's SDP) and Janus' side.
-SOCKETS = ("phone_audio", "phone_video", "janus_audio", "janus_video")
+#: The relay's socket pairs (RTP and RTCP): the phone's side (the ports in the gateway's SDP) and Janus' side:
+#: the audio bridge, the VideoRoom forwarder (a browser's video to the phone), the mountpoint (the phone's video).
+SOCKETS = ("phone_audio", "phone_video", "janus_audio", "janus_video", "janus_mount")
 STATES = ("calling", "answered", "ended", "failed")
 
 
@@ -139,10 +140,12 @@ class ConferenceCall:
         created = self._message(STREAMING, {
             "request": "create", "type": "rtp", "id": t.room, "pin": t.pin, "admin_key": env.janus_room_key,
             "description": f"video phone {t.room}", "permanent": False,
-            "media": [{"type": "video", "mid": "v", "port": 0, "pt": sdp.VIDEO_PT, "codec": "h264",
+            "media": [{"type": "video", "mid": "v", "port": 0, "rtcpport": 0, "pt": sdp.VIDEO_PT, "codec": "h264",
                        "fmtp": sdp.H264_FMTP}]})
-        mount_port = int(created["stream"]["ports"][0]["port"])
-        self._relay.route("phone_video", "janus_video", (janus_rtp["ip"], mount_port), sdp.VIDEO_PT)
+        mount = created["stream"]["ports"][0]
+        self._relay.route("phone_video", "janus_mount", (janus_rtp["ip"], int(mount["port"])), sdp.VIDEO_PT)
+        if mount.get("rtcp_port"):  # the phone's reports to the mountpoint, so Janus learns where to send PLIs
+            self._relay.route("phone_video_rtcp", "janus_mount_rtcp", (janus_rtp["ip"], int(mount["rtcp_port"])))
 
     def _call_phone(self) -> None:
         t, env = self.target, self.env
@@ -165,6 +168,12 @@ class ConferenceCall:
         video = sdp.accepted(call.remote_sdp, "video", "H264")
         if video is not None:
             self._relay.route("janus_video", "phone_video", video[0], video[1])
+            # keyframe requests both ways: the mountpoint's PLI and the forwarder's reports to the phone, the
+            # phone's PLI/FIR to the forwarder (whose address its own RTCP tells)
+            phone_rtcp = sdp.rtcp_of(call.remote_sdp, "video")
+            self._relay.route("janus_mount_rtcp", "phone_video_rtcp", phone_rtcp)
+            self._relay.route("janus_video_rtcp", "phone_video_rtcp", phone_rtcp)
+            self._relay.route("phone_video_rtcp", "janus_video_rtcp", self._relay.latched("janus_video_rtcp"))
         self._relay.start()
         self.state, self.answered_at = "answered", time.time()
         log.info("conference %s: %s answered (video %s)", t.room, t.callee, "yes" if video else "no")
@@ -195,7 +204,8 @@ class ConferenceCall:
         self._message(VIDEOROOM, {
             "request": "rtp_forward", "room": self.target.room, "publisher_id": chosen,
             "admin_key": self.env.janus_room_key, "host": self.env.address,
-            "streams": [{"mid": publishers[chosen], "port": self._relay.port("janus_video")}]})
+            "streams": [{"mid": publishers[chosen], "port": self._relay.port("janus_video"),
+                         "rtcp_port": self._relay.port("janus_video_rtcp")}]})
         self.forwarded = chosen
 
     def _in_call(self) -> None:

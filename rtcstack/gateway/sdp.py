@@ -29,6 +29,7 @@ class Media:
     port: int
     formats: list[int]
     names: dict[int, str] = field(default_factory=dict)
+    rtcp_port: int | None = None  # a=rtcp, else the port above the RTP port
 
     def payload_type(self, name: str) -> int | None:
         """The first format the section lists with this encoding name (static PCMU is 0 without rtpmap)."""
@@ -54,6 +55,8 @@ def sections(body: bytes) -> list[Media]:
                 continue
             out.append(Media(parts[0], session_address, int(parts[1]),
                              [int(p) for p in parts[3:] if p.isdigit()]))
+        elif line.startswith("a=rtcp:") and out and line[7:].split()[0].isdigit():
+            out[-1].rtcp_port = int(line[7:].split()[0])
         elif line.startswith("a=rtpmap:") and out:
             pt, _, rest = line[9:].partition(" ")
             if pt.isdigit():
@@ -68,4 +71,12 @@ def accepted(body: bytes, kind: str, encoding: str) -> tuple[tuple[str, int], in
             pt = media.payload_type(encoding)
             if pt is not None:
                 return (media.address, media.port), pt
+    return None
+
+
+def rtcp_of(body: bytes, kind: str) -> tuple[str, int] | None:
+    """Where the answer's `kind` stream takes its RTCP: a=rtcp's port, else RTP's port + 1 (no rtcp-mux)."""
+    for media in sections(body):
+        if media.kind == kind and media.port and media.address:
+            return media.address, media.rtcp_port or media.port + 1
     return None

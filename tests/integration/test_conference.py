@@ -152,7 +152,7 @@ def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_
     ffmpeg's H.264) rings with the conference's name through Kamailio and rtpengine and answers. Every page
     decodes the two others' video and the phone's, all over relay pairs on the TURN host; with every page muted,
     their audio bridges still bring energy: the phone's tone. Unmuted, the pages are heard by the phone, which
-    also decodes a page's video. The call holds one of the customer's channels; once the pages have left, the
+    also decodes a page's video; keyframe requests (RTCP PLI) pass both ways. The call holds one of the customer's channels; once the pages have left, the
     gateway hangs up by itself, and the call is a CDR."""
     video_phone, password, _ = links.family(contacts=0)
     out = rtcstack("conference-links", "issue", links.inventory, "--video-phone", video_phone).stdout
@@ -209,6 +209,12 @@ def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_
         assert phone_heard > 100, phone_heard  # the pages' fake microphones, mixed
         assert phone_saw > 30, phone_saw
         assert json.loads(result[29])["video_from"], result[29]
+        # keyframe requests travel both ways: the phone's PLIs (every 0.5 s) reach the page it sees (Anna's,
+        # she called) through the forwarder; Janus asks the phone for keyframes when pages start watching it
+        plis = {name: sum(pc.get("pliCount") or 0 for pc in after if pc["role"] == "publisher")
+                for name, after in zip(pages, result[21:24], strict=True)}
+        assert plis["anna"] >= plis["bartek"] + 5 and phone.plis_sent > 10, (plis, phone.plis_sent)
+        assert phone.plis_received >= 1, phone.plis_received
         assert max(channels_in_use) == 1, channels_in_use
         # the pages have closed: with nobody left in the conference the gateway hangs up by itself
         deadline, state = time.monotonic() + 20, {}

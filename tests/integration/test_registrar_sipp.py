@@ -37,6 +37,7 @@ def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeou
     inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in csv_rows))
     screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
+    errors = lab.tmp / f"{scenario}-{time.monotonic_ns()}.errors"  # the unexpected messages, whole
     if network is None:
         agent_address = local_address_towards(str(lab.registrar.private_address), lab.sip_port)
         port, prefix = free_udp_port(agent_address), []
@@ -45,11 +46,14 @@ def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeou
     command = [*prefix, "sipp", f"{lab.registrar.private_address}:{lab.sip_port}",
                "-sf", str(SCENARIOS / f"{scenario}.xml"),
                "-inf", str(inf), "-i", agent_address, "-timeout", f"{timeout}s", "-timeout_error",
-               "-trace_screen", "-screen_file", str(screen), "-nostdin", "-p", str(port),
+               "-trace_screen", "-screen_file", str(screen), "-trace_err", "-error_file", str(errors),
+               "-nostdin", "-p", str(port),
                "-default_behaviors", "pingreply,abortunexp", *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
     report = screen.read_text() if screen.exists() else result.stdout[-3000:]
-    assert result.returncode == 0, f"sipp exited {result.returncode}:\n{report[-3000:]}\n{result.stderr[-2000:]}"
+    unexpected = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
+    assert result.returncode == 0, (f"sipp exited {result.returncode}:\n{report[-3000:]}\n{result.stderr[-2000:]}\n"
+                                    f"unexpected messages:\n{unexpected}")
     return report
 
 

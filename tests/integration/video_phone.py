@@ -13,6 +13,7 @@ import threading
 import time
 
 from rtcstack.gateway import sdp
+from rtcstack.gateway.relay import bind_pair
 from rtcstack.protocols.sip.agent import UserAgent
 from rtcstack.protocols.sip.message import SipMessage
 
@@ -86,8 +87,14 @@ class VideoPhone:
     def __init__(self, agent: UserAgent):
         self.agent = agent
         self.audio = self._socket()
-        self.video = self._socket()
+        self.video, self.video_rtcp = bind_pair(agent.address, 40000, 60000)
+        for sock in (self.video, self.video_rtcp):
+            sock.settimeout(0.3)
         self.feed = self._socket("127.0.0.1")  # ffmpeg's RTP comes here first
+        #: keyframe requests (RTCP PLI) Janus sent for the phone's video; the phone's own PLIs sent
+        self.plis_received = 0
+        self.plis_sent = 0
+        self.video_ssrc: bytes | None = None
         self.audio_in: list[bytes] = []
         self.video_in: list[bytes] = []
         self.invites: list[SipMessage] = []
@@ -112,6 +119,7 @@ class VideoPhone:
             self._spawn(self._tone, audio[0])
         if video:
             self._spawn(self._video_out, video[0], video[1])
+            self._spawn(self._rtcp, sdp.rtcp_of(invite.body, "video"))
         address = self.agent.address
         return (f"v=0\r\no=phone 1 1 IN IP4 {address}\r\ns=phone\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
                 f"m=audio {self.audio.getsockname()[1]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
@@ -133,10 +141,35 @@ class VideoPhone:
             except OSError:
                 return
             if len(data) > 12 and data[0] >> 6 == 2:
+                if sock is self.video:
+                    self.video_ssrc = data[8:12]
                 skip = 12 + 4 * (data[0] & 0x0F)
                 if data[0] & 0x10 and len(data) >= skip + 4:  # header extension
                     skip += 4 + 4 * struct.unpack_from("!H", data, skip + 2)[0]
                 into.append(data[skip:])
+
+    def _rtcp(self, peer: tuple[str, int]) -> None:
+        """Ask for a keyframe of the video it receives every 0.5 s (RTCP PLI, RFC 4585), and count the PLIs that
+        come in for its own video."""
+        next_pli = time.monotonic() + 0.5
+        while not self._stop.is_set():
+            try:
+                data, _ = self.video_rtcp.recvfrom(2048)
+                at = 0
+                while at + 4 <= len(data):  # a compound packet
+                    if data[at + 1] == 206 and data[at] & 0x1F == 1:
+                        self.plis_received += 1
+                    at += 4 * (struct.unpack_from("!H", data, at + 2)[0] + 1)
+            except (TimeoutError, OSError):
+                pass
+            if time.monotonic() >= next_pli and self.video_in:
+                media_ssrc = struct.unpack_from("!I", self.video_ssrc or b"\0\0\0\0")[0]
+                try:
+                    self.video_rtcp.sendto(struct.pack("!BBHII", 0x81, 206, 2, 0x51A1, media_ssrc), peer)
+                    self.plis_sent += 1
+                except OSError:
+                    return
+                next_pli = time.monotonic() + 0.5
 
     def _tone(self, peer: tuple[str, int]) -> None:
         seq, ts, n = 0, 0, 0
@@ -188,5 +221,5 @@ class VideoPhone:
             self._ffmpeg.terminate()
             self._ffmpeg.wait(timeout=5)
         self.agent.close()
-        for sock in (self.audio, self.video, self.feed):
+        for sock in (self.audio, self.video, self.video_rtcp, self.feed):
             sock.close()

@@ -728,6 +728,7 @@ async function statsOf(pc) {
     }
     if (s.type === "outbound-rtp" && s.kind === "video") {
       out.framesEncoded += s.framesEncoded || 0;
+      out.pliCount = (out.pliCount || 0) + (s.pliCount || 0);
       out.videoCodec = out.videoCodec || byId.get(s.codecId)?.mimeType;
     }
     if (s.type === "outbound-rtp" && s.kind === "audio") out.audioPacketsSent += s.packetsSent || 0;
