@@ -249,7 +249,7 @@ class ConferenceCall:
                 try:
                     self._forward(publishers)
                 except JanusError as error:
-                    log.warning("conference %s: forwarding failed: %s", t.room if (t := self.target) else "", error)
+                    log.warning("conference %s: forwarding failed: %s", self.target.room, error)
 
     def _follow_listeners(self, data: dict) -> None:
         if data.get("audiobridge") == "destroyed":
