@@ -46,6 +46,10 @@ class Customer(Base):
     credit_limit: Mapped[Decimal] = mapped_column(Money, server_default="0")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    selective_routing: Mapped[bool] = mapped_column(Boolean, server_default="false",
+                                                    comment="P8 feature switch, set by the provider")
+    voicemail_service: Mapped[bool] = mapped_column(Boolean, server_default="false",
+                                                    comment="P10 feature switch, set by the provider")
 
     accounts: Mapped[list[SipAccount]] = relationship(back_populates="customer")
     subscriptions: Mapped[list[ChannelSubscription]] = relationship(back_populates="customer")
@@ -256,3 +260,113 @@ class Diagnostic(Base):
     summary: Mapped[str] = mapped_column(String(500))
     user_agent: Mapped[str] = mapped_column(String(512), server_default="")
     report: Mapped[str] = mapped_column(Text)
+
+
+# --- portal (P1-P12, P14, P15) -------------------------------------------------------------------
+
+#: P3: the profile's fields, in the order the page shows them.
+PROFILE_FIELDS = ("company", "title", "first_name", "middle_name", "last_name", "county", "region", "postcode",
+                  "city", "country", "contact", "phone", "fax", "extra_phone", "extra_contact", "email",
+                  "description")
+
+
+class CustomerProfile(Base):
+    """A customer's profile (P3): company, person, address, contact details, a description."""
+
+    __tablename__ = "customer_profiles"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    company: Mapped[str] = mapped_column(String(254), server_default="")
+    title: Mapped[str] = mapped_column(String(254), server_default="")
+    first_name: Mapped[str] = mapped_column(String(254), server_default="")
+    middle_name: Mapped[str] = mapped_column(String(254), server_default="")
+    last_name: Mapped[str] = mapped_column(String(254), server_default="")
+    county: Mapped[str] = mapped_column(String(254), server_default="")
+    region: Mapped[str] = mapped_column(String(254), server_default="")
+    postcode: Mapped[str] = mapped_column(String(254), server_default="")
+    city: Mapped[str] = mapped_column(String(254), server_default="")
+    country: Mapped[str] = mapped_column(String(254), server_default="")
+    contact: Mapped[str] = mapped_column(String(254), server_default="")
+    phone: Mapped[str] = mapped_column(String(254), server_default="")
+    fax: Mapped[str] = mapped_column(String(254), server_default="")
+    extra_phone: Mapped[str] = mapped_column(String(254), server_default="")
+    extra_contact: Mapped[str] = mapped_column(String(254), server_default="")
+    email: Mapped[str] = mapped_column(String(254), server_default="")
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PortalUser(Base):
+    """Someone who logs in to the portal: a customer's admin or user, or the provider's admin (no customer)."""
+
+    __tablename__ = "portal_users"
+    __table_args__ = (
+        CheckConstraint("role IN ('customer_admin', 'customer_user', 'provider_admin')", name="portal_users_role"),
+        CheckConstraint("(role = 'provider_admin') = (customer_id IS NULL)", name="portal_users_scope"),
+        CheckConstraint("language IN ('pl', 'en')", name="portal_users_language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), comment="unique, case-insensitively")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(200), comment="argon2id; NULL until the user sets one")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="Europe/Warsaw")
+    language: Mapped[str | None] = mapped_column(String(2), comment="NULL: the browser's (Accept-Language)")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PortalSession(Base):
+    """A logged-in browser: only a SHA-256 of its cookie is kept; logout and a password change delete it."""
+
+    __tablename__ = "portal_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str] = mapped_column(String(45), server_default="")
+    reauthenticated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PortalToken(Base):
+    """A single-use, expiring link to set a password (a new user) or reset it (forgotten); a SHA-256 only."""
+
+    __tablename__ = "portal_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('set_password', 'reset')", name="portal_tokens_purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """A failed portal login: counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LedgerEntry(Base):
+    """A change of a customer's balance (a top-up by the provider, an adjustment), kept forever."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (CheckConstraint("kind IN ('top_up', 'adjustment')", name="ledger_entries_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(254), server_default="")
+    created_by: Mapped[str] = mapped_column(String(254), server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

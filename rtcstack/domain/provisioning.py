@@ -87,14 +87,17 @@ class SqlRunner(Protocol):
 # --- customers ---------------------------------------------------------------------------------
 
 
-def add_customer(db: SqlRunner, name: str, channels: int, international: bool | None, max_rate: Decimal | None) -> str:
+def add_customer(db: SqlRunner, name: str, channels: int, international: bool | None, max_rate: Decimal | None,
+                 channel_limit: int | None = None) -> str:
     """Create a customer with a channel subscription, or update one: switches, and a new term when the
-    channel count changes (the old term is cancelled, P13)."""
+    channel count changes (the old term is cancelled, P13). `channel_limit`: the deployment's channels (by
+    default the runner's deployment's)."""
     if not name.strip() or len(name) > 128:
         raise ProvisioningError([f"NAME {name!r}: give 1 to 128 characters"])
     bought = channels_for_purchase(channels)
-    if bought > db.deployment.channels:
-        raise ProvisioningError([f"--channels {bought}: the deployment is sized for {db.deployment.channels} "
+    limit = db.deployment.channels if channel_limit is None else channel_limit
+    if bought > limit:
+        raise ProvisioningError([f"--channels {bought}: the deployment is sized for {limit} "
                                  "channels; raise `channels` in the inventory first"])
     values = {"name": name}
     if international is not None:

@@ -48,20 +48,35 @@ class Lamp:
     contact: str | None
 
 
-def lamp_for(contact: dict[str, str] | None, deployment: Deployment, now: float) -> tuple[str, float | None]:
+@dataclass(frozen=True)
+class LampRules:
+    """R2's thresholds (registrar.lamp_good_rtt_ms, lamp_severe_rtt_ms, keepalive_interval_seconds)."""
+
+    keepalive_interval_seconds: int
+    good_rtt_ms: int
+    severe_rtt_ms: int
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> LampRules:
+        r = deployment.registrar
+        return cls(r.keepalive_interval_seconds, r.lamp_good_rtt_ms, r.lamp_severe_rtt_ms)
+
+
+def lamp_for(contact: dict | None, rules: LampRules | Deployment, now: float) -> tuple[str, float | None]:
     """R2: grey unregistered; blue waiting for the first keepalive answer; green/yellow/red by RTT;
     red too when keepalives went unanswered for two intervals."""
     if contact is None:
         return "grey", None
-    r = deployment.registrar
+    if not isinstance(rules, LampRules):
+        rules = LampRules.of(rules)
     rtt_us = int(contact.get("KA-Roundtrip", "0") or 0)
-    silent = now - int(contact.get("Last-Keepalive", "0") or 0) > 2 * r.keepalive_interval_seconds + 5
+    silent = now - int(contact.get("Last-Keepalive", "0") or 0) > 2 * rules.keepalive_interval_seconds + 5
     if rtt_us == 0:
         return ("red" if silent else "blue"), None
     rtt_ms = rtt_us / 1000
-    if silent or rtt_ms >= r.lamp_severe_rtt_ms:
+    if silent or rtt_ms >= rules.severe_rtt_ms:
         return "red", rtt_ms
-    return ("green" if rtt_ms < r.lamp_good_rtt_ms else "yellow"), rtt_ms
+    return ("green" if rtt_ms < rules.good_rtt_ms else "yellow"), rtt_ms
 
 
 @dataclass

@@ -28,6 +28,9 @@ class RegistrarSettings(Settings):
 
     sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
     sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
+    rpc_port: Port = Field(5080, description="Kamailio's JSON-RPC over HTTP on the private address, open to portal "
+                                             "hosts only, with the bearer secret registrar_rpc_token: the portal's live "
+                                             "lamps (R2) read ul.dump there.")
     udp_workers: Int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
     tcp_workers: Int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
     min_expires: Int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")
@@ -108,7 +111,18 @@ def listeners(deployment: Deployment, host: Host):
     r = deployment.registrar
     return [*listen("sip", "udp", r.sip_port, "registrar.sip_port"),
             *listen("sip", "tcp", r.sip_port, "registrar.sip_port", per_source=r.tcp_connections_per_source),
-            *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port", per_source=r.tcp_connections_per_source)]
+            *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port", per_source=r.tcp_connections_per_source),
+            *(listen("rpc", "tcp", r.rpc_port, "registrar.rpc_port", rpc_clients(deployment))
+              if rpc_clients(deployment) else [])]
+
+
+def rpc_clients(deployment: Deployment) -> list:
+    """Who may use the JSON-RPC port: the portal's hosts."""
+    return deployment.addresses_of("portal")
+
+
+def rpc_urls(deployment: Deployment) -> list[str]:
+    return [f"http://{h.private_address}:{deployment.registrar.rpc_port}/RPC" for h in deployment.hosts_with("registrar")]
 
 
 def trusted_networks(deployment: Deployment) -> list[str]:
@@ -126,6 +140,9 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "advertised": str(host.advertised_address),
         "sip_port": r.sip_port,
         "sip_tls_port": r.sip_tls_port,
+        "rpc_port": r.rpc_port,
+        "rpc_clients": [str(a) for a in rpc_clients(deployment)],
+        "rpc_networks": ",".join(f"{a}/32" for a in rpc_clients(deployment)),
         "udp_workers": r.udp_workers,
         "tcp_workers": r.tcp_workers,
         "tcp_max_connections": r.tcp_max_connections,
@@ -157,6 +174,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         "tls.cfg": staged("tls.cfg", {}),
         "rtcstack-secrets.cfg": staged("rtcstack-secrets.cfg", {
             "user": "kamailio", "password": deployment.secret("database_registrar_password"),
+            "rpc_token": deployment.secret("registrar_rpc_token"),
             "address": db.private_address, "port": deployment.database.port, "database": deployment.database.name}),
     }
     channels = deployment.channels
@@ -197,7 +215,8 @@ LOGIN = DatabaseLogin(
 ROLE = Role(
     name="registrar", settings=RegistrarSettings, units=("kamailio",), needs=("database", "media"),
     secrets={"database_registrar_password": "PostgreSQL password of Kamailio's database user",
-             "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts"},
+             "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts",
+             "registrar_rpc_token": "bearer token of Kamailio's JSON-RPC port (the portal's lamps)"},
     database_login=LOGIN, serves_sip_domain=True, network_heavy=True,
     listeners=listeners, config_files=config_files, weakened=weakened, weakenable=("registrar.flood_exempt",),
 )

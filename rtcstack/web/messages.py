@@ -30,3 +30,15 @@ class InviteMessages:
                                         service=self.service_name, video_phone=video_phone),
                 "text": i18n.render("messages/invite_email.txt", language, **context),
                 "html": i18n.render("messages/invite_email.html", language, **context)}
+
+
+def password_message(language: str, purpose: str, email: str, link: str, expires: datetime, service: str,
+                     support: str) -> dict:
+    """The e-mail that carries a password link, in the user's language."""
+    context = {"email": email, "link": link, "service": service, "support": support, "purpose": purpose,
+               "expires": format_datetime(expires, "d MMMM y, HH:mm zzz", tzinfo=expires.tzinfo, locale=language)}
+    subject = (i18n.gettext(language, "%(service)s: set your portal password", service=service) if purpose ==
+               "set_password" else i18n.gettext(language, "%(service)s: reset your portal password", service=service))
+    return {"language": language, "subject": subject,
+            "text": i18n.render("messages/portal_password.txt", language, **context),
+            "html": i18n.render("messages/portal_password.html", language, **context)}
