@@ -41,6 +41,7 @@ from ..db.models import (
 )
 from . import provisioning
 from .links import EMAIL, new_password, seal, sql_literal, token_hash
+from .problems import Problem
 from .provisioning import ProvisioningError, SqlRunner, ha1, password_problem, sql_text
 
 ROLES = ("customer_admin", "customer_user", "provider_admin")
@@ -134,7 +135,7 @@ def add_user(db: SqlRunner, email: str, customer: str | None, role: str) -> int:
     email = email.strip()
     problems = []
     if len(email) > 254 or not EMAIL.match(email):
-        problems.append(f"EMAIL {email!r}: not an e-mail address such as jane@example.org")
+        problems.append(Problem("e-mail %(value)r: not an e-mail address such as jane@example.org", value=email))
     if role not in ROLES:
         problems.append(f"--role {role!r}: one of {', '.join(ROLES)}")
     if (role == "provider_admin") != (customer is None):
@@ -148,8 +149,8 @@ def add_user(db: SqlRunner, email: str, customer: str | None, role: str) -> int:
             raise ProvisioningError([f"--customer {customer!r}: no such customer; add it with `rtcstack customers add`"])
         customer_id = int(rows[0][0])
     if db.query(select(PortalUser.id).where(func.lower(PortalUser.email) == email.lower())):
-        raise ProvisioningError([f"EMAIL {email!r}: a portal user with this address exists (addresses are "
-                                 "compared case-insensitively)"])
+        raise ProvisioningError([Problem("e-mail %(value)r: a portal user with this address exists (addresses are "
+                                         "compared case-insensitively)", value=email)])
     rows = db.query(insert(PortalUser).values(email=email, customer_id=customer_id, role=role)
                     .returning(PortalUser.id))
     return int(rows[0][0])
@@ -194,7 +195,7 @@ def set_password_with_link(db: SqlRunner, token: str, password: str, confirm: st
     of the user ends. Returns the user's e-mail."""
     target = link_target(db, token)
     if target is None:
-        raise PortalError(410, ["link: this link was used already or has expired; ask for a new one"])
+        raise PortalError(410, [Problem("link: this link was used already or has expired; ask for a new one")])
     _check_new_password(password, confirm, target["email"])
     token_sql, hash_sql = sql_literal(token_hash(token)), sql_literal(hash_password(password))
     rows = db.run(f"""
@@ -205,15 +206,15 @@ def set_password_with_link(db: SqlRunner, token: str, password: str, confirm: st
              ended AS (DELETE FROM portal_sessions WHERE user_id IN (SELECT id FROM changed))
         SELECT id FROM changed;""")
     if not rows:
-        raise PortalError(410, ["link: this link was used already or has expired; ask for a new one"])
+        raise PortalError(410, [Problem("link: this link was used already or has expired; ask for a new one")])
     return target["email"]
 
 
 def _check_new_password(password: str, confirm: str, email: str) -> None:
     if password != confirm:
-        raise PortalError(422, ["confirm: the two new passwords differ; type the same password twice"])
+        raise PortalError(422, [Problem("confirm: the two new passwords differ; type the same password twice")])
     if weak := portal_password_problem(password, email):
-        raise PortalError(422, [f"password: {weak}"])
+        raise PortalError(422, [Problem("password: %(problem)s", problem=weak)])
 
 
 # --- logging in -------------------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def authenticate(db: SqlRunner, email: str, password: str, address: str, limits:
         select(func.count()).where(LoginFailure.address == address, LoginFailure.at > window).scalar_subquery()))
     by_account, by_address = (int(n) for n in counts[0])
     if by_account >= limits.failures_per_account or by_address >= limits.failures_per_address:
-        raise PortalError(429, [f"too many failed logins; try again in {limits.throttle_minutes} minutes"])
+        raise PortalError(429, [Problem("too many failed logins; try again in %(minutes)s minutes", minutes=limits.throttle_minutes)])
     rows = db.query(_scope_query().add_columns(PortalUser.password_hash)
                     .where(func.lower(PortalUser.email) == email.lower()))
     stored = rows[0][7] if rows and rows[0][7] else _DUMMY_HASH
@@ -254,7 +255,7 @@ def authenticate(db: SqlRunner, email: str, password: str, address: str, limits:
             sql_text(insert(LoginFailure).values(email=email, address=address)),
             sql_text(delete(LoginFailure).where(LoginFailure.at < func.now() - timedelta(days=1))),
         ]))
-        raise PortalError(401, ["e-mail or password: not right (or the account is disabled)"])
+        raise PortalError(401, [Problem("e-mail or password: not right (or the account is disabled)")])
     if _hasher.check_needs_rehash(stored):
         db.query(update(PortalUser).where(PortalUser.id == int(rows[0][0])).values(password_hash=hash_password(password)))
     db.query(delete(LoginFailure).where(func.lower(LoginFailure.email) == email.lower()))
@@ -290,7 +291,7 @@ def change_password(db: SqlRunner, scope: Scope, old: str, new: str, confirm: st
     try:
         _hasher.verify(rows[0][0] if rows and rows[0][0] else _DUMMY_HASH, old)
     except (VerificationError, InvalidHashError):
-        raise PortalError(422, ["old password: not right"]) from None
+        raise PortalError(422, [Problem("old password: not right")]) from None
     _check_new_password(new, confirm, scope.email)
     db.run("\n".join([
         sql_text(update(PortalUser).where(PortalUser.id == scope.user_id)
@@ -305,7 +306,7 @@ def reauthenticate(db: SqlRunner, scope: Scope, session: str, password: str) -> 
     try:
         _hasher.verify(rows[0][0] if rows and rows[0][0] else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        raise PortalError(422, ["password: not right"]) from None
+        raise PortalError(422, [Problem("password: not right")]) from None
     db.query(update(PortalSession).where(PortalSession.id_sha256 == token_hash(session))
              .values(reauthenticated_at=func.now()))
 
@@ -314,9 +315,9 @@ def save_settings(db: SqlRunner, scope: Scope, time_zone: str, language: str | N
     """P4: time zone and interface language."""
     problems = []
     if time_zone not in time_zones():
-        problems.append(f"time_zone {time_zone!r}: choose a zone from the list, such as Europe/Warsaw")
+        problems.append(Problem("time zone %(value)r: choose a zone from the list, such as Europe/Warsaw", value=time_zone))
     if language not in (None, "pl", "en"):
-        problems.append(f"language {language!r}: pl or en")
+        problems.append(Problem("language %(value)r: pl or en", value=language))
     if problems:
         raise PortalError(422, problems)
     db.query(update(PortalUser).where(PortalUser.id == scope.user_id).values(time_zone=time_zone, language=language))
@@ -327,7 +328,7 @@ def save_settings(db: SqlRunner, scope: Scope, time_zone: str, language: str | N
 
 def _customer(scope: Scope) -> int:
     if scope.customer_id is None:
-        raise PortalError(404, ["no such page for a provider user; use the admin area"])
+        raise PortalError(404, [Problem("no such page for a provider user; use the admin area")])
     return scope.customer_id
 
 
@@ -361,11 +362,11 @@ def profile(db: SqlRunner, scope: Scope) -> dict[str, str]:
 
 def save_profile(db: SqlRunner, scope: Scope, values: dict[str, str]) -> None:
     customer = _refuse_viewer(scope)
-    problems = [f"{k}: unknown field" for k in values if k not in PROFILE_FIELDS]
-    problems += [f"{k}: at most {4000 if k == 'description' else 254} characters" for k, v in values.items()
+    problems = [Problem("%(field)s: unknown field", field=k) for k in values if k not in PROFILE_FIELDS]
+    problems += [Problem("%(field)s: at most %(count)s characters", field=k, count=4000 if k == "description" else 254) for k, v in values.items()
                  if len(v) > (4000 if k == "description" else 254)]
     if values.get("email") and not EMAIL.match(values["email"]):
-        problems.append(f"email {values['email']!r}: not an e-mail address such as jane@example.org")
+        problems.append(Problem("e-mail %(value)r: not an e-mail address such as jane@example.org", value=values["email"]))
     if problems:
         raise PortalError(422, problems)
     row = {k: values.get(k, "").strip() for k in PROFILE_FIELDS}
@@ -376,7 +377,7 @@ def save_profile(db: SqlRunner, scope: Scope, values: dict[str, str]) -> None:
 def _refuse_viewer(scope: Scope) -> int:
     customer = _customer(scope)
     if not scope.manages:
-        raise PortalError(403, ["your portal user may look but not change; ask your customer admin"])
+        raise PortalError(403, [Problem("your portal user may look but not change; ask your customer admin")])
     return customer
 
 
@@ -397,7 +398,7 @@ def account(db: SqlRunner, scope: Scope, account_id: int) -> dict:
     for row in accounts(db, scope):
         if row["id"] == account_id:
             return row
-    raise PortalError(404, ["no such account"])
+    raise PortalError(404, [Problem("no such account")])
 
 
 def parse_rate(value: str, field: str) -> Decimal | None:
@@ -410,7 +411,7 @@ def parse_rate(value: str, field: str) -> Decimal | None:
     except InvalidOperation:
         rate = None
     if rate is None or not rate.is_finite() or rate < 0 or rate >= Decimal("100000000"):
-        raise PortalError(422, [f"{field} {value!r}: a price per minute such as 0.25 (0 or more), or empty for none"])
+        raise PortalError(422, [Problem("%(field)s %(value)r: a price per minute such as 0.25 (0 or more), or empty for none", field=field, value=value)])
     return rate.quantize(Decimal("0.0001"))
 
 
@@ -421,7 +422,7 @@ def set_account_switches(db: SqlRunner, scope: Scope, account_id: int, internati
     rows = db.query(update(SipAccount).where(SipAccount.id == account_id, SipAccount.customer_id == customer)
                     .values(international=international, max_rate=max_rate).returning(SipAccount.id))
     if not rows:
-        raise PortalError(404, ["no such account"])
+        raise PortalError(404, [Problem("no such account")])
 
 
 def new_sip_password(db: SqlRunner, scope: Scope, account_id: int, realm: str) -> tuple[str, str]:
@@ -430,7 +431,7 @@ def new_sip_password(db: SqlRunner, scope: Scope, account_id: int, realm: str) -
     customer = _refuse_viewer(scope)
     rows = db.query(select(SipAccount.username).where(SipAccount.id == account_id, SipAccount.customer_id == customer))
     if not rows:
-        raise PortalError(404, ["no such account"])
+        raise PortalError(404, [Problem("no such account")])
     username, password = rows[0][0], new_password()
     db.query(update(SipAccount).where(SipAccount.id == account_id, SipAccount.customer_id == customer)
              .values(ha1=ha1(username, realm, password), ha1_sha256=ha1(username, realm, password, "sha256")))
@@ -502,7 +503,7 @@ class Filters:
             try:
                 return date.fromisoformat(value)
             except ValueError:
-                problems.append(f"{name} {value!r}: a date such as 2026-12-01")
+                problems.append(Problem("%(field)s %(value)r: a date such as 2026-12-01", field=name, value=value))
                 return None
 
         first, last = day(start, "from"), day(end, "to")
@@ -511,13 +512,13 @@ class Filters:
             if account.isdigit() and len(account) < 10:
                 account_id = int(account)
             else:
-                problems.append(f"account {account!r}: choose an account from the list")
+                problems.append(Problem("account %(value)r: choose an account from the list", value=account))
         if direction not in ("", "out", "in"):
-            problems.append(f"direction {direction!r}: out, in or empty for both")
+            problems.append(Problem("direction %(value)r: out, in or empty for both", value=direction))
         if answered not in ("", "yes", "no"):
-            problems.append(f"answered {answered!r}: yes, no or empty for both")
+            problems.append(Problem("answered %(value)r: yes, no or empty for both", value=answered))
         if first and last and first > last:
-            problems.append(f"from {start}: after to {end}; swap them")
+            problems.append(Problem("from %(start)s: after to %(end)s; swap them", start=start, end=end))
         if problems:
             raise PortalError(422, problems)
         return cls(first, last, account_id, direction, answered)
@@ -577,14 +578,14 @@ def billing_rows(db: SqlRunner, scope: Scope, filters: Filters, page: int, per_p
 
 def _provider(scope: Scope) -> None:
     if not scope.provider:
-        raise PortalError(404, ["no such page"])
+        raise PortalError(404, [Problem("no such page")])
 
 
 def add_customer(db: SqlRunner, scope: Scope, name: str, channels: int, channel_limit: int) -> str:
     """P15: a new customer with its channel subscription, by the rules the CLI's `customers add` follows."""
     _provider(scope)
     if db.query(select(Customer.id).where(Customer.name == name.strip())):
-        raise PortalError(422, [f"name {name!r}: a customer of that name exists"])
+        raise PortalError(422, [Problem("name %(value)r: a customer of that name exists", value=name)])
     return provisioning.add_customer(db, name.strip(), channels, None, None, channel_limit)
 
 
@@ -608,7 +609,7 @@ def customer(db: SqlRunner, scope: Scope, customer_id: int) -> dict:
     for row in customers(db, scope):
         if row["id"] == customer_id:
             return row
-    raise PortalError(404, ["no such customer"])
+    raise PortalError(404, [Problem("no such customer")])
 
 
 def set_customer(db: SqlRunner, scope: Scope, customer_id: int, *, enabled: bool, international: bool,
@@ -620,14 +621,14 @@ def set_customer(db: SqlRunner, scope: Scope, customer_id: int, *, enabled: bool
         enabled=enabled, international=international, max_rate=max_rate, credit_limit=credit_limit,
         selective_routing=selective_routing, voicemail_service=voicemail_service).returning(Customer.id))
     if not rows:
-        raise PortalError(404, ["no such customer"])
+        raise PortalError(404, [Problem("no such customer")])
 
 
 def top_up(db: SqlRunner, scope: Scope, customer_id: int, amount: Decimal, note: str) -> Decimal:
     """P15: a ledger entry and the balance it changes, in one transaction; returns the new balance."""
     _provider(scope)
     if amount <= 0 or amount >= Decimal("1000000"):
-        raise PortalError(422, [f"amount {amount}: more than 0 and less than 1000000"])
+        raise PortalError(422, [Problem("amount %(value)s: more than 0 and less than 1000000", value=amount)])
     rows = db.run("\n".join([
         sql_text(insert(LedgerEntry).from_select(
             ["customer_id", "amount", "kind", "note", "created_by"],
@@ -637,7 +638,7 @@ def top_up(db: SqlRunner, scope: Scope, customer_id: int, amount: Decimal, note:
                  .values(balance=Customer.balance + amount).returning(Customer.balance)),
     ]))
     if not rows:
-        raise PortalError(404, ["no such customer"])
+        raise PortalError(404, [Problem("no such customer")])
     return Decimal(rows[0][0])
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
 from ..db.models import ChannelSubscription, Customer, Number, SipAccount, Tariff
+from .problems import Problem
 
 if TYPE_CHECKING:
     from ..site import Deployment
@@ -47,17 +48,19 @@ def password_problem(password: str, username: str = "") -> str | None:
     """Why a SIP password is too weak, or None: at least PASSWORD_MIN characters, not all digits, not the
     user name, and about PASSWORD_MIN_BITS bits from the kinds of characters it mixes."""
     if len(password) < PASSWORD_MIN:
-        return f"is shorter than {PASSWORD_MIN} characters"
+        return Problem("is shorter than %(count)s characters", count=PASSWORD_MIN)
     if password.isdigit():
-        return "is all digits: a numeric password falls to guessing in seconds; mix letters, digits and symbols"
+        return Problem("is all digits: a numeric password falls to guessing in seconds; mix letters, digits and "
+                       "symbols")
     if username and username.lower() in password.lower():
-        return "contains the user name"
+        return Problem("contains the user name")
     alphabet = sum(size for test, size in ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
                    if any(test(c) for c in password)) + (33 if any(not c.isalnum() for c in password) else 0)
     bits = len(password) * math.log2(alphabet)
     if bits < PASSWORD_MIN_BITS or len(set(password)) < len(password) // 3:
-        return (f"is too easy to guess (about {bits:.0f} bits from its length and kinds of characters, or mostly "
-                f"repeats); use {PASSWORD_MIN}+ characters mixing letters, digits and symbols")
+        return Problem("is too easy to guess (about %(bits)s bits from its length and kinds of characters, or "
+                       "mostly repeats); use %(count)s+ characters mixing letters, digits and symbols",
+                       bits=round(bits), count=PASSWORD_MIN)
     return None
 
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from ..db.models import PROFILE_FIELDS
 from ..domain import portal as domain
 from ..domain.portal import Filters, PortalError, Scope
+from ..domain.problems import Problem, translate
 from ..domain.provisioning import ProvisioningError
 from . import csrf, i18n, logs
 from .app import create_app, engine_for
@@ -118,7 +119,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             raise Redirect("/login?" + urlencode({"next": request.url.path}))
         scope = found[0]
         if (customer and scope.customer_id is None) or (provider and not scope.provider):
-            raise PortalError(404, ["no such page"])
+            raise PortalError(404, [Problem("no such page")])
         return found
 
     def page(request: Request, template: str, scope: Scope | None = None, status: int = 200,
@@ -134,13 +135,16 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         def money(value) -> str:
             return format_decimal(Decimal(value), "#,##0.00", locale=language) + " " + options.currency
 
+        def explain(problem: str) -> str:
+            return translate(problem, i18n.translations(language).gettext)
+
         def rate(value) -> str:
             return format_decimal(Decimal(value), "#,##0.00##", locale=language) if value is not None else ""
 
         html = i18n.render(f"portal/{template}", language, service=options.service_name,
                            support=options.support_contact, static=STATIC, scope=scope,
                            path=request.url.path, csrf_token=csrf.token(options.session_key, nonce),
-                           when=when, money=money, rate=rate, form_action="/language", status=status,
+                           when=when, money=money, rate=rate, explain=explain, form_action="/language", status=status,
                            balance=context.pop("balance", None), **context)
         response = HTMLResponse(html, status_code=status,
                                 headers={"Cache-Control": "no-store", "Content-Language": language})
@@ -153,9 +157,6 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
 
     def balance_of(scope: Scope) -> Decimal | None:
         return domain.dashboard(db, scope, recent=0)["balance"] if scope.customer_id else None
-
-    def t(request: Request, scope: Scope | None, message: str, **values) -> str:
-        return i18n.gettext(language_of(request, scope), message, **values)
 
     # --- P1: login, logout, forgotten password, password links ---------------------------------------------
 
@@ -175,9 +176,9 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         try:
             scope = domain.authenticate(db, email, password, address(request), limits)
         except PortalError as exc:
-            message = (t(request, None, "Too many failed logins. Try again in %(minutes)s minutes.",
+            message = (i18n.gettext(language_of(request, None), "Too many failed logins. Try again in %(minutes)s minutes.",
                          minutes=options.throttle_minutes) if exc.status == 429
-                       else t(request, None, "The e-mail or the password is not right."))
+                       else i18n.gettext(language_of(request, None), "The e-mail or the password is not right."))
             return page(request, "login.html", status=exc.status, error=message, email=email, next=_safe_next(next))
         token = domain.open_session(db, scope, address(request), limits)
         target = _safe_next(next)
@@ -230,7 +231,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                 return page(request, "link_gone.html", status=410)
             return page(request, "reset.html", status=422, errors=exc.problems, email=target["email"],
                         purpose=target["purpose"], token_path=request.url.path)
-        return page(request, "login.html", notice=t(request, None, "Your password is set. Log in with it."),
+        return page(request, "login.html", notice=i18n.gettext(language_of(request, None), "Your password is set. Log in with it."),
                     email=target["email"], next="/")
 
     def choose_language(request: Request, language: Short, csrf_token: Short = "", next: Short = "/"):
@@ -330,7 +331,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         except PortalError as exc:
             return page(request, "password.html", scope, status=exc.status, errors=exc.problems,
                         balance=balance_of(scope))
-        response = page(request, "login.html", notice=t(request, scope, "Your password is changed. Log in with the "
+        response = page(request, "login.html", notice=i18n.gettext(language_of(request, scope), "Your password is changed. Log in with the "
                                                                           "new one."), email=scope.email, next="/")
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
         return response
@@ -482,7 +483,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         try:
             value = domain.parse_rate(amount, "amount")
             if value is None:
-                raise PortalError(422, ["amount: give the amount to add, such as 100.00"])
+                raise PortalError(422, [Problem("amount: give the amount to add, such as 100.00")])
             domain.top_up(db, scope, customer_id, value, note)
         except PortalError as exc:
             if exc.status == 404:
