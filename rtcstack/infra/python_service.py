@@ -4,6 +4,7 @@ python3 takes them offline; the service restarts when the installed code or a fi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pyinfra import host
@@ -41,9 +42,16 @@ class PythonService(Service):
             commands=[f"{HOST_VENV}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
                       f"--force-reinstall {HOST_WHEELS}/*.whl"],
             _if=lambda: synced.did_change() or made.did_change())
+        # Several services share the venv: the first one's install is no change for the next ones. Each service
+        # records which code it runs, and restarts when that record changes.
+        self.code_record = self.wanted.put(f"Record the code the {self.title} runs", f"{_code_digest()}\n",
+                                           self.records()[0])
+
+    def records(self) -> tuple[str, ...]:
+        return (f"{HOST_VENV}/.code-{self.unit}",)
 
     def changed(self, effect) -> bool:
-        return super().changed(effect) or (effect == "restart" and self.code.did_change())
+        return super().changed(effect) or (effect == "restart" and self.code_record.did_change())
 
     def activate(self) -> None:
         super().activate()
@@ -52,4 +60,12 @@ class PythonService(Service):
                     f"sleep 0.2; done; echo '{self.title} does not answer {self.health_url}' >&2; "
                     f"journalctl -u {self.unit} -n 20 --no-pager >&2; exit 1")
             server.shell(name=f"Wait until the {self.title} answers (it was started or restarted)", commands=[wait],
-                         _if=lambda: self.first_install or self.code.did_change() or self.changed("restart"))
+                         _if=lambda: self.first_install or self.changed("restart"))
+
+
+def _code_digest() -> str:
+    """SHA-256 of the wheelhouse this run installs (the wheels' names and contents)."""
+    digest = hashlib.sha256()
+    for wheel in sorted(build().glob("*.whl")):
+        digest.update(wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest())
+    return digest.hexdigest()

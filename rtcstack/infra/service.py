@@ -109,7 +109,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.files = {**self.files, "restart": restart_policy(self.unit)}
-        extra = (certificate_stamp_path(self.unit),) if self.certificate else ()
+        extra = ((certificate_stamp_path(self.unit),) if self.certificate else ()) + self.records()
         self.wanted = HostFiles.for_configs(self.files, *extra, units=(self.unit,),
                                             accounts=(self.tls_reader,) if self.tls_reader else ())
         self.puts: dict[str, object] = {}
@@ -189,6 +189,10 @@ class Service:
                          _if=lambda: not fresh and self.stamp.did_change() and not restarted.did_change())
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def records(self) -> tuple[str, ...]:
+        """Paths of files the deploy keeps on the host for its own bookkeeping (their state is read up front)."""
+        return ()
 
     def put(self, purpose: str):
         """Put one of the service's files now (a file the deploy needs earlier than configure)."""
