@@ -22,6 +22,7 @@ from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from zoneinfo import ZoneInfo
 
 from ..db.models import PROFILE_FIELDS
@@ -543,6 +544,16 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
     @app.exception_handler(Redirect)
     async def redirect(request: Request, exc: Redirect) -> RedirectResponse:
         return RedirectResponse(exc.location, status_code=303)
+
+    http_error = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_here(request: Request, exc: StarletteHTTPException) -> Response:
+        """A path or method the portal does not have: a page in the visitor's language (the API: JSON)."""
+        if request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+            return await http_error(request, exc)
+        found = who(request)
+        return page(request, "error.html", found[0] if found else None, status=exc.status_code, problems=[])
 
     @app.exception_handler(PortalError)
     async def refused(request: Request, exc: PortalError) -> Response:

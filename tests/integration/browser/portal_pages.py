@@ -70,7 +70,7 @@ class Portal:
             page.screenshot(path=str(path), full_page=True)
             result["screenshot"] = str(path)
         if action.get("axe") and self.axe:
-            page.add_script_tag(content=self.axe)
+            page.evaluate(self.axe + "\n;0")  # through DevTools: the portal's CSP forbids an inline script tag
             found = page.evaluate("""async () => {
                 const r = await axe.run(document, {resultTypes: ['violations']});
                 return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
