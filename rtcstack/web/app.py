@@ -50,9 +50,10 @@ def _problem(error: dict) -> str:
     return f"{where}: {error.get('msg', 'is not valid')}"
 
 
-def create_app(config: ServiceConfig, engine: Engine | None = None, background: tuple = ()) -> FastAPI:
-    """A FastAPI application for `config.service`; its JSON API lives under /api/v1 (OpenAPI at
-    /api/v1/openapi.json). `background`: objects with start() and stop(), run while the app serves."""
+def create_app(config: ServiceConfig, engine: Engine | None = None, background: tuple = (),
+               api: str = "/api/v1") -> FastAPI:
+    """A FastAPI application for `config.service`; its JSON API lives under `api` (OpenAPI at
+    API/openapi.json). `background`: objects with start() and stop(), run while the app serves."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,7 +63,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None, background: 
         for task in reversed(background):
             task.stop()
 
-    app = FastAPI(title=f"rtcstack {config.service}", openapi_url="/api/v1/openapi.json", docs_url=None,
+    app = FastAPI(title=f"rtcstack {config.service}", openapi_url=f"{api}/openapi.json", docs_url=None,
                   redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.engine = engine or engine_for(config)

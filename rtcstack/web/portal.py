@@ -92,7 +92,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
     options = PortalOptions.model_validate(config.options)
     engine = engine or engine_for(config)
     db = EngineRunner(engine)
-    app = create_app(config, engine)
+    app = create_app(config, engine, api="/api/v1/portal")  # the edge sends the rest of /api/v1/ to links
     limits = domain.Limits(session_hours=options.session_hours, link_hours=options.link_hours,
                            failures_per_account=options.failures_per_account,
                            failures_per_address=options.failures_per_address,
@@ -550,10 +550,12 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def not_here(request: Request, exc: StarletteHTTPException) -> Response:
         """A path or method the portal does not have: a page in the visitor's language (the API: JSON)."""
-        if request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+        if request.url.path.startswith("/api/") or exc.status_code not in (403, 404, 405):
             return await http_error(request, exc)
         found = who(request)
-        return page(request, "error.html", found[0] if found else None, status=exc.status_code, problems=[])
+        problems = [Problem("the form expired or came from another site; reload the page and send it again")] \
+            if exc.status_code == 403 else []
+        return page(request, "error.html", found[0] if found else None, status=exc.status_code, problems=problems)
 
     @app.exception_handler(PortalError)
     async def refused(request: Request, exc: PortalError) -> Response:

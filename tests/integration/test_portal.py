@@ -1,0 +1,407 @@
+"""The customer portal and the provider admin (P1-P15) on the six-host lab, through the edge, with real peers:
+Chromium (Playwright) on every page in Polish and English with axe-core, the lab's mail relay for password
+links, rtcstack's SIP agent registering and calling through Kamailio, and PostgreSQL's CDRs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rtcstack.protocols.sip.agent import UserAgent
+from tests import PROJECT_ROOT
+from tests.conftest import rtcstack
+from tests.integration import mail_lab
+from tests.integration.portal_lab import PASSWORD, RESET_LINK, Client, PortalLab
+
+pytestmark = pytest.mark.integration
+
+INVENTORY = "inventories/lab.py"
+#: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
+SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
+CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/billing", "/services", "/profile", "/settings", "/password")
+ADMIN_PAGES = ("/admin", "/admin/users")
+OPEN_PAGES = ("/login", "/forgot")
+
+
+@dataclass
+class Company:
+    name: str
+    accounts: list[tuple[str, str]]
+    email: str  #: its customer admin
+
+
+@pytest.fixture(scope="module")
+def portal(lab_runner, tmp_path_factory) -> PortalLab:
+    lab_runner(INVENTORY)
+    lab = PortalLab(INVENTORY, tmp_path_factory.mktemp("portal"))
+    rtcstack("tariffs", "import", INVENTORY, str(PROJECT_ROOT / "docs/tariffs-sample.csv"))
+    return lab
+
+
+def _company(portal: PortalLab, accounts: int = 2) -> Company:
+    name, made = portal.customer(accounts)
+    return Company(name, made, portal.user(name))
+
+
+@pytest.fixture(scope="module")
+def company(portal) -> Company:
+    return _company(portal)
+
+
+@pytest.fixture(scope="module")
+def admin(portal) -> str:
+    return portal.user(None, "provider_admin")
+
+
+def _agent(portal: PortalLab, account: tuple[str, str]) -> UserAgent:
+    d = portal.deployment
+    return UserAgent(str(portal.registrar.private_address), d.registrar.sip_port, d.sip_domain, *account)
+
+
+def _until(condition, seconds: float = 20.0, step: float = 0.5):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def _account_id(portal: PortalLab, username: str) -> int:
+    return int(portal.sql(f"SELECT id FROM sip_accounts WHERE username = '{username}'")[0][0])
+
+
+def _keep(path: str | None, name: str) -> None:
+    if SCREENSHOTS and path:
+        shutil.copy(path, Path(SCREENSHOTS) / f"portal-{name}.png")
+
+
+# --- every page, both languages ------------------------------------------------------------------------------
+
+
+def test_every_page_renders_in_polish_and_english_with_no_console_error_and_no_serious_axe_violation(
+        portal, company, admin, tmp_path):
+    problems, headings = [], {}
+    with portal.browser(tmp_path) as browser:
+        for language in ("en", "pl"):
+            for who, email, pages in ((f"customer-{language}", company.email, CUSTOMER_PAGES),
+                                      (f"admin-{language}", admin, ADMIN_PAGES), (f"visitor-{language}", None, OPEN_PAGES)):
+                browser.do("open", session=who, language=language)
+                if email:
+                    landed = browser.do("login", session=who, email=email, password=PASSWORD)
+                    assert landed["status"] == 200 and landed["path"] in ("/dashboard", "/admin"), landed
+                company_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
+                extra = ((f"/accounts/{_account_id(portal, company.accounts[0][0])}",) if email == company.email
+                         else (f"/admin/customers/{company_id}",) if email == admin else ())
+                for path in (*pages, *extra, "/no-such-page"):
+                    name = f"{who}{path.replace('/', '-')}"
+                    page = browser.do("visit", session=who, path=path, screenshot=name, axe=True)
+                    expected = 404 if path == "/no-such-page" else 200
+                    serious = [v for v in page.get("axe", []) if v["impact"] in ("serious", "critical")]
+                    errors = [e for e in page["console_errors"] if not (expected == 404 and "404" in e)]
+                    if page["status"] != expected or page["lang"] != language or not page["h1"] or errors or serious:
+                        problems.append({k: page.get(k) for k in ("path", "status", "lang", "h1", "console_errors")}
+                                        | {"axe": serious, "who": who})
+                    headings[(language, who.split("-")[0], path)] = page["h1"]
+                    if language == "pl" and path in ("/dashboard", "/accounts", "/billing", "/admin") or \
+                            language == "en" and path in ("/services", "/settings", "/login", "/admin/users"):
+                        _keep(page.get("screenshot"), f"{path.strip('/').replace('/', '-')}-{language}")
+    assert not problems, problems
+    # the Polish pages are Polish: every heading differs from its English one (the 404 page's too)
+    same = [key for key in headings if key[0] == "pl" and headings[key] == headings[("en", *key[1:])]]
+    assert not same, same
+
+
+def test_a_first_visit_follows_accept_language_and_the_choice_is_kept(portal, company):
+    polish = Client(portal, language="pl-PL,pl;q=0.9,en;q=0.5")
+    page = polish.get("/login")
+    assert page.status == 200 and '<html lang="pl">' in page.text and "Zaloguj" in page.text
+    english = Client(portal, language="en-GB,en;q=0.8")
+    assert '<html lang="en">' in english.get("/login").text
+    chosen = english.post("/language", {"language": "pl", "next": "/login"}, csrf_from="/login")
+    assert chosen.status == 303 and chosen.headers["Location"] == "/login"
+    assert '<html lang="pl">' in english.get("/login").text
+
+
+# --- P1: password links by e-mail, sessions -----------------------------------------------------------------
+
+
+def test_a_reset_mail_arrives_in_the_relay_and_its_link_sets_the_password_once(portal):
+    company = _company(portal, accounts=1)
+    mail_lab.clear_mailbox(portal.site)
+    visitor = Client(portal)
+    sent = visitor.post("/forgot", {"email": company.email.upper()})
+    assert sent.status == 200 and "on its way" in sent.text
+    # an unknown address gets the same page, and no mail
+    assert "on its way" in visitor.post("/forgot", {"email": f"nobody.{secrets.token_hex(3)}@example.org"}).text
+
+    def mails() -> list:
+        return [m for m in mail_lab.mailbox_messages(portal.site) if company.email in m["To"]]
+
+    assert _until(mails, 60), "no reset mail arrived in the relay's mailbox"
+    assert len(mail_lab.mailbox_messages(portal.site)) == 1
+    mail = mails()[0]
+    text = mail.get_body(("plain",)).get_content()
+    token = RESET_LINK.search(text).group(1)
+    assert f'href="{portal.public_url}/reset/{token}"' in mail.get_body(("html",)).get_content()
+    new = "Another-Portal-Passw0rd?"
+    form = visitor.get(f"/reset/{token}")
+    assert form.status == 200 and company.email in form.text
+    done = visitor.request("POST", f"/reset/{token}", {"password": new, "confirm": new, "csrf_token": form.csrf})
+    assert done.status == 200 and "Log in with it" in done.text
+    again = visitor.get(f"/reset/{token}")
+    assert again.status == 410 and "no longer works" in again.text
+    reused = visitor.request("POST", f"/reset/{token}", {"password": new + "x", "confirm": new + "x",
+                                                         "csrf_token": again.csrf})
+    assert reused.status == 410
+    assert Client(portal).login(company.email, PASSWORD).status == 401
+    assert Client(portal).login(company.email, new).headers["Location"] == "/dashboard"
+
+
+def test_logout_and_a_password_change_end_sessions_and_cookies_are_secure_httponly_samesite(portal):
+    company = _company(portal, accounts=1)
+    first, second = Client(portal), Client(portal)
+    answer = first.login(company.email)
+    cookie = answer.headers["Set-Cookie"]
+    assert "portal_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    second.login(company.email)
+    assert first.post("/logout", {}, csrf_from="/dashboard").status == 303
+    assert first.get("/dashboard").headers["Location"].startswith("/login")
+    assert second.get("/dashboard").status == 200
+    new = "Changed-Portal-Passw0rd#"
+    weak = second.post("/password", {"old": PASSWORD, "new": "password1234", "confirm": "password1234"})
+    assert weak.status == 422 and "too easy to guess" in weak.text
+    changed = second.post("/password", {"old": PASSWORD, "new": new, "confirm": new})
+    assert changed.status == 200 and "Log in with the new one" in changed.text
+    assert second.get("/dashboard").status == 303
+    assert Client(portal).login(company.email, new).status == 303
+
+
+# --- P6: live lamps, switches that reach Kamailio at once ------------------------------------------------------
+
+
+def test_the_lamp_turns_green_when_the_account_registers_and_grey_when_it_unregisters(portal, company, tmp_path):
+    account = company.accounts[0]
+    keepalive = portal.deployment.registrar.keepalive_interval_seconds
+    row = f"tr[data-account='{account[0]}']"
+    with portal.browser(tmp_path) as browser:
+        browser.do("open", session="c", language="en")
+        browser.do("login", session="c", email=company.email, password=PASSWORD)
+        assert browser.do("visit", session="c", path="/accounts")["status"] == 200
+        assert browser.do("wait", session="c", selector=f"{row}[data-lamp='grey']", seconds=5)["found"]
+        with _agent(portal, account) as phone:
+            assert phone.register().status == 200
+            # the page refreshes its lamps itself (htmx, every 5 s): no reload here
+            green = browser.do("wait", session="c", selector=f"{row}[data-lamp='green']", seconds=4 * keepalive + 10)
+            assert green["found"], green
+            assert phone.options_received >= 1
+            shot = browser.do("visit", session="c", path="/accounts", screenshot="lamp-green")
+            _keep(shot.get("screenshot"), "accounts-green-en")
+            assert phone.register(expires=0).status == 200
+            grey = browser.do("wait", session="c", selector=f"{row}[data-lamp='grey']", seconds=15)
+            assert grey["found"], grey
+    api = Client(portal)
+    api.login(company.email)
+    lamps = {row["username"]: row["lamp"] for row in json.loads(api.get("/api/v1/portal/accounts").text)}
+    assert lamps == {a[0]: "grey" for a in company.accounts}
+
+
+def test_turning_international_calls_off_in_the_portal_refuses_the_next_international_call(portal, tmp_path):
+    company = _company(portal, accounts=2)
+    caller, callee = company.accounts
+    number = f"+4420{int(time.time() * 1000) % 10**8:08d}"
+    rtcstack("numbers", "add", INVENTORY, number, callee[0])
+    dialled = "00" + number[1:]
+    caller_id = _account_id(portal, caller[0])
+    with _agent(portal, callee) as phone, _agent(portal, caller) as a, portal.browser(tmp_path) as browser:
+        assert phone.register().status == 200
+        call = a.call(dialled)
+        assert call.answered, (call.status, call.reason)
+        call.hangup()
+        browser.do("open", session="c", language="pl")
+        browser.do("login", session="c", email=company.email, password=PASSWORD)
+        saved = browser.do("form", session="c", path=f"/accounts/{caller_id}", selector="form.stacked",
+                           checks={"international": False})
+        assert saved["status"] == 200 and "Zapisano" in saved["text"], saved
+        call = a.call(dialled)
+        assert call.status == 403 and "disabled for this account" in call.reason, (call.status, call.reason)
+        browser.do("form", session="c", path=f"/accounts/{caller_id}", selector="form.stacked",
+                   checks={"international": True})
+        call = a.call(dialled)  # the account's switch on again: calls pass
+        assert call.answered, (call.status, call.reason)
+        call.hangup()
+        saved = browser.do("form", session="c", path="/services", selector="form.stacked",
+                           checks={"international": False})
+        assert saved["status"] == 200, saved
+        call = a.call(dialled)
+        assert call.status == 403 and "disabled for this customer" in call.reason, (call.status, call.reason)
+    international = portal.sql(f"SELECT international FROM customers WHERE name = '{company.name}'")[0][0]
+    assert international in ("f", "False")
+
+
+# --- P11: the CSV equals the CDRs -------------------------------------------------------------------------------
+
+
+def test_the_billing_csv_holds_exactly_the_customers_cdr_rows(portal):
+    company = _company(portal, accounts=2)
+    other = _company(portal, accounts=1)
+    (caller, callee), (stranger,) = company.accounts, other.accounts
+    with _agent(portal, callee) as phone, _agent(portal, caller) as a, _agent(portal, stranger) as s:
+        assert phone.register().status == 200
+        for _ in range(3):
+            call = a.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            time.sleep(1.1)
+            call.hangup()
+        assert a.call("00999123456").status >= 400  # refused: a CDR of an unanswered attempt
+        incoming = s.call(callee[0])  # another customer calls in: the callee's customer sees it as incoming
+        assert incoming.answered
+        incoming.hangup()
+    customer_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
+    query = (f"SELECT id, caller, callee, duration_seconds, sip_code FROM cdrs WHERE customer_id = {customer_id} "
+             f"OR destination IN (SELECT username FROM sip_accounts WHERE customer_id = {customer_id}) ORDER BY id")
+    assert _until(lambda: len(portal.sql(query)) >= 5, 20), portal.sql(query)
+    expected = [tuple(row) for row in portal.sql(query)]
+    client = Client(portal)
+    client.login(company.email)
+    answer = client.get("/billing.csv")
+    assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    got = sorted((r["id"], r["caller"], r["callee"], r["duration_seconds"], r["sip_code"]) for r in rows)
+    assert got == sorted(expected, key=lambda r: r[0]) or got == sorted(expected)
+    assert {r["direction"] for r in rows} == {"out", "in"} and {r["answered"] for r in rows} == {"yes", "no"}
+    answered = client.get("/billing.csv?answered=no")
+    assert [r["sip_code"] for r in csv.DictReader(io.StringIO(answered.text))] == \
+        [r[4] for r in expected if r[3] == "0" and r[4] != "200"]
+    other_client = Client(portal)
+    other_client.login(other.email)
+    theirs = list(csv.DictReader(io.StringIO(other_client.get("/billing.csv").text)))
+    assert {r["id"] for r in theirs} & {r["id"] for r in rows} == {r[0] for r in expected if r[1] == stranger[0]}
+
+
+# --- scope, throttling, CSRF ---------------------------------------------------------------------------------------
+
+
+def test_customer_a_gets_404_for_customer_bs_objects_and_customers_never_reach_the_admin(portal, company):
+    other = _company(portal, accounts=1)
+    theirs = _account_id(portal, other.accounts[0][0])
+    their_customer = portal.sql(f"SELECT id FROM customers WHERE name = '{other.name}'")[0][0]
+    me = Client(portal)
+    me.login(company.email)
+    assert me.get(f"/accounts/{theirs}").status == 404
+    token = me.get("/accounts").csrf
+    assert me.request("POST", f"/accounts/{theirs}", {"international": "", "max_rate": "", "csrf_token": token}).status == 404
+    me.post("/settings/unlock", {"password": PASSWORD}, csrf_from="/settings")
+    assert me.request("POST", f"/settings/sip-password/{theirs}", {"csrf_token": token}).status == 404
+    assert me.get(f"/billing?account={theirs}").status == 422
+    for path in ("/admin", f"/admin/customers/{their_customer}", "/admin/users"):
+        assert me.get(path).status == 404, path
+    assert me.request("POST", f"/admin/customers/{their_customer}/top-up",
+                      {"amount": "100", "csrf_token": token}).status == 404
+    listed = {row["username"] for row in json.loads(me.get("/api/v1/portal/accounts").text)}
+    assert listed == {a[0] for a in company.accounts}
+    assert portal.sql(f"SELECT international FROM sip_accounts WHERE id = {theirs}")[0][0] in ("t", "True")
+
+
+def test_a_form_without_its_csrf_token_or_from_another_session_is_refused_and_changes_nothing(portal):
+    company = _company(portal, accounts=1)
+    me, stranger = Client(portal), Client(portal)
+    me.login(company.email)
+    account = _account_id(portal, company.accounts[0][0])
+    missing = me.request("POST", f"/accounts/{account}", {"international": ""})
+    foreign = me.request("POST", f"/accounts/{account}", {"international": "", "csrf_token": stranger.get("/login").csrf})
+    assert missing.status == 403 and foreign.status == 403 and "reload the page" in missing.text
+    assert portal.sql(f"SELECT international FROM sip_accounts WHERE id = {account}")[0][0] in ("t", "True")
+
+
+def test_logins_are_throttled_per_account_and_per_address(portal):
+    company = _company(portal, accounts=1)
+    limits = portal.deployment.portal
+    address = None
+    try:
+        for _ in range(limits.failures_per_account):
+            assert Client(portal).login(company.email, "wrong password").status == 401
+        refused = Client(portal).login(company.email)  # the right password, but too late
+        assert refused.status == 429 and "Too many failed logins" in refused.text
+        address = portal.sql(f"SELECT DISTINCT address FROM login_failures WHERE lower(email) = "
+                             f"lower('{company.email}')")[0][0]
+        fresh = _company(portal, accounts=1)
+        others = limits.failures_per_address - limits.failures_per_account
+        for i in range(others):
+            Client(portal).login(f"nobody{i}.{secrets.token_hex(2)}@example.org", "wrong")
+        blocked = Client(portal).login(fresh.email)
+        assert blocked.status == 429, "the address was not throttled"
+    finally:
+        if address:
+            portal.sql(f"DELETE FROM login_failures WHERE address = '{address}'")
+    assert Client(portal).login(fresh.email).status == 303
+
+
+# --- the provider admin and the CLI ----------------------------------------------------------------------------
+
+
+def test_the_provider_tops_up_a_balance_recorded_in_the_ledger_and_disables_a_customer(portal, admin):
+    company = _company(portal, accounts=1)
+    customer_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
+    provider = Client(portal)
+    provider.login(admin)
+    page = f"/admin/customers/{customer_id}"
+    assert provider.post(f"{page}/top-up", {"amount": "125.50", "note": "invoice 7"}, csrf_from=page).status == 303
+    bad = provider.post(f"{page}/top-up", {"amount": "-5", "note": ""}, csrf_from=page)
+    assert bad.status == 422 and "more than 0" in bad.text
+    assert portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0] == "125.50"
+    assert portal.sql(f"SELECT amount, note FROM ledger_entries WHERE customer_id = {customer_id}") == [["125.50", "invoice 7"]]
+    customer = Client(portal)
+    customer.login(company.email)
+    assert "125.50" in customer.get("/dashboard").text
+    off = provider.post(page, {"max_rate": "", "credit_limit": "0", "international": "on"}, csrf_from=page)
+    assert off.status == 303
+    assert customer.get("/dashboard").status == 303  # a disabled customer's users are logged out
+    with _agent(portal, company.accounts[0]) as phone:
+        assert phone.register().status != 200  # and Kamailio refuses its accounts at once
+
+
+def test_portal_users_add_prints_a_single_use_link_and_refuses_bad_input_clearly(portal, company):
+    email = f"new.{secrets.token_hex(3)}@example.org"
+    out = rtcstack("portal-users", "add", INVENTORY, email, "--customer", company.name).stdout
+    token = RESET_LINK.search(out).group(1)
+    client = Client(portal)
+    assert client.post(f"/reset/{token}", {"password": PASSWORD, "confirm": PASSWORD}).status == 200
+    assert client.get(f"/reset/{token}").status == 410
+    again = rtcstack("portal-users", "add", INVENTORY, email.upper(), "--customer", company.name, check=False)
+    assert again.returncode != 0 and "exists" in again.stderr
+    both = rtcstack("portal-users", "add", INVENTORY, "x@example.org", "--customer", company.name, "--provider",
+                    check=False)
+    assert both.returncode != 0
+    listed = rtcstack("portal-users", "list", INVENTORY).stdout
+    assert email in listed and company.email in listed
+
+
+def test_schemathesis_finds_no_server_error_in_the_portal_api(portal, company, tmp_path):
+    st = Path(sys.executable).parent / "schemathesis"
+    assert st.exists(), "schemathesis is missing: run scripts/bootstrap"
+    client = Client(portal)
+    client.login(company.email)
+    session = next(c.value for c in client.jar if c.name == "portal_session")
+    schema = tmp_path / "openapi.json"
+    schema.write_text(client.get("/api/v1/portal/openapi.json").text)
+    assert '"/api/v1/portal/accounts"' in schema.read_text()
+    result = subprocess.run(
+        [st, "run", str(schema), "--url", f"https://{portal.edge.advertised_address}", "--tls-verify", "false",
+         "--header", f"Host: {portal.edge_name}", "--header", f"Cookie: portal_session={session}",
+         "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
+         "--max-examples", "30", "--rate-limit", "40/s"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert re.search(r"\b[1-9]\d* passed|passed", result.stdout), result.stdout[-2000:]
