@@ -401,6 +401,20 @@ def account(db: SqlRunner, scope: Scope, account_id: int) -> dict:
     raise PortalError(404, [Problem("no such account")])
 
 
+def parse_amount(value: str) -> Decimal:
+    """An amount of money as typed (a comma is a decimal point too), more than 0, two decimals at most."""
+    value = value.strip().replace(",", ".")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or not 0 < amount < Decimal("1000000") or amount != amount.quantize(
+            Decimal("0.01")):
+        raise PortalError(422, [Problem("amount %(value)r: more than 0 and less than 1000000, such as 100.00",
+                                        value=value)])
+    return amount
+
+
 def parse_rate(value: str, field: str) -> Decimal | None:
     """A per-minute price as typed ('' for none; a comma is a decimal point too)."""
     value = value.strip().replace(",", ".")

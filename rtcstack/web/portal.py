@@ -142,7 +142,14 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         def rate(value) -> str:
             return format_decimal(Decimal(value), "#,##0.00##", locale=language) if value is not None else ""
 
-        html = i18n.render(f"portal/{template}", language, service=options.service_name,
+        done = request.query_params
+        notice = context.pop("notice", None) or (
+            i18n.gettext(language, "Saved.") if "saved" in done else
+            i18n.gettext(language, "The balance is topped up and the entry is in the ledger.") if "topped_up" in done else
+            i18n.gettext(language, "The customer is added.") if "added" in done else
+            i18n.gettext(language, "The user is added; the link to set a password is on its way.") if "invited" in done
+            else None)
+        html = i18n.render(f"portal/{template}", language, notice=notice, service=options.service_name,
                            support=options.support_contact, static=STATIC, scope=scope,
                            path=request.url.path, csrf_token=csrf.token(options.session_key, nonce),
                            when=when, money=money, rate=rate, explain=explain, form_action="/language", status=status,
@@ -276,7 +283,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             return page(request, "profile.html", scope, status=exc.status, values=values, fields=PROFILE_FIELDS,
                         errors=exc.problems, balance=balance_of(scope))
         return page(request, "profile.html", scope, values=domain.profile(db, scope), fields=PROFILE_FIELDS,
-                    saved=True, balance=balance_of(scope))
+                    notice=i18n.gettext(language_of(request, scope), "Saved."), balance=balance_of(scope))
 
     def settings_form(request: Request):
         return settings_view(request)
@@ -385,6 +392,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             return page(request, "billing.html", scope, status=422, errors=exc.problems, rows=[], more=False,
                         chosen=chosen, accounts=domain.accounts(db, scope), page_number=0, query="",
                         balance=balance_of(scope))
+        if filters.account_id is not None:
+            domain.account(db, scope, filters.account_id)  # another customer's account: 404
         rows, more = domain.billing_rows(db, scope, filters, page_number)
         query = urlencode({k: v for k, v in chosen.items() if v})
         return page(request, "billing.html", scope, rows=rows, more=more, chosen=chosen, page_number=page_number,
@@ -395,6 +404,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                     direction: str = Query("", max_length=8), answered: str = Query("", max_length=8)):
         scope, _ = need(request, customer=True)
         filters = Filters.parse(start, end, account, direction, answered)
+        if filters.account_id is not None:
+            domain.account(db, scope, filters.account_id)  # another customer's account: 404
         statement = domain.billing_statement(scope, filters, scope.time_zone)
         return StreamingResponse(_csv_rows(engine, statement), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="billing-history.csv"',
@@ -482,10 +493,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         scope, _ = need(request, provider=True)
         form_ok(request, csrf_token)
         try:
-            value = domain.parse_rate(amount, "amount")
-            if value is None:
-                raise PortalError(422, [Problem("amount: give the amount to add, such as 100.00")])
-            domain.top_up(db, scope, customer_id, value, note)
+            domain.top_up(db, scope, customer_id, domain.parse_amount(amount), note)
         except PortalError as exc:
             if exc.status == 404:
                 raise

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -147,11 +148,12 @@ def test_a_reset_mail_arrives_in_the_relay_and_its_link_sets_the_password_once(p
     # an unknown address gets the same page, and no mail
     assert "on its way" in visitor.post("/forgot", {"email": f"nobody.{secrets.token_hex(3)}@example.org"}).text
 
-    def mails() -> list:
-        return [m for m in mail_lab.mailbox_messages(portal.site) if company.email in m["To"]]
+    def mails() -> list:  # (the set-password mail of the user's creation may arrive too)
+        return [m for m in mail_lab.mailbox_messages(portal.site) if "reset" in m["Subject"]]
 
     assert _until(mails, 60), "no reset mail arrived in the relay's mailbox"
-    assert len(mail_lab.mailbox_messages(portal.site)) == 1
+    time.sleep(2)
+    assert [m["To"] for m in mails()] == [company.email]
     mail = mails()[0]
     text = mail.get_body(("plain",)).get_content()
     token = RESET_LINK.search(text).group(1)
@@ -181,7 +183,7 @@ def test_logout_and_a_password_change_end_sessions_and_cookies_are_secure_httpon
     assert first.get("/dashboard").headers["Location"].startswith("/login")
     assert second.get("/dashboard").status == 200
     new = "Changed-Portal-Passw0rd#"
-    weak = second.post("/password", {"old": PASSWORD, "new": "password1234", "confirm": "password1234"})
+    weak = second.post("/password", {"old": PASSWORD, "new": "abababababababab", "confirm": "abababababababab"})
     assert weak.status == 422 and "too easy to guess" in weak.text
     changed = second.post("/password", {"old": PASSWORD, "new": new, "confirm": new})
     assert changed.status == 200 and "Log in with the new one" in changed.text
@@ -305,7 +307,7 @@ def test_customer_a_gets_404_for_customer_bs_objects_and_customers_never_reach_t
     assert me.request("POST", f"/accounts/{theirs}", {"international": "", "max_rate": "", "csrf_token": token}).status == 404
     me.post("/settings/unlock", {"password": PASSWORD}, csrf_from="/settings")
     assert me.request("POST", f"/settings/sip-password/{theirs}", {"csrf_token": token}).status == 404
-    assert me.get(f"/billing?account={theirs}").status == 422
+    assert me.get(f"/billing?account={theirs}").status == 404 and me.get(f"/billing.csv?account={theirs}").status == 404
     for path in ("/admin", f"/admin/customers/{their_customer}", "/admin/users"):
         assert me.get(path).status == 404, path
     assert me.request("POST", f"/admin/customers/{their_customer}/top-up",
@@ -360,9 +362,10 @@ def test_the_provider_tops_up_a_balance_recorded_in_the_ledger_and_disables_a_cu
     page = f"/admin/customers/{customer_id}"
     assert provider.post(f"{page}/top-up", {"amount": "125.50", "note": "invoice 7"}, csrf_from=page).status == 303
     bad = provider.post(f"{page}/top-up", {"amount": "-5", "note": ""}, csrf_from=page)
-    assert bad.status == 422 and "more than 0" in bad.text
-    assert portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0] == "125.50"
-    assert portal.sql(f"SELECT amount, note FROM ledger_entries WHERE customer_id = {customer_id}") == [["125.50", "invoice 7"]]
+    assert bad.status == 422 and "more than 0" in bad.text and "price per minute" not in bad.text
+    assert Decimal(portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0]) == Decimal("125.50")
+    entries = portal.sql(f"SELECT amount, note, kind FROM ledger_entries WHERE customer_id = {customer_id}")
+    assert [(Decimal(a), n, k) for a, n, k in entries] == [(Decimal("125.50"), "invoice 7", "top_up")]
     customer = Client(portal)
     customer.login(company.email)
     assert "125.50" in customer.get("/dashboard").text
