@@ -27,8 +27,10 @@ from ..db.models import (
     PROFILE_FIELDS,
     Cdr,
     ChannelSubscription,
+    Contact,
     Customer,
     CustomerProfile,
+    Invite,
     LedgerEntry,
     LoginFailure,
     Number,
@@ -38,8 +40,9 @@ from ..db.models import (
     PortalUser,
     SipAccount,
     Tariff,
+    VideoPhone,
 )
-from . import provisioning
+from . import links, provisioning
 from .links import EMAIL, new_password, seal, sql_literal, token_hash
 from .problems import Problem
 from .provisioning import ProvisioningError, SqlRunner, ha1, password_problem, sql_text
@@ -587,6 +590,78 @@ def billing_rows(db: SqlRunner, scope: Scope, filters: Filters, page: int, per_p
     return rows[:per_page], len(rows) > per_page
 
 
+# --- video phones and their contacts (P14) -------------------------------------------------------------------
+
+
+def video_phones(db: SqlRunner, scope: Scope) -> list[dict]:
+    """The customer's video phones, each with its contacts and the state of each contact's newest invite."""
+    customer = _customer(scope)
+    newest = (select(Invite.contact_id, func.max(Invite.id).label("id")).group_by(Invite.contact_id).subquery())
+    rows = db.query(
+        select(VideoPhone.id, VideoPhone.name, VideoPhone.display_name, Contact.id, Contact.name, Contact.kind,
+               Contact.email, Contact.mobile, Contact.language, links.STATE, Invite.created_at)
+        .outerjoin(Contact, Contact.video_phone_id == VideoPhone.id)
+        .outerjoin(newest, newest.c.contact_id == Contact.id)
+        .outerjoin(Invite, Invite.id == newest.c.id)
+        .where(VideoPhone.customer_id == customer).order_by(VideoPhone.name, Contact.name))
+    phones: dict[int, dict] = {}
+    for phone_id, name, display, contact_id, contact, kind, email, mobile, language, state, invited in rows:
+        phone = phones.setdefault(int(phone_id), {"id": int(phone_id), "name": name, "display_name": display,
+                                                  "contacts": []})
+        if contact_id:
+            phone["contacts"].append({"id": int(contact_id), "name": contact, "kind": kind, "email": email or "",
+                                      "mobile": mobile or "", "language": language,
+                                      "invite": state if invited else None, "invited_at": invited or None})
+    return list(phones.values())
+
+
+def contact(db: SqlRunner, scope: Scope, contact_id: int) -> dict:
+    """One contact of the customer's video phones (another customer's: 404), with its video phone's name."""
+    for phone in video_phones(db, scope):
+        for row in phone["contacts"]:
+            if row["id"] == contact_id:
+                return {**row, "video_phone": phone["name"], "video_phone_display": phone["display_name"]}
+    raise PortalError(404, [Problem("no such contact")])
+
+
+def update_contact(db: SqlRunner, scope: Scope, contact_id: int, email: str, mobile: str, language: str) -> None:
+    """P14: new details of an existing contact (adding and removing contacts stays with the provider); the links
+    service's own rule (domain.links.add_contact) stores them."""
+    _refuse_viewer(scope)
+    row = contact(db, scope, contact_id)
+    email, mobile = email.strip(), mobile.strip()
+    problems = []
+    if email and links.email_problem(email):
+        problems.append(Problem("e-mail %(value)r: not an e-mail address such as jane@example.org", value=email))
+    if mobile:
+        try:
+            links.normalise_mobile(mobile)
+        except ProvisioningError:
+            problems.append(Problem("mobile %(value)r: a mobile number with its country code, such as "
+                                    "+48 600 100 200", value=mobile))
+    if language not in links.LANGUAGES:
+        problems.append(Problem("language %(value)r: pl or en", value=language))
+    if row["kind"] == "video" and not email and not mobile:
+        problems.append(Problem("a video contact needs an e-mail address or a mobile number: its invites go there"))
+    if problems:
+        raise PortalError(422, problems)
+    links.add_contact(db, row["video_phone"], row["name"], email or None, mobile or None, row["kind"] == "phone",
+                      language)
+
+
+def invite_contact(db: SqlRunner, scope: Scope, contact_id: int, via: str, settings: links.LinkSettings,
+                   compose) -> links.Issued:
+    """P14: issue (or re-issue: the earlier link is revoked) a contact's invite through the links service's rule,
+    sent by e-mail or SMS."""
+    _refuse_viewer(scope)
+    row = contact(db, scope, contact_id)
+    if row["kind"] != "video":
+        raise PortalError(422, [Problem("a phone contact gets no app invites")])
+    if via not in ("email", "sms") or not row["email" if via == "email" else "mobile"]:
+        raise PortalError(422, [Problem("send the invite by e-mail or SMS, to an address or number the contact has")])
+    return links.issue_invite(db, settings, row["video_phone"], row["name"], via, compose)
+
+
 # --- the provider (P15) ------------------------------------------------------------------------------------
 
 
@@ -671,3 +746,17 @@ def portal_users(db: SqlRunner, scope: Scope) -> list[dict]:
                     .outerjoin(Customer, Customer.id == PortalUser.customer_id).order_by(PortalUser.email))
     return [{"id": int(r[0]), "email": r[1], "role": r[2], "customer": r[3], "enabled": truthy(r[4]),
              "password_set": truthy(r[5])} for r in rows]
+
+
+def invites(db: SqlRunner, scope: Scope, last: int = 100) -> list[dict]:
+    """P15: the newest invites of every customer, as `rtcstack invites list` shows them."""
+    _provider(scope)
+    return links.list_invites(db)[:last]
+
+
+def conference_links(db: SqlRunner, scope: Scope, public_url: str, signing_key: str, last: int = 100) -> list[dict]:
+    """P15: the newest conference links (L5), as `rtcstack conference-links list` shows them."""
+    from . import conference
+
+    _provider(scope)
+    return conference.list_links(db, public_url, signing_key)[:last]

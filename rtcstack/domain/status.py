@@ -86,6 +86,15 @@ class Ban:
     expires_in: int
 
 
+def ban_of(address: str, registrar: str, started, ban_seconds: int, now: float) -> Ban:
+    """A ban as htable ipban keeps it (the value is the ban's start, Unix seconds): the seconds it has left."""
+    try:
+        begun = int(started or 0)
+    except (TypeError, ValueError):
+        begun = 0
+    return Ban(address, registrar, max(0, int(begun + ban_seconds - now)))
+
+
 # --- R6 ----------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,10 @@ GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON portal_users, portal_tokens TO rtcstack_portal",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON portal_sessions, login_failures TO rtcstack_portal",
     "GRANT SELECT, INSERT ON ledger_entries, outbox TO rtcstack_portal",
+    # P14: contacts' details and their invites, by the links service's rules
+    "GRANT SELECT ON video_phones, conference_links TO rtcstack_portal",
+    "GRANT SELECT, INSERT, UPDATE ON contacts, invites TO rtcstack_portal",
+    "GRANT USAGE ON SEQUENCE contacts_id_seq, invites_id_seq TO rtcstack_portal",
     "GRANT USAGE ON SEQUENCE customers_id_seq, channel_subscriptions_id_seq, portal_users_id_seq, "
     "portal_tokens_id_seq, login_failures_id_seq, ledger_entries_id_seq, outbox_id_seq TO rtcstack_portal",
 )
@@ -65,7 +69,8 @@ def options(deployment: Deployment, host: Host) -> dict:
         "throttle_minutes": s.throttle_minutes,
         "registrars": rpc_urls(deployment), "registrar_rpc_token": deployment.secret("registrar_rpc_token"),
         "lamp_good_rtt_ms": r.lamp_good_rtt_ms, "lamp_severe_rtt_ms": r.lamp_severe_rtt_ms,
-        "keepalive_interval_seconds": r.keepalive_interval_seconds,
+        "keepalive_interval_seconds": r.keepalive_interval_seconds, "invite_days": deployment.links.invite_days,
+        "ban_seconds": r.ban_seconds,
     }
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..db.models import Customer, SipAccount
 from ..domain.provisioning import ProvisioningError
-from ..domain.status import Ban, Lamp, lamp_for, parse_kamcmd
+from ..domain.status import Ban, Lamp, ban_of, lamp_for, parse_kamcmd
 from ..site import Site
 from .database import Database
 from .remote import connect
@@ -60,8 +60,7 @@ def list_bans(site: Site) -> list[Ban]:
         for entry in parse_kamcmd(remote.run("kamcmd htable.dump ipban"), ""):
             if "name" not in entry:
                 continue
-            started = int(entry.get("value", "0") or 0)
-            out.append(Ban(entry["name"], name, max(0, int(started + site.deployment.registrar.ban_seconds - now))))
+            out.append(ban_of(entry["name"], name, entry.get("value"), site.deployment.registrar.ban_seconds, now))
     return sorted(out, key=lambda b: (b.address, b.registrar))
 
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..db.models import PROFILE_FIELDS
 from ..domain import portal as domain
+from ..domain.links import LinkSettings
 from ..domain.portal import Filters, PortalError, Scope
 from ..domain.problems import Problem, translate
 from ..domain.provisioning import ProvisioningError
@@ -34,8 +35,8 @@ from . import csrf, i18n, logs
 from .app import create_app, engine_for
 from .config import ServiceConfig
 from .db import EngineRunner
-from .lamps import LampSource
-from .messages import password_message
+from .registrars import Registrars
+from .messages import InviteMessages, password_message
 
 SESSION_COOKIE = "portal_session"
 LANGUAGE_COOKIE = "lang"
@@ -66,6 +67,8 @@ class PortalOptions(BaseModel):
     lamp_good_rtt_ms: int = 100
     lamp_severe_rtt_ms: int = 400
     keepalive_interval_seconds: int = 30
+    ban_seconds: int = Field(300, description="how long the registrars ban a flooding address (registrar.ban_seconds)")
+    invite_days: int = Field(14, description="days an invite link issued from the portal stays valid (links.*)")
 
 
 class Redirect(Exception):
@@ -97,8 +100,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                            failures_per_account=options.failures_per_account,
                            failures_per_address=options.failures_per_address,
                            throttle_minutes=options.throttle_minutes)
-    lamps = LampSource(options.registrars, options.registrar_rpc_token, options.lamp_good_rtt_ms,
-                       options.lamp_severe_rtt_ms, options.keepalive_interval_seconds)
+    lamps = Registrars(options.registrars, options.registrar_rpc_token, options.lamp_good_rtt_ms,
+                       options.lamp_severe_rtt_ms, options.keepalive_interval_seconds, options.ban_seconds)
     app.mount(STATIC, StaticFiles(directory=i18n.HERE / "static"), name="static")
 
     # --- who asks, in which language --------------------------------------------------------------------
@@ -148,7 +151,10 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             i18n.gettext(language, "The balance is topped up and the entry is in the ledger.") if "topped_up" in done else
             i18n.gettext(language, "The customer is added.") if "added" in done else
             i18n.gettext(language, "The user is added; the link to set a password is on its way.") if "invited" in done
-            else None)
+            else i18n.gettext(language, "The invite is on its way; an earlier link of this contact no longer works.")
+            if "invite_sent" in done else
+            i18n.gettext(language, "The ban is lifted.") if done.get("lifted", "0") not in ("", "0") else
+            i18n.gettext(language, "No registrar holds a ban on this address.") if "lifted" in done else None)
         html = i18n.render(f"portal/{template}", language, notice=notice, service=options.service_name,
                            support=options.support_contact, static=STATIC, scope=scope,
                            path=request.url.path, csrf_token=csrf.token(options.session_key, nonce),
@@ -431,6 +437,57 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             return services_view(request, status=exc.status, errors=exc.problems)
         return RedirectResponse("/services?saved=1", status_code=303)
 
+    # --- P14: video phones and their contacts --------------------------------------------------------------
+
+    link_settings = LinkSettings(public_url=config.public_url, realm=config.sip_domain,
+                                 signing_key=options.outbox_key, invite_days=options.invite_days)
+    compose = InviteMessages(options.service_name, options.support_contact)
+
+    def video_phones_page(request: Request):
+        scope, _ = need(request, customer=True)
+        return page(request, "video_phones.html", scope, phones=domain.video_phones(db, scope),
+                    balance=balance_of(scope))
+
+    def contact_form(request: Request, contact_id: int):
+        return contact_view(request, contact_id)
+
+    def contact_view(request: Request, contact_id: int, status: int = 200, **context):
+        scope, _ = need(request, customer=True)
+        return page(request, "contact.html", scope, status=status, row=domain.contact(db, scope, contact_id),
+                    balance=balance_of(scope), **context)
+
+    def contact_save(request: Request, contact_id: int, email: Short = "", mobile: Short = "", language: Short = "pl",
+                     csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            domain.update_contact(db, scope, contact_id, email, mobile, language)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return contact_view(request, contact_id, status=exc.status, errors=exc.problems,
+                                values={"email": email, "mobile": mobile, "language": language})
+        return RedirectResponse("/video-phones?saved=1", status_code=303)
+
+    def contact_invite(request: Request, contact_id: int, via: Short = "email", csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            domain.invite_contact(db, scope, contact_id, via, link_settings, compose)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return page(request, "video_phones.html", scope, status=exc.status, errors=exc.problems,
+                        phones=domain.video_phones(db, scope), balance=balance_of(scope))
+        return RedirectResponse("/video-phones?invite_sent=1", status_code=303)
+
+    for path, endpoint, methods in (
+            ("/video-phones", video_phones_page, ["GET"]),
+            ("/video-phones/contacts/{contact_id}", contact_form, ["GET"]),
+            ("/video-phones/contacts/{contact_id}", contact_save, ["POST"]),
+            ("/video-phones/contacts/{contact_id}/invite", contact_invite, ["POST"])):
+        app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
+
     for path, endpoint, methods in (
             ("/dashboard", dashboard, ["GET"]), ("/profile", profile_form, ["GET"]), ("/profile", profile_save, ["POST"]),
             ("/settings", settings_form, ["GET"]), ("/settings", settings_save, ["POST"]),
@@ -518,6 +575,37 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             return admin_users_view(request, status=422, errors=exc.problems, email=email)
         send_link(user_id, email, "set_password", language_of(request, scope))
         return RedirectResponse("/admin/users?invited=1", status_code=303)
+
+    def admin_bans(request: Request, address: str = Query("", max_length=64)):
+        return admin_bans_view(request, address)
+
+    def admin_bans_view(request: Request, address: str = "", status: int = 200, **context):
+        scope, _ = need(request, provider=True)
+        bans = lamps.bans()
+        shown = [b for b in bans if not address or b.address == address.strip()]
+        return page(request, "admin_bans.html", scope, status=status, bans=shown, total=len(bans),
+                    address=address.strip(), **context)
+
+    def admin_unban(request: Request, address: Short, csrf_token: Short = ""):
+        scope, _ = need(request, provider=True)
+        form_ok(request, csrf_token)
+        try:
+            lifted = lamps.unban(address.strip())
+        except ValueError:
+            return admin_bans_view(request, address, status=422, errors=[
+                Problem("address %(value)r: an IP address such as 203.0.113.7", value=address)])
+        return RedirectResponse(f"/admin/bans?{urlencode({'address': address.strip(), 'lifted': len(lifted)})}",
+                                status_code=303)
+
+    def admin_links(request: Request):
+        scope, _ = need(request, provider=True)
+        return page(request, "admin_links.html", scope, invites=domain.invites(db, scope),
+                    conferences=domain.conference_links(db, scope, config.public_url, options.outbox_key))
+
+    for path, endpoint, methods in (
+            ("/admin/bans", admin_bans, ["GET"]), ("/admin/bans/unblock", admin_unban, ["POST"]),
+            ("/admin/links", admin_links, ["GET"])):
+        app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
 
     for path, endpoint, methods in (
             ("/admin", admin_home, ["GET"]), ("/admin/customers", admin_customer_add, ["POST"]),

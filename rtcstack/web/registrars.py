@@ -1,0 +1,121 @@
+"""The portal's view of the registrars over Kamailio's JSON-RPC (xhttp on each registrar's private RPC port, open
+to portal hosts only, with a bearer token): live status lamps (R2: `ul.dump`, the newest contact of each account
+kept, the lamp decided by rtcstack.domain.status.lamp_for, the rule the CLI's `accounts status` uses) and the
+flood bans (R13: `htable.dump ipban`, `htable.delete`, as `rtcstack ip-bans` does over SSH)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Iterable
+
+from ..domain.status import Ban, LampRules, ban_of, lamp_for
+
+log = logging.getLogger("rtcstack.web.lamps")
+
+
+def contacts_in(answer) -> Iterable[tuple[str, dict]]:
+    """(AoR, contact) pairs anywhere in a `ul.dump` answer (its nesting differs between Kamailio versions)."""
+    if isinstance(answer, dict):
+        info = answer.get("Info") if isinstance(answer.get("Info"), dict) else answer
+        if "AoR" in info and "Contacts" in info:
+            for item in info.get("Contacts") or []:
+                yield info["AoR"], item.get("Contact", item) if isinstance(item, dict) else {}
+            return
+        for value in answer.values():
+            yield from contacts_in(value)
+    elif isinstance(answer, list):
+        for value in answer:
+            yield from contacts_in(value)
+
+
+class Registrars:
+    """Asks every registrar; a registrar that does not answer within 2 s counts as holding no registration
+    (its accounts show grey) and is logged."""
+
+    def __init__(self, urls: tuple[str, ...], token: str, good_rtt_ms: int, severe_rtt_ms: int,
+                 keepalive_interval_seconds: int, ban_seconds: int = 300):
+        self.urls, self.token, self.ban_seconds = urls, token, ban_seconds
+        self.rules = LampRules(keepalive_interval_seconds, good_rtt_ms, severe_rtt_ms)
+
+    def _call(self, url: str, method: str, *params) -> object:
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json",
+                                                     "Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.load(response)
+
+    def _dump(self, url: str) -> dict[str, dict]:
+        answer = self._call(url, "ul.dump")
+        out: dict[str, dict] = {}
+        for aor, contact in contacts_in(answer.get("result")):
+            previous = out.get(aor)
+            if previous is None or int(contact.get("Last-Modified", 0)) > int(previous.get("Last-Modified", 0)):
+                out[aor] = contact
+        return out
+
+    def contacts(self) -> dict[str, dict]:
+        merged: dict[str, dict] = {}
+        for url in self.urls:
+            try:
+                found = self._dump(url)
+            except (OSError, ValueError) as exc:
+                log.warning("registrar unreachable", extra={"fields": {"url": url, "error": str(exc)[:200]}})
+                continue
+            for aor, contact in found.items():
+                previous = merged.get(aor)
+                if previous is None or int(contact.get("Last-Modified", 0)) > int(previous.get("Last-Modified", 0)):
+                    merged[aor] = contact
+        return merged
+
+    def for_accounts(self, rows: list[dict]) -> dict[str, tuple[str, float | None]]:
+        """username -> (lamp, RTT in ms) for the given accounts."""
+        contacts = self.contacts() if rows else {}
+        now = time.time()
+        return {row["username"]: lamp_for(contacts.get(row["username"]), self.rules, now) for row in rows}
+
+    # --- R13: flood bans ------------------------------------------------------------------------------------
+
+    def bans(self) -> list[Ban]:
+        """Every registrar's banned source addresses, with the seconds left; unreachable registrars are logged."""
+        now, out = time.time(), []
+        for url in self.urls:
+            try:
+                answer = self._call(url, "htable.dump", "ipban")
+            except (OSError, ValueError) as exc:
+                log.warning("registrar unreachable", extra={"fields": {"url": url, "error": str(exc)[:200]}})
+                continue
+            for entry in _entries(answer.get("result")):
+                out.append(ban_of(str(entry["name"]), _host_of(url), entry.get("value"), self.ban_seconds, now))
+        return sorted(out, key=lambda b: (b.address, b.registrar))
+
+    def unban(self, address: str) -> list[str]:
+        """Lift the ban on every registrar that holds one; the registrars it was lifted on."""
+        ipaddress.ip_address(address)  # ValueError for anything else
+        lifted = []
+        for ban in self.bans():
+            if ban.address == address:
+                url = next(u for u in self.urls if _host_of(u) == ban.registrar)
+                self._call(url, "htable.delete", "ipban", address)
+                lifted.append(ban.registrar)
+        return lifted
+
+
+def _entries(answer) -> Iterable[dict]:
+    """The items of an `htable.dump` answer (each has a name and a value), however they are nested."""
+    if isinstance(answer, dict):
+        if "name" in answer and "value" in answer:
+            yield answer
+            return
+        for value in answer.values():
+            yield from _entries(value)
+    elif isinstance(answer, list):
+        for value in answer:
+            yield from _entries(value)
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
