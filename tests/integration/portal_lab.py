@@ -126,6 +126,17 @@ class PortalLab:
         assert answer.status == 200 and "Log in" in answer.text, answer.text[:2000]
         return email
 
+    def video_phone(self, customer: str, contacts: int = 2) -> tuple[str, list[str]]:
+        """A video phone of `customer` with `contacts` video contacts (e-mail and mobile) and a phone contact."""
+        phone = f"vp-{secrets.token_hex(3)}"
+        rtcstack("video-phones", "add", self.inventory, phone, "--customer", customer, "--display-name", f"Anna {phone}")
+        names = [f"Jane {secrets.token_hex(2)} {i}" for i in range(contacts)]
+        for name in names:
+            rtcstack("contacts", "add", self.inventory, "--video-phone", phone, "--name", name, "--language", "en",
+                     "--email", f"jane.{secrets.token_hex(3)}@example.org", "--mobile", f"+48600{secrets.randbelow(10**6):06d}")
+        rtcstack("contacts", "add", self.inventory, "--video-phone", phone, "--name", "Grandpa (landline)", "--phone-only")
+        return phone, names
+
     def sql(self, query: str) -> list[list[str]]:
         return Database.connect(self.site).run(query)
 

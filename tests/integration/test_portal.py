@@ -31,8 +31,9 @@ pytestmark = pytest.mark.integration
 INVENTORY = "inventories/lab.py"
 #: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
 SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
-CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/billing", "/services", "/profile", "/settings", "/password")
-ADMIN_PAGES = ("/admin", "/admin/users")
+CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/billing", "/services", "/profile", "/settings",
+                  "/password")
+ADMIN_PAGES = ("/admin", "/admin/users", "/admin/bans", "/admin/links")
 OPEN_PAGES = ("/login", "/forgot")
 
 
@@ -58,7 +59,9 @@ def _company(portal: PortalLab, accounts: int = 2) -> Company:
 
 @pytest.fixture(scope="module")
 def company(portal) -> Company:
-    return _company(portal)
+    made = _company(portal)
+    portal.video_phone(made.name)
+    return made
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,10 @@ def test_every_page_renders_in_polish_and_english_with_no_console_error_and_no_s
                     landed = browser.do("login", session=who, email=email, password=PASSWORD)
                     assert landed["status"] == 200 and landed["path"] in ("/dashboard", "/admin"), landed
                 company_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
-                extra = ((f"/accounts/{_account_id(portal, company.accounts[0][0])}",) if email == company.email
+                contact = portal.sql(f"SELECT c.id FROM contacts c JOIN video_phones v ON v.id = c.video_phone_id "
+                                     f"JOIN customers k ON k.id = v.customer_id WHERE k.name = '{company.name}' LIMIT 1")
+                extra = ((f"/accounts/{_account_id(portal, company.accounts[0][0])}",
+                          f"/video-phones/contacts/{contact[0][0]}") if email == company.email
                          else (f"/admin/customers/{company_id}",) if email == admin else ())
                 for path in (*pages, *extra, "/no-such-page"):
                     name = f"{who}{path.replace('/', '-')}"
@@ -116,8 +122,8 @@ def test_every_page_renders_in_polish_and_english_with_no_console_error_and_no_s
                         problems.append({k: page.get(k) for k in ("path", "status", "lang", "h1", "console_errors")}
                                         | {"axe": serious, "who": who})
                     headings[(language, who.split("-")[0], path)] = page["h1"]
-                    if language == "pl" and path in ("/dashboard", "/accounts", "/billing", "/admin") or \
-                            language == "en" and path in ("/services", "/settings", "/login", "/admin/users"):
+                    if language == "pl" and path in ("/dashboard", "/accounts", "/billing", "/admin", "/video-phones") or \
+                            language == "en" and path in ("/services", "/settings", "/login", "/admin/users", "/admin/bans"):
                         _keep(page.get("screenshot"), f"{path.strip('/').replace('/', '-')}-{language}")
     assert not problems, problems
     # the Polish pages are Polish: every heading differs from its English one (the 404 page's too)
@@ -253,6 +259,46 @@ def test_turning_international_calls_off_in_the_portal_refuses_the_next_internat
     assert international in ("f", "False")
 
 
+# --- P14: contacts and their invites ---------------------------------------------------------------------------
+
+
+def test_a_customer_updates_a_contact_and_sends_invites_that_arrive_and_a_new_one_revokes_the_first(portal):
+    company = _company(portal, accounts=1)
+    phone, (jane, _) = portal.video_phone(company.name)
+    contact_id = int(portal.sql(f"SELECT c.id FROM contacts c JOIN video_phones v ON v.id = c.video_phone_id "
+                                f"WHERE v.name = '{phone}' AND c.name = '{jane}'")[0][0])
+    me = Client(portal)
+    me.login(company.email)
+    listing = me.get("/video-phones")
+    assert listing.status == 200 and jane in listing.text and "Grandpa (landline)" in listing.text
+    page = f"/video-phones/contacts/{contact_id}"
+    bad = me.post(page, {"email": "not-an-address", "mobile": "", "language": "en"})
+    assert bad.status == 422 and "not an e-mail address" in bad.text
+    address = f"jane.new.{secrets.token_hex(3)}@example.org"
+    assert me.post(page, {"email": address, "mobile": "+48 600 100 200", "language": "pl"}).status == 303
+    assert portal.sql(f"SELECT email, mobile, language FROM contacts WHERE id = {contact_id}") == \
+        [[address, "+48600100200", "pl"]]
+    sent = []
+    for _ in range(2):
+        assert me.post(f"{page}/invite", {"via": "email"}, csrf_from="/video-phones").status == 303
+
+        def arrived():
+            return [m for m in mail_lab.mailbox_messages(portal.site) if address in m["To"]]
+
+        assert _until(lambda: len(arrived()) > len(sent), 60), "no invite mail arrived"
+        sent = arrived()
+    tokens = [re.search(r"/i/([A-Za-z0-9_-]{32})", m.get_body(("plain",)).get_content()).group(1) for m in sent]
+    states = portal.sql(f"SELECT revoked_at IS NOT NULL FROM invites WHERE contact_id = {contact_id} ORDER BY id")
+    assert [s[0] in ("t", "True") for s in states] == [True, False]
+    first, second = (Client(portal).get(f"/i/{token}") for token in tokens)
+    assert first.status == 410 and second.status == 200
+    stranger = _company(portal, accounts=1)
+    theirs = Client(portal)
+    theirs.login(stranger.email)
+    assert theirs.get(page).status == 404
+    assert theirs.post(f"{page}/invite", {"via": "email"}, csrf_from="/video-phones").status == 404
+
+
 # --- P11: the CSV equals the CDRs -------------------------------------------------------------------------------
 
 
@@ -374,6 +420,27 @@ def test_the_provider_tops_up_a_balance_recorded_in_the_ledger_and_disables_a_cu
     assert customer.get("/dashboard").status == 303  # a disabled customer's users are logged out
     with _agent(portal, company.accounts[0]) as phone:
         assert phone.register().status != 200  # and Kamailio refuses its accounts at once
+
+
+def test_the_provider_looks_up_a_banned_address_and_lifts_the_ban(portal, admin, tmp_path):
+    from tests.integration.sip_lab import SipLab
+
+    sip = SipLab(INVENTORY, tmp_path)
+    account = portal.customer(accounts=1)[1][0]
+    provider = Client(portal)
+    provider.login(admin)
+    with sip.second_source_address() as me, sip.agent(account, local_address=me):
+        sip.flood_with_options(me)
+        assert _until(lambda: me in rtcstack("ip-bans", "list", INVENTORY).stdout, 10)
+        found = provider.get(f"/admin/bans?address={me}")
+        assert found.status == 200 and f'data-address="{me}"' in found.text
+        lifted = provider.post("/admin/bans/unblock", {"address": me}, csrf_from="/admin/bans")
+        assert lifted.status == 303
+        after = provider.get(lifted.headers["Location"])
+        assert "The ban is lifted" in after.text and f'data-address="{me}"' not in after.text
+        assert me not in rtcstack("ip-bans", "list", INVENTORY).stdout
+    bad = provider.post("/admin/bans/unblock", {"address": "not an address"}, csrf_from="/admin/bans")
+    assert bad.status == 422 and "an IP address" in bad.text
 
 
 def test_portal_users_add_prints_a_single_use_link_and_refuses_bad_input_clearly(portal, company):
