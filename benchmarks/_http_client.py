@@ -1,10 +1,12 @@
-"""One benchmark client (benchmarks/invite_page.py starts several): reads a job as JSON on stdin, prints its
-latencies (ms), errors and seconds as JSON. Standard library only, one kept-alive HTTPS connection."""
+"""One benchmark client process (benchmarks/invite_page.py and portal_pages.py start several): reads a job as JSON
+on stdin, prints its latencies (ms), errors and seconds as JSON. Standard library only; each of the job's
+`connections` (default 1) is a thread with one kept-alive HTTPS connection."""
 
 import http.client
 import json
 import ssl
 import sys
+import threading
 import time
 
 
@@ -14,14 +16,15 @@ def _connection(address: str) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection(address, 443, timeout=10, context=context)
 
 
-def get_loop(address: str, host: str, path: str, seconds: float) -> tuple[list[float], int]:
+def get_loop(address: str, host: str, path: str, seconds: float, headers: dict | None = None) -> tuple[list[float], int]:
     """One client on one kept-alive connection: GET `path` until `seconds` pass; latencies (ms) of 200s, errors."""
     connection, latencies, errors = _connection(address), [], 0
+    headers = {"Host": host, **(headers or {})}
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         try:
-            connection.request("GET", path, headers={"Host": host})
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
         except (OSError, http.client.HTTPException):
@@ -56,7 +59,17 @@ def main() -> None:
     job = json.load(sys.stdin)
     started = time.perf_counter()
     if job["kind"] == "get":
-        latencies, errors = get_loop(job["address"], job["host"], job["path"], job["seconds"])
+        results: list[tuple[list[float], int]] = []
+
+        def one() -> None:
+            results.append(get_loop(job["address"], job["host"], job["path"], job["seconds"], job.get("headers")))
+
+        threads = [threading.Thread(target=one) for _ in range(job.get("connections", 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        latencies, errors = [x for r in results for x in r[0]], sum(r[1] for r in results)
     else:
         latencies, errors, _ = redeem_loop(job["address"], job["host"], job["tokens"])
     print(json.dumps({"latencies": latencies, "errors": errors, "seconds": time.perf_counter() - started}))

@@ -8,37 +8,15 @@ Usage: python benchmarks/invite_page.py [INVENTORY] [--clients 16] [--seconds 15
 from __future__ import annotations
 
 import http.client
-import json
 import secrets
 import ssl
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, command_line, fmt  # noqa: E402
+from benchmarks._http import clients, p95, static_file  # noqa: E402
+from benchmarks._load import command_line, fmt  # noqa: E402
 from benchmarks._report import report  # noqa: E402
-
-CLIENT = Path(__file__).resolve().parent / "_http_client.py"
-
-
-def clients(jobs: list[dict]) -> list[dict]:
-    """Run each job in its own process (benchmarks/_http_client.py, standard library only: the tools' gevent
-    patches stay out of it), all at once; their results."""
-    processes = [subprocess.Popen([sys.executable, str(CLIENT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True) for _ in jobs]
-    for process, job in zip(processes, jobs):
-        process.stdin.write(json.dumps(job))
-        process.stdin.close()
-    results = [json.loads(process.stdout.read() or "null") for process in processes]
-    if any(process.wait() for process in processes) or None in results:
-        sys.exit("a benchmark client failed; see its error above")
-    return results
-
-
-def p95(values: list[float]) -> float | None:
-    return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else None
 
 
 def main() -> None:
@@ -47,10 +25,8 @@ def main() -> None:
     from rtcstack.domain.links import add_video_phone, issue_bulk
     from rtcstack.domain.provisioning import add_customer
     from rtcstack.load.context import CUSTOMER
-    from rtcstack.roles.edge import WELL_KNOWN
     from rtcstack.roles.links import public_url
     from rtcstack.runtime.database import Database
-    from rtcstack.runtime.remote import connect
 
     d = lab.deployment
     edge = d.hosts_with("edge")[0]
@@ -66,10 +42,7 @@ def main() -> None:
     conn = http.client.HTTPSConnection(address, 443, timeout=10, context=context)
     conn.request("GET", page, headers={"Host": host})
     size = len(conn.getresponse().read())
-    static = f"/.well-known/rtcstack-benchmark-{size}.html"
-    connect(lab.site, [edge.name])[edge.name].run(
-        f"mkdir -p {WELL_KNOWN} && head -c {size} /dev/urandom | base64 -w0 | head -c {size} "
-        f"> {WELL_KNOWN}{static.removeprefix('/.well-known')}")
+    static = static_file(lab, edge, size)
 
     results = {}
     for name, path in (("nginx static file", static), ("invite page (links)", page)):

@@ -1,7 +1,8 @@
 """http: each user requests the edge's pages over HTTPS on a kept-alive connection, verifying the
-certificate against the deployment's CA: the edge's health page, a Janus ping, and with a links role an invite
+certificate against the deployment's CA: the edge's health page, a Janus ping, with a links role an invite
 page (it must carry the QR code) and redeems of fresh invites (each creates a SIP account; once a user's invites
-are spent it redeems unknown links, which must get 404). Run it with `rtcstack load http INVENTORY`."""
+are spent it redeems unknown links, which must get 404), and with a portal role the dashboard and the billing
+history of a logged-in customer user (a session of its own per user). Run it with `rtcstack load http INVENTORY`."""
 
 import http.client
 import json
@@ -27,16 +28,20 @@ class EdgeUser(User):
         invites = self.context.invites
         self.slot = SLOTS.take(self.environment, self.component) if invites else None
         self.redeemable = list(invites["redeem"][self.slot]) if invites else []
+        sessions = self.context.portal.get("sessions") if self.context.portal else None
+        if sessions and self.slot is None:
+            self.slot = SLOTS.take(self.environment, self.component)
+        self.cookie = f"portal_session={sessions[self.slot % len(sessions)]}" if sessions else ""
 
     def _request(self, name: str, method: str, path: str, body: bytes | None = None, expect: bytes = b"",
-                 status: int = 200) -> None:
+                 status: int = 200, headers: dict | None = None) -> None:
         with exchange(self.environment, "HTTP", name) as outcome:
             if self.connection is None:
                 self.connection = http.client.HTTPSConnection(urlsplit(self.context.edge_url).hostname, 443,
                                                               timeout=10, context=self.tls)
             try:
-                self.connection.request(method, path, body=body,
-                                        headers={"Content-Type": "application/json"} if body else {})
+                self.connection.request(method, path, body=body, headers={
+                    **({"Content-Type": "application/json"} if body else {}), **(headers or {})})
                 response = self.connection.getresponse()
                 answer = response.read()
                 outcome["length"] = len(answer)
@@ -73,6 +78,16 @@ class EdgeUser(User):
             token, status, expect = secrets.token_urlsafe(24), 404, b'"unknown"'
         self._request("POST /api/v1/redeem", "POST", "/api/v1/redeem", json.dumps({"token": token}).encode(),
                       expect=expect, status=status)
+
+    @task(2)
+    def dashboard(self):
+        if self.cookie:
+            self._request("GET /dashboard", "GET", "/dashboard", expect=b'class="facts"', headers={"Cookie": self.cookie})
+
+    @task(1)
+    def billing(self):
+        if self.cookie:
+            self._request("GET /billing", "GET", "/billing", expect=b"</h1>", headers={"Cookie": self.cookie})
 
     def on_stop(self):
         if self.connection is not None:

@@ -274,6 +274,16 @@ def open_session(db: SqlRunner, scope: Scope, address: str, limits: Limits) -> s
     return token
 
 
+def load_sessions(db: SqlRunner, customer: str, count: int, limits: Limits) -> list[str]:
+    """Sessions for a load test (`rtcstack load http`): a customer user of `customer` that has no password (nobody
+    can log in as it) and `count` sessions of it, opened directly: the run measures pages, not argon2."""
+    email = f"load-test@{re.sub(r'[^a-z0-9-]', '-', customer.lower())}.invalid"
+    if not find_user(db, email):
+        add_user(db, email, customer, "customer_user")
+    scope = _scope(db.query(_scope_query().where(func.lower(PortalUser.email) == email))[0])
+    return [open_session(db, scope, "load test", limits) for _ in range(count)]
+
+
 def session_scope(db: SqlRunner, token: str) -> tuple[Scope, datetime | None] | None:
     """Who holds this session cookie (and when they last re-entered their password), or None."""
     if not token or len(token) > 64:

@@ -56,6 +56,8 @@ class LoadContext:
     load: dict = field(default_factory=dict)
     #: the http scenario's invite links: {"page": TOKEN, "redeem": [[TOKEN, ...] per user slot]}
     invites: dict = field(default_factory=dict)
+    #: the http scenario's portal sessions: {"sessions": [TOKEN per user slot]}
+    portal: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, deployment: Deployment, site: Site, scenario: str, users: int, workers: int,

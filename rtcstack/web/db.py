@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from ..domain.provisioning import sql_text
 
 
 def _text(value) -> str:
@@ -32,4 +31,11 @@ class EngineRunner:
             return [[_text(value) for value in row] for row in rows]
 
     def query(self, statement) -> list[list[str]]:
-        return self.run(sql_text(statement))
+        """One SQLAlchemy statement in its own transaction, with bound parameters: its compiled form is cached, so a
+        page's queries cost a lookup, not a compile (the CLI's psql runner needs them as literal SQL text)."""
+        if isinstance(statement, str):
+            return self.run(statement)
+        with self.engine.begin() as connection:
+            result = connection.execute(statement)
+            rows = result.fetchall() if result.returns_rows else []
+            return [[_text(value) for value in row] for row in rows]
