@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -233,13 +234,24 @@ class OutboxMessage(Base):
 
 
 class ConferenceLink(Base):
-    """A video phone's conference link (L5): one active per video phone; its token is kept as a SHA-256 (to find
-    it) and sealed with the links signing key (to show it again)."""
+    """A video phone's conference link (L5, one active per video phone), or a customer's scheduled conference (P9:
+    a name, a start and a duration); its token is kept as a SHA-256 (to find it) and sealed with the links signing
+    key (to show it again)."""
 
     __tablename__ = "conference_links"
+    __table_args__ = (
+        CheckConstraint("video_phone_id IS NOT NULL OR (customer_id IS NOT NULL AND name IS NOT NULL AND starts_at "
+                        "IS NOT NULL AND duration_minutes BETWEEN 5 AND 1440)", name="conference_links_owner"),
+        Index("conference_links_customer_start", "customer_id", "starts_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    video_phone_id: Mapped[int] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    video_phone_id: Mapped[int | None] = mapped_column(ForeignKey("video_phones.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
+                                                    comment="a scheduled conference's customer (P9)")
+    name: Mapped[str | None] = mapped_column(String(128))
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     token_sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

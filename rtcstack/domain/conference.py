@@ -14,12 +14,14 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import Text, case, cast, func, insert, select, update
 
 from ..db.models import ConferenceLink, Diagnostic, SipAccount, VideoPhone
 from .links import TOKEN, _video_phone_id, cipher, new_token, token_hash
+from .problems import Problem
 from .provisioning import ProvisioningError, SqlRunner, ha1, sql_text
 
 #: Janus room numbers of conference links: ROOM_BASE + the link's id (video room, text room and audio bridge
@@ -131,19 +133,70 @@ def list_links(db: SqlRunner, public_url: str, signing_key: str, video_phone: st
 
 
 def look_up(db: SqlRunner, token: str) -> dict | None:
-    """The conference link a token names, or None: its state, video phone and room."""
+    """The conference link a token names, or None: its state, its room, and its video phone (L5) or, for a
+    scheduled conference (P9), its name and time (`video_phone` None)."""
     if not TOKEN.match(token or ""):
         return None
     digest = token_hash(token)
     rows = db.query(select(ConferenceLink.id, ConferenceLink.token_sha256, STATE, VideoPhone.name,
-                           VideoPhone.display_name, VideoPhone.id)
-                    .join(VideoPhone, VideoPhone.id == ConferenceLink.video_phone_id)
+                           func.coalesce(VideoPhone.display_name, ConferenceLink.name), VideoPhone.id,
+                           ConferenceLink.starts_at, ConferenceLink.duration_minutes)
+                    .outerjoin(VideoPhone, VideoPhone.id == ConferenceLink.video_phone_id)
                     .where(ConferenceLink.token_sha256 == digest))
     if not rows or not hmac.compare_digest(rows[0][1], digest):
         return None
-    id_, _, state, phone, display, phone_id = rows[0]
-    return {"id": int(id_), "state": state, "video_phone": phone, "display_name": display,
-            "video_phone_id": int(phone_id), "room": room_number(int(id_))}
+    id_, _, state, phone, display, phone_id, starts, minutes = rows[0]
+    return {"id": int(id_), "state": state, "video_phone": phone or None, "display_name": display,
+            "video_phone_id": int(phone_id) if phone_id else None, "room": room_number(int(id_)),
+            "starts_at": starts or None, "duration_minutes": int(minutes) if minutes else None}
+
+
+# --- scheduled conferences (P9) ------------------------------------------------------------------------------
+
+#: When a scheduled conference is, against now: before its start, during it, or after its end.
+PERIODS = ("all", "past", "current", "future")
+
+
+def schedule(db: SqlRunner, customer_id: int, name: str, starts_at: datetime, duration_minutes: int,
+             public_url: str, signing_key: str) -> tuple[int, str]:
+    """A scheduled conference of the customer's: its own link and room (anyone with the link joins, as with a
+    video phone's). Returns its ID and its link."""
+    problems = []
+    name = name.strip()
+    if not name or len(name) > 128:
+        problems.append(Problem("name: give 1 to 128 characters"))
+    if not 5 <= duration_minutes <= 1440:
+        problems.append(Problem("duration %(value)s: 5 to 1440 minutes", value=duration_minutes))
+    if starts_at.tzinfo is None:
+        problems.append(Problem("start: a time with its zone"))
+    if problems:
+        raise ProvisioningError(problems)
+    token = new_token()
+    rows = db.query(insert(ConferenceLink).values(
+        customer_id=customer_id, name=name, starts_at=starts_at, duration_minutes=duration_minutes,
+        token_sha256=token_hash(token), token_sealed=_seal(signing_key, token)).returning(ConferenceLink.id))
+    return int(rows[0][0]), link_url(public_url, token)
+
+
+def scheduled(db: SqlRunner, customer_id: int, period: str, page: int, public_url: str, signing_key: str,
+              per_page: int = 20) -> tuple[list[dict], int]:
+    """The customer's scheduled conferences in a period (all, past, current, future), soonest first for the
+    future and the current ones, newest first otherwise; one page, and how many there are in all."""
+    ends = ConferenceLink.starts_at + func.make_interval(0, 0, 0, 0, 0, ConferenceLink.duration_minutes)
+    where = [ConferenceLink.customer_id == customer_id, ConferenceLink.revoked_at.is_(None)]
+    where += {"past": [ends <= func.now()], "current": [ConferenceLink.starts_at <= func.now(), ends > func.now()],
+              "future": [ConferenceLink.starts_at > func.now()]}.get(period, [])
+    order = ConferenceLink.starts_at.asc() if period in ("current", "future") else ConferenceLink.starts_at.desc()
+    total = int(db.query(select(func.count()).select_from(ConferenceLink).where(*where))[0][0])
+    rows = db.query(select(ConferenceLink.id, ConferenceLink.name, ConferenceLink.starts_at,
+                           ConferenceLink.duration_minutes, ConferenceLink.token_sealed, ends)
+                    .where(*where).order_by(order, ConferenceLink.id).offset(page * per_page).limit(per_page))
+    out = []
+    for id_, name, starts, minutes, sealed, until in rows:
+        token = _unseal(signing_key, sealed)
+        out.append({"id": int(id_), "name": name, "starts_at": starts, "duration_minutes": int(minutes),
+                    "ends_at": until, "link": link_url(public_url, token) if token else None})
+    return out, total
 
 
 def joined(db: SqlRunner, link_id: int) -> None:

@@ -672,6 +672,47 @@ def invite_contact(db: SqlRunner, scope: Scope, contact_id: int, via: str, setti
     return links.issue_invite(db, settings, row["video_phone"], row["name"], via, compose)
 
 
+# --- scheduled conferences (P9) --------------------------------------------------------------------------------
+
+
+def conferences(db: SqlRunner, scope: Scope, period: str, page: int, public_url: str,
+                signing_key: str) -> tuple[list[dict], int]:
+    """P9: the customer's conferences of a period (all, past, current, future), a page of 20, and their number."""
+    from . import conference
+
+    customer = _customer(scope)
+    if period not in conference.PERIODS:
+        raise PortalError(422, [Problem("show %(value)r: all, past, current or future", value=period)])
+    return conference.scheduled(db, customer, period, page, public_url, signing_key)
+
+
+def add_conference(db: SqlRunner, scope: Scope, name: str, start: str, duration: str, public_url: str,
+                   signing_key: str) -> tuple[int, str]:
+    """P9: a conference (name, start in the user's time zone, minutes), which gets its own link."""
+    from zoneinfo import ZoneInfo
+
+    from . import conference
+
+    customer = _refuse_viewer(scope)
+    problems = []
+    try:
+        starts = datetime.fromisoformat(start.strip()).replace(tzinfo=ZoneInfo(scope.time_zone))
+    except ValueError:
+        starts = None
+        problems.append(Problem("start %(value)r: a date and time such as 2026-12-24 18:00", value=start))
+    minutes = int(duration) if duration.strip().isdigit() and len(duration.strip()) < 6 else 0
+    if not 5 <= minutes <= 1440:
+        problems.append(Problem("duration %(value)s: 5 to 1440 minutes", value=duration))
+    if not name.strip() or len(name.strip()) > 128:
+        problems.append(Problem("name: give 1 to 128 characters"))
+    if problems:
+        raise PortalError(422, problems)
+    try:
+        return conference.schedule(db, customer, name, starts, minutes, public_url, signing_key)
+    except ProvisioningError as exc:
+        raise PortalError(422, exc.problems) from None
+
+
 # --- the provider (P15) ------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,10 @@ GRANTS = (
     "GRANT SELECT, INSERT, UPDATE, DELETE ON portal_sessions, login_failures TO rtcstack_portal",
     "GRANT SELECT, INSERT ON ledger_entries, outbox TO rtcstack_portal",
     # P14: contacts' details and their invites, by the links service's rules
-    "GRANT SELECT ON video_phones, conference_links TO rtcstack_portal",
+    "GRANT SELECT ON video_phones TO rtcstack_portal",
+    # P9: scheduled conferences are conference links of the customer's own (the links service serves their pages)
+    "GRANT SELECT, INSERT ON conference_links TO rtcstack_portal",
+    "GRANT USAGE ON SEQUENCE conference_links_id_seq TO rtcstack_portal",
     "GRANT SELECT, INSERT, UPDATE ON contacts, invites TO rtcstack_portal",
     "GRANT USAGE ON SEQUENCE contacts_id_seq, invites_id_seq TO rtcstack_portal",
     "GRANT USAGE ON SEQUENCE customers_id_seq, channel_subscriptions_id_seq, portal_users_id_seq, "

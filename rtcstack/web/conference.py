@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -167,7 +168,10 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
         support = classify(request.headers.get("user-agent"))
         return page(request, "conference.html", 200, mode=support.mode, browser=support.browser, os=support.os,
                     video_phone=link["display_name"], supported=i18n.gettext(language, SUPPORTED),
+                    scheduled=link["video_phone"] is None, starts_at=_utc(link["starts_at"]),
+                    duration=link["duration_minutes"],
                     config={"mode": support.mode, "api": f"/api/v1/conference/{token}",
+                            "video_phone": link["video_phone"] is not None,
                             "janus_path": options.janus_path, "browser": support.browser, "os": support.os,
                             "language": language})
 
@@ -242,6 +246,8 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
     def call_phone(token: str, body: CallRequest) -> CallState:
         """Call the video phone into the link's conference (once: a second press reports the same call)."""
         link = active_link(token)
+        if link["video_phone"] is None:
+            raise ApiError(409, "no_video_phone", "a scheduled conference has no video phone to call")
         pin = ensured_rooms(link)
         target = domain.call_target(runner, link["id"])
         return gateway_call("call", link, pin=pin, janus_url=rooms.host_for(link["room"]), caller=target["caller"],
@@ -266,7 +272,8 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
                       **{**visitor, "responses": {**visitor["responses"], 503: {
                           "model": Problem, "description": "the conference server cannot be reached"}}})
     with_gateway = {**visitor, "responses": {**visitor["responses"], 503: {
-        "model": Problem, "description": "no conference gateway, or it or the conference server cannot be reached"}}}
+        "model": Problem, "description": "no conference gateway, or it or the conference server cannot be reached"},
+        409: {"model": Problem, "description": "a scheduled conference: no video phone to call"}}}
     app.add_api_route("/api/v1/conference/{token}/call", call_phone, methods=["POST"], response_model=CallState,
                       summary="Call the video phone into the conference", **with_gateway)
     app.add_api_route("/api/v1/conference/{token}/call", call_state, methods=["GET"], response_model=CallState,
@@ -309,4 +316,9 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
     return rooms
 
 
-
+def _utc(moment) -> str:
+    """A scheduled conference's start as the page shows it: UTC, to the minute (the page has no time zone)."""
+    if not moment:
+        return ""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")

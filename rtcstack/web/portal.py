@@ -481,7 +481,37 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                         phones=domain.video_phones(db, scope), balance=balance_of(scope))
         return RedirectResponse("/video-phones?invite_sent=1", status_code=303)
 
+    # --- P9: scheduled conferences ---------------------------------------------------------------------------
+
+    def conferences_page(request: Request, show: str = Query("future", max_length=8),
+                         page_number: int = Query(0, alias="page", ge=0, le=100000)):
+        return conferences_view(request, show, page_number)
+
+    def conferences_view(request: Request, show: str = "future", page_number: int = 0, status: int = 200,
+                         **context):
+        scope, _ = need(request, customer=True)
+        rows, total = domain.conferences(db, scope, show, page_number, config.public_url, options.outbox_key)
+        created = request.query_params.get("created", "")
+        return page(request, "conferences.html", scope, status=status, rows=rows, total=total, show=show,
+                    page_number=page_number, per_page=20, balance=balance_of(scope),
+                    created=next((r for r in rows if str(r["id"]) == created), None), **context)
+
+    def conference_add(request: Request, name: Short = "", start: Short = "", duration: Short = "60",
+                       csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            conference_id, _ = domain.add_conference(db, scope, name, start, duration, config.public_url,
+                                                     options.outbox_key)
+        except PortalError as exc:
+            if exc.status in (403, 404):
+                raise
+            return conferences_view(request, status=exc.status, errors=exc.problems,
+                                    values={"name": name, "start": start, "duration": duration})
+        return RedirectResponse(f"/conferences?show=all&created={conference_id}", status_code=303)
+
     for path, endpoint, methods in (
+            ("/conferences", conferences_page, ["GET"]), ("/conferences", conference_add, ["POST"]),
             ("/video-phones", video_phones_page, ["GET"]),
             ("/video-phones/contacts/{contact_id}", contact_form, ["GET"]),
             ("/video-phones/contacts/{contact_id}", contact_save, ["POST"]),

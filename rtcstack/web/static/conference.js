@@ -517,11 +517,13 @@ async function join(display) {
     await joinChat(joined, display);
     window.conference.step = "joined";
     $("chat").hidden = false;
-    $("phone-controls").hidden = false;
+    $("phone-controls").hidden = !CONFIG.video_phone;
     status(TEXT.joined_call);
     window.conference.joined = true;
-    phoneCall("GET").then(showPhone).catch(() => {});
-    followPhone();
+    if (CONFIG.video_phone) {  // a scheduled conference (P9) has no video phone to call
+      phoneCall("GET").then(showPhone).catch(() => {});
+      followPhone();
+    }
   } catch (error) {
     status(say(TEXT.join_failed, { reason: error.message }));
     $("join").disabled = false;
