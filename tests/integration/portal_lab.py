@@ -77,6 +77,16 @@ class Client:
         except urllib.error.HTTPError as exc:
             return Answer(exc.code, exc.read(), exc.headers, url)
 
+    def json(self, method: str, path: str, body: dict) -> Answer:
+        url = f"https://{self.lab.edge.advertised_address}{path}"
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method=method, headers={
+            "Host": self.lab.edge_name, "Content-Type": "application/json"})
+        try:
+            with self.opener.open(request, timeout=30) as answer:
+                return Answer(answer.status, answer.read(), answer.headers, url)
+        except urllib.error.HTTPError as exc:
+            return Answer(exc.code, exc.read(), exc.headers, url)
+
     def get(self, path: str, **headers) -> Answer:
         return self.request("GET", path, headers=headers)
 

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from rtcstack.protocols.sip.agent import UserAgent
+from rtcstack.runtime.remote import connect
 from tests import PROJECT_ROOT
 from tests.conftest import rtcstack
 from tests.integration import mail_lab
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.integration
 INVENTORY = "inventories/lab.py"
 #: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
 SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
-CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/billing", "/services", "/profile", "/settings",
+CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/conferences", "/billing", "/services", "/profile", "/settings",
                   "/password")
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/bans", "/admin/links")
 OPEN_PAGES = ("/login", "/forgot")
@@ -259,6 +261,50 @@ def test_turning_international_calls_off_in_the_portal_refuses_the_next_internat
     assert international in ("f", "False")
 
 
+# --- P9: scheduled conferences ---------------------------------------------------------------------------------
+
+
+def test_a_conference_added_in_the_portal_gets_a_link_whose_page_joins_a_room_and_the_periods_page(portal, tmp_path):
+    company = _company(portal, accounts=1)
+    with portal.browser(tmp_path) as browser:
+        browser.do("open", session="c", language="pl")
+        browser.do("login", session="c", email=company.email, password=PASSWORD)
+        added = browser.do("form", session="c", path="/conferences", selector="form.stacked",
+                           fields={"name": "Zarząd", "start": "2031-05-04T10:30", "duration": "45"},
+                           screenshot="conference-added")
+        assert added["status"] == 200 and "Konferencja Zarząd została dodana" in added["text"], added
+        _keep(added.get("screenshot"), "conferences-pl")
+    link = re.search(r"https://\S+/c/([A-Za-z0-9_-]{32})", added["text"]).group(1)
+    visitor = Client(portal, language="pl")
+    page = visitor.get(f"/c/{link}")
+    assert page.status == 200 and "Konferencja: Zarząd" in page.text and "2031-05-04 08:30 UTC" in page.text
+    joined = visitor.json("POST", f"/api/v1/conference/{link}/join", {"display": "Ewa"})
+    assert joined.status == 200 and json.loads(joined.text)["room"] > 0, joined.text
+    assert visitor.json("POST", f"/api/v1/conference/{link}/call", {}).status == 409  # no video phone to call
+    customer_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
+    portal.sql("INSERT INTO conference_links (customer_id, name, starts_at, duration_minutes, token_sha256, token_sealed) "
+               f"SELECT {customer_id}, 'n' || g, now() + (g - 25) * interval '1 hour', 90, md5(random()::text) || g, 'x' "
+               "FROM generate_series(1, 30) g")
+    me = Client(portal)
+    me.login(company.email)
+
+    def names(period: str, page: int = 0) -> list[str]:
+        answer = me.get(f"/conferences?show={period}&page={page}")
+        assert answer.status == 200
+        return re.findall(r'<tr data-conference="\d+"><td>([^<]+)</td>', answer.text)
+
+    # nG starts G - 25 hours from now and lasts 90 minutes: n24 and n25 run now, n23 ended 30 minutes ago
+    assert names("current") == ["n24", "n25"]
+    assert names("past")[:2] == ["n23", "n22"] and len(names("past")) == 20 and len(names("past", 1)) == 3
+    assert names("future") == ["n26", "n27", "n28", "n29", "n30", "Zarząd"]
+    assert len(names("all")) + len(names("all", 1)) == 31
+    assert me.get("/conferences?show=someday").status == 422
+    stranger = _company(portal, accounts=1)
+    them = Client(portal)
+    them.login(stranger.email)
+    assert "Zarząd" not in them.get("/conferences?show=all").text
+
+
 # --- P14: contacts and their invites ---------------------------------------------------------------------------
 
 
@@ -337,6 +383,43 @@ def test_the_billing_csv_holds_exactly_the_customers_cdr_rows(portal):
     other_client.login(other.email)
     theirs = list(csv.DictReader(io.StringIO(other_client.get("/billing.csv").text)))
     assert {r["id"] for r in theirs} & {r["id"] for r in rows} == {r[0] for r in expected if r[1] == stranger[0]}
+
+
+def test_a_csv_of_200000_calls_streams_without_growing_the_portals_memory(portal):
+    company = _company(portal, accounts=1)
+    rows = 200_000
+    portal.sql(f"""INSERT INTO cdrs (call_id, customer_id, caller, callee, destination, start_time, answer_time,
+                   end_time, duration_seconds, sip_code, sip_reason)
+        SELECT 'csv-' || g || '-' || c.id, c.id, '{company.accounts[0][0]}', '0048221234567', '48221234567',
+               now() - g * interval '2 minutes', now() - g * interval '2 minutes', now() - g * interval '1 minute',
+               60, 200, 'OK' FROM generate_series(1, {rows}) g, customers c WHERE c.name = '{company.name}'""")
+    web = portal.deployment.hosts_with("portal")[0]
+    remote = connect(portal.site, [web.name])[web.name]
+    # the resident memory of uvicorn's workers (the unit's main process's children), summed
+    rss = ("main=$(systemctl show -p MainPID --value rtcstack-portal); for p in $(pgrep -P $main); do "
+           "awk '/VmRSS/ {print $2}' /proc/$p/status; done | awk '{s += $1} END {print s}'")
+    before = int(remote.run(rss).split()[-1])
+    client = Client(portal)
+    client.login(company.email)
+    answers: list = []
+    download = threading.Thread(target=lambda: answers.append(client.get("/billing.csv")))
+    try:
+        download.start()
+        during = before
+        while download.is_alive():  # sampled while the CSV streams
+            during = max(during, int(remote.run(rss).split()[-1]))
+            time.sleep(0.1)
+        download.join()
+        answer = answers[0]
+        assert answer.status == 200
+        assert answer.text.count("\n") == rows + 1  # the header and every row
+    finally:
+        portal.sql(f"DELETE FROM cdrs WHERE call_id LIKE 'csv-%' AND customer_id = "
+                   f"(SELECT id FROM customers WHERE name = '{company.name}')")
+    size_kib = len(answer.body) // 1024
+    print(f"CSV {size_kib} KiB; the portal workers' RSS {before} KiB before, at most {during} KiB while it streamed")
+    # a worker that held the file would grow by its size, one that held the rows by several times it
+    assert during - before < size_kib, (before, during, size_kib)
 
 
 # --- scope, throttling, CSRF ---------------------------------------------------------------------------------------
