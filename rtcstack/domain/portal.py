@@ -245,7 +245,8 @@ def authenticate(db: SqlRunner, email: str, password: str, address: str, limits:
         select(func.count()).where(LoginFailure.address == address, LoginFailure.at > window).scalar_subquery()))
     by_account, by_address = (int(n) for n in counts[0])
     if by_account >= limits.failures_per_account or by_address >= limits.failures_per_address:
-        raise PortalError(429, [Problem("too many failed logins; try again in %(minutes)s minutes", minutes=limits.throttle_minutes)])
+        raise PortalError(429, [Problem("too many failed logins; try again in %(minutes)s minutes",
+                                        minutes=limits.throttle_minutes)])
     rows = db.query(_scope_query().add_columns(PortalUser.password_hash)
                     .where(func.lower(PortalUser.email) == email.lower()))
     stored = rows[0][7] if rows and rows[0][7] else _DUMMY_HASH
@@ -376,7 +377,8 @@ def profile(db: SqlRunner, scope: Scope) -> dict[str, str]:
 def save_profile(db: SqlRunner, scope: Scope, values: dict[str, str]) -> None:
     customer = _refuse_viewer(scope)
     problems = [Problem("%(field)s: unknown field", field=k) for k in values if k not in PROFILE_FIELDS]
-    problems += [Problem("%(field)s: at most %(count)s characters", field=k, count=4000 if k == "description" else 254) for k, v in values.items()
+    problems += [Problem("%(field)s: at most %(count)s characters", field=k, count=4000 if k == "description" else 254)
+                 for k, v in values.items()
                  if len(v) > (4000 if k == "description" else 254)]
     if values.get("email") and not EMAIL.match(values["email"]):
         problems.append(Problem("e-mail %(value)r: not an e-mail address such as jane@example.org", value=values["email"]))
@@ -438,7 +440,8 @@ def parse_rate(value: str, field: str) -> Decimal | None:
     except InvalidOperation:
         rate = None
     if rate is None or not rate.is_finite() or rate < 0 or rate >= Decimal("100000000"):
-        raise PortalError(422, [Problem("%(field)s %(value)r: a price per minute such as 0.25 (0 or more), or empty for none", field=field, value=value)])
+        raise PortalError(422, [Problem("%(field)s %(value)r: a price per minute such as 0.25 (0 or more), or empty "
+                                        "for none", field=field, value=value)])
     return rate.quantize(Decimal("0.0001"))
 
 

@@ -158,7 +158,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         html = i18n.render(f"portal/{template}", language, notice=notice, service=options.service_name,
                            support=options.support_contact, static=STATIC, scope=scope,
                            path=request.url.path, csrf_token=csrf.token(options.session_key, nonce),
-                           when=when, money=money, rate=rate, explain=explain, form_action="/language", status=status,
+                           when=when, money=money, rate=rate, explain=explain, form_action="/language",
+                           language_next=request.url.path, status=status,
                            balance=context.pop("balance", None), **context)
         response = HTMLResponse(html, status_code=status,
                                 headers={"Cache-Control": "no-store", "Content-Language": language})
@@ -245,7 +246,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                 return page(request, "link_gone.html", status=410)
             return page(request, "reset.html", status=422, errors=exc.problems, email=target["email"],
                         purpose=target["purpose"], token_path=request.url.path)
-        return page(request, "login.html", notice=i18n.gettext(language_of(request, None), "Your password is set. Log in with it."),
+        return page(request, "login.html",
+                    notice=i18n.gettext(language_of(request, None), "Your password is set. Log in with it."),
                     email=target["email"], next="/")
 
     def choose_language(request: Request, language: Short, csrf_token: Short = "", next: Short = "/"):
@@ -345,8 +347,9 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         except PortalError as exc:
             return page(request, "password.html", scope, status=exc.status, errors=exc.problems,
                         balance=balance_of(scope))
-        response = page(request, "login.html", notice=i18n.gettext(language_of(request, scope), "Your password is changed. Log in with the "
-                                                                          "new one."), email=scope.email, next="/")
+        response = page(request, "login.html", notice=i18n.gettext(language_of(request, scope),
+                                                                   "Your password is changed. Log in with the "
+                                                                   "new one."), email=scope.email, next="/")
         response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
         return response
 
