@@ -80,9 +80,13 @@ class HostFiles:
         state = self.states.get(dest, "missing")
         return None if state == "missing" else state.split()[-1]
 
-    def put(self, name: str, content: str, dest: str, mode: str = "644", user: str = "root", group: str = "root"):
+    def holds(self, dest: str, content: str, mode: str = "644", user: str = "root", group: str = "root") -> bool:
+        """Whether `dest` (one of the paths read up front) already has this content, mode and owner."""
         digest = hashlib.sha1(content.encode()).hexdigest()
-        if self.states.get(dest) == f"{int(mode, 8):o} {user} {group} {digest}":
+        return self.states.get(dest) == f"{int(mode, 8):o} {user} {group} {digest}"
+
+    def put(self, name: str, content: str, dest: str, mode: str = "644", user: str = "root", group: str = "root"):
+        if self.holds(dest, content, mode, user, group):
             return Unchanged()
         return files.put(name=name, src=StringIO(content), dest=dest, mode=mode, user=user, group=group)
 

@@ -1,6 +1,7 @@
 """The lifecycle of one of rtcstack's own web services: `Service` with an install stage of its own. The
 wheelhouse (rtcstack/infra/wheelhouse.py) goes to the host, changed wheels only; a venv from Debian's
-python3 takes them offline; the service restarts when the installed code or a file it reads changed."""
+python3 takes them offline, once per host and run, and only when the venv does not hold this run's wheelhouse
+already; the service restarts when the code it runs or a file it reads changed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from .service import Service
 from .wheelhouse import HOST_VENV, HOST_WHEELS, build
 
 PYTHON_PACKAGES = ("python3", "python3-venv")
+#: The digest of the wheelhouse the venv holds (written after a successful install).
+INSTALLED_RECORD = f"{HOST_VENV}/.installed-wheelhouse"
+#: Hosts whose install this deploy run has queued already (several services share one venv).
+_installing: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -32,23 +37,26 @@ class PythonService(Service):
         missing = [p for p in PYTHON_PACKAGES if p not in installed]
         if missing:
             apt.packages(name="Install Python for rtcstack's services", packages=missing)
-        synced = files.sync(name="Upload the wheelhouse (changed wheels only)", src=str(build()), dest=HOST_WHEELS,
-                            delete=True, mode="644", dir_mode="755")
-        has_venv = bool(host.get_fact(File, path=f"{HOST_VENV}/pyvenv.cfg"))  # (bin/python3 is a link)
-        made = server.shell(name=f"Create the services' venv {HOST_VENV}", commands=[f"python3 -m venv {HOST_VENV}"],
-                            _if=lambda: not has_venv)
-        self.code = server.shell(
-            name="Install rtcstack's services into the venv (offline, from the wheelhouse)",
-            commands=[f"{HOST_VENV}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
-                      f"--force-reinstall {HOST_WHEELS}/*.whl"],
-            _if=lambda: synced.did_change() or made.did_change())
+        # The venv records the wheelhouse it was installed from: when that is this run's, there is nothing to
+        # upload (a sync compares every wheel: seconds), and the first service on a host installs for the others.
+        digest = f"{_code_digest()}\n"
+        if not self.wanted.holds(INSTALLED_RECORD, digest) and (host.name, digest) not in _installing:
+            _installing.add((host.name, digest))
+            files.sync(name="Upload the wheelhouse (changed wheels only)", src=str(build()), dest=HOST_WHEELS,
+                       delete=True, mode="644", dir_mode="755")
+            if not host.get_fact(File, path=f"{HOST_VENV}/pyvenv.cfg"):  # (bin/python3 is a link)
+                server.shell(name=f"Create the services' venv {HOST_VENV}", commands=[f"python3 -m venv {HOST_VENV}"])
+            server.shell(
+                name="Install rtcstack's services into the venv (offline, from the wheelhouse)",
+                commands=[f"{HOST_VENV}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
+                          f"--force-reinstall {HOST_WHEELS}/*.whl"])
+            self.wanted.put("Record the wheelhouse installed in the venv", digest, INSTALLED_RECORD)
         # Several services share the venv: the first one's install is no change for the next ones. Each service
         # records which code it runs, and restarts when that record changes.
-        self.code_record = self.wanted.put(f"Record the code the {self.title} runs", f"{_code_digest()}\n",
-                                           self.records()[0])
+        self.code_record = self.wanted.put(f"Record the code the {self.title} runs", digest, self.records()[0])
 
     def records(self) -> tuple[str, ...]:
-        return (f"{HOST_VENV}/.code-{self.unit}",)
+        return (f"{HOST_VENV}/.code-{self.unit}", INSTALLED_RECORD)
 
     def changed(self, effect) -> bool:
         return super().changed(effect) or (effect == "restart" and self.code_record.did_change())
