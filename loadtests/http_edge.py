@@ -1,19 +1,29 @@
 """http: each user requests the edge's pages over HTTPS on a kept-alive connection, verifying the
 certificate against the deployment's CA: the edge's health page, a Janus ping, with a links role an invite
 page (it must carry the QR code) and redeems of fresh invites (each creates a SIP account; once a user's invites
-are spent it redeems unknown links, which must get 404), and with a portal role the dashboard and the billing
-history of a logged-in customer user (a session of its own per user). Run it with `rtcstack load http INVENTORY`."""
+are spent it redeems unknown links, which must get 404), and with a portal role it logs in to the portal (the login
+form with its CSRF token, then the session cookie) and browses the dashboard, the SIP accounts and the billing
+history. Run it with `rtcstack load http INVENTORY`."""
 
 import http.client
 import json
+import re
 import secrets
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from locust import User, between, task
 
 from rtcstack.load.context import LoadContext
 from rtcstack.load.support import SLOTS, ProtocolFailure, exchange
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _cookies(response) -> dict[str, str]:
+    """name -> value of the cookies a response sets."""
+    return dict(header.split(";", 1)[0].strip().split("=", 1) for header in response.headers.get_all("Set-Cookie") or []
+                if "=" in header)
 
 
 class EdgeUser(User):
@@ -28,10 +38,7 @@ class EdgeUser(User):
         invites = self.context.invites
         self.slot = SLOTS.take(self.environment, self.component) if invites else None
         self.redeemable = list(invites["redeem"][self.slot]) if invites else []
-        sessions = self.context.portal.get("sessions") if self.context.portal else None
-        if sessions and self.slot is None:
-            self.slot = SLOTS.take(self.environment, self.component)
-        self.cookie = f"portal_session={sessions[self.slot % len(sessions)]}" if sessions else ""
+        self.cookie = self._log_in() if self.context.portal else ""
 
     def _request(self, name: str, method: str, path: str, body: bytes | None = None, expect: bytes = b"",
                  status: int = 200, headers: dict | None = None) -> None:
@@ -79,10 +86,41 @@ class EdgeUser(User):
         self._request("POST /api/v1/redeem", "POST", "/api/v1/redeem", json.dumps({"token": token}).encode(),
                       expect=expect, status=status)
 
+    def _log_in(self) -> str:
+        """The portal's login form, then the login: the cookies the session runs on ("" when it failed)."""
+        cookies: dict[str, str] = {}
+        with exchange(self.environment, "HTTP", "POST /login", reschedule=False) as outcome:
+            connection = http.client.HTTPSConnection(urlsplit(self.context.edge_url).hostname, 443, timeout=10,
+                                                     context=self.tls)
+            try:
+                connection.request("GET", "/login")
+                form = connection.getresponse()
+                page = form.read().decode()
+                cookies.update(_cookies(form))
+                found = CSRF.search(page)
+                body = urlencode({"email": self.context.portal["email"], "password": self.context.portal["password"],
+                                  "csrf_token": found.group(1) if found else "", "next": "/dashboard"})
+                connection.request("POST", "/login", body=body, headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
+                answer = connection.getresponse()
+                outcome["length"] = len(answer.read())
+                cookies.update(_cookies(answer))
+            finally:
+                connection.close()
+            if answer.status != 303 or "portal_session" not in cookies:
+                raise ProtocolFailure(f"POST /login: {answer.status}")
+        return "; ".join(f"{k}={v}" for k, v in cookies.items()) if "portal_session" in cookies else ""
+
     @task(2)
     def dashboard(self):
         if self.cookie:
             self._request("GET /dashboard", "GET", "/dashboard", expect=b'class="facts"', headers={"Cookie": self.cookie})
+
+    @task(1)
+    def accounts(self):
+        if self.cookie:
+            self._request("GET /accounts", "GET", "/accounts", expect=b'id="lamps"', headers={"Cookie": self.cookie})
 
     @task(1)
     def billing(self):

@@ -275,9 +275,26 @@ def open_session(db: SqlRunner, scope: Scope, address: str, limits: Limits) -> s
     return token
 
 
+def load_user(db: SqlRunner, customer: str, password: str) -> str:
+    """The customer user a load test logs in as (`rtcstack load http`), its password set to `password` (derived
+    from the load_account_key secret, as the load accounts' are); its e-mail."""
+    email = f"load-test@{re.sub(r'[^a-z0-9-]', '-', customer.lower())}.invalid"
+    if not find_user(db, email):
+        add_user(db, email, customer, "customer_user")
+    rows = db.query(select(PortalUser.password_hash).where(func.lower(PortalUser.email) == email))
+    try:
+        current = bool(rows and rows[0][0] and _hasher.verify(rows[0][0], password))
+    except (VerificationError, InvalidHashError):
+        current = False
+    if not current:
+        db.query(update(PortalUser).where(func.lower(PortalUser.email) == email)
+                 .values(password_hash=hash_password(password)))
+    return email
+
+
 def load_sessions(db: SqlRunner, customer: str, count: int, limits: Limits) -> list[str]:
-    """Sessions for a load test (`rtcstack load http`): a customer user of `customer` that has no password (nobody
-    can log in as it) and `count` sessions of it, opened directly: the run measures pages, not argon2."""
+    """Sessions of the load test's user opened directly (benchmarks/portal_pages.py measures pages, not
+    argon2); the user has a random password unless `load_user` set one."""
     email = f"load-test@{re.sub(r'[^a-z0-9-]', '-', customer.lower())}.invalid"
     if not find_user(db, email):
         add_user(db, email, customer, "customer_user")

@@ -56,7 +56,7 @@ class LoadContext:
     load: dict = field(default_factory=dict)
     #: the http scenario's invite links: {"page": TOKEN, "redeem": [[TOKEN, ...] per user slot]}
     invites: dict = field(default_factory=dict)
-    #: the http scenario's portal sessions: {"sessions": [TOKEN per user slot]}
+    #: the http scenario's portal user: {"email": ..., "password": ...} (every Locust user logs in as it)
     portal: dict = field(default_factory=dict)
 
     @classmethod

@@ -119,22 +119,22 @@ class LoadRun:
         return {"page": tokens[0], "redeem": [tokens[1 + i * REDEEMS_PER_USER:1 + (i + 1) * REDEEMS_PER_USER]
                                               for i in range(slots)]}
 
-    def create_portal_sessions(self) -> dict:
-        """For the http scenario, with a portal role: one portal session per user slot (of a customer user of the
-        load customer) for the dashboard and billing pages."""
+    def create_portal_user(self) -> dict:
+        """For the http scenario, with a portal role: the load customer's portal user, whose password derives from
+        the load_account_key secret; every Locust user logs in as it."""
         if not any(p.name == "http" for p in self.parts) or not self.deployment.hosts_with("portal"):
             return {}
-        from ..domain.portal import Limits, load_sessions
+        from ..domain.portal import load_user
         from ..domain.provisioning import add_customer
         from ..runtime.database import Database
+        from .context import account
 
         db = Database.connect(self.site)
         add_customer(db, CUSTOMER, 300, False, Decimal("0"))
-        slots = self.users * max(1, self.workers + self.remote_workers)
-        hours = max(1, math.ceil(self.duration_seconds / 3600) + 1)
-        sessions = load_sessions(db, CUSTOMER, slots, Limits(session_hours=hours))
-        self.log(f"portal sessions ready: {len(sessions)}")
-        return {"sessions": sessions}
+        password = account(self.deployment.secret("load_account_key"), "portal", 0)[1] + "!p"
+        email = load_user(db, CUSTOMER, password)
+        self.log(f"portal user ready: {email}")
+        return {"email": email, "password": password}
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ class LoadRun:
                                         self.workers + self.remote_workers, self.duration_seconds,
                                         self.report_dir.resolve())
             context.invites = self.create_invites()
-            context.portal = self.create_portal_sessions()
+            context.portal = self.create_portal_user()
             env = {**os.environ, ENV: str(context.write(Path(private) / "context.json"))}
             spawn = self.spawn_rate or max(1.0, self.users / 10)
             common = ["-u", str(self.users), "-r", f"{spawn:g}", "--stop-timeout", str(self.stop_timeout())]

@@ -28,6 +28,18 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 RESET_LINK = re.compile(r"https://\S+/reset/([A-Za-z0-9_-]{20,})")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "Portal-Test-Passw0rd!"
+#: Every route of the portal that names an object by its ID, as (method, path): the integration tests walk them
+#: all with another customer's IDs; tests/unit/web/test_portal_routes.py fails when a route is missing here.
+ID_ROUTES = (
+    ("GET", "/accounts/{account_id}"), ("POST", "/accounts/{account_id}"),
+    ("POST", "/settings/sip-password/{account_id}"),
+    ("GET", "/video-phones/contacts/{contact_id}"), ("POST", "/video-phones/contacts/{contact_id}"),
+    ("POST", "/video-phones/contacts/{contact_id}/invite"),
+    ("GET", "/admin/customers/{customer_id}"), ("POST", "/admin/customers/{customer_id}"),
+    ("POST", "/admin/customers/{customer_id}/top-up"),
+)
+#: Routes that take an ID in their query: (method, path with the ID's placeholder).
+ID_QUERIES = (("GET", "/billing?account={account_id}"), ("GET", "/billing.csv?account={account_id}"))
 
 
 @dataclass

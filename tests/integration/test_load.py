@@ -35,7 +35,7 @@ def test_release_run_exercises_every_scenario_within_its_service_levels(lab, tmp
     steps = _steps(report)
     for step in [("SIP", "REGISTER"), ("SIP", "call setup"), ("SIP", "BYE"), ("RTP", "call media"),
                  ("TURN", "Allocate"), ("TURN", "ChannelBind"), ("TURN", "relay burst"), ("JANUS", "join"),
-                 ("JANUS", "leave"), ("HTTP", "GET /healthz"), ("HTTP", "GET /dashboard")]:
+                 ("JANUS", "leave"), ("HTTP", "GET /healthz"), ("HTTP", "POST /login"), ("HTTP", "GET /dashboard")]:
         assert steps.get(step, (0, 0))[0] > 0, (step, steps)
     assert summary["media"]["call"]["streams"] >= 2 and summary["media"]["call"]["loss_percent"] <= 0.5
     assert summary["media"]["turn"]["streams"] >= 1

@@ -26,7 +26,7 @@ from rtcstack.runtime.remote import connect
 from tests import PROJECT_ROOT
 from tests.conftest import rtcstack
 from tests.integration import mail_lab
-from tests.integration.portal_lab import PASSWORD, RESET_LINK, Client, PortalLab
+from tests.integration.portal_lab import ID_QUERIES, ID_ROUTES, PASSWORD, RESET_LINK, Client, PortalLab
 
 pytestmark = pytest.mark.integration
 
@@ -425,27 +425,43 @@ def test_a_csv_of_200000_calls_streams_without_growing_the_portals_memory(portal
 # --- scope, throttling, CSRF ---------------------------------------------------------------------------------------
 
 
-def test_customer_a_gets_404_for_customer_bs_objects_and_customers_never_reach_the_admin(portal, company):
+def test_customer_a_gets_404_for_every_route_with_customer_bs_ids_and_nothing_of_b_changes(portal, company, admin):
     other = _company(portal, accounts=1)
-    theirs = _account_id(portal, other.accounts[0][0])
-    their_customer = portal.sql(f"SELECT id FROM customers WHERE name = '{other.name}'")[0][0]
+    portal.video_phone(other.name, contacts=1)
+    ids = {"account_id": _account_id(portal, other.accounts[0][0]),
+           "customer_id": portal.sql(f"SELECT id FROM customers WHERE name = '{other.name}'")[0][0],
+           "contact_id": portal.sql(f"SELECT c.id FROM contacts c JOIN video_phones v ON v.id = c.video_phone_id "
+                                    f"JOIN customers k ON k.id = v.customer_id WHERE k.name = '{other.name}' "
+                                    f"AND c.kind = 'video' LIMIT 1")[0][0]}
+    before = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
+        portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
+        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}")
     me = Client(portal)
     me.login(company.email)
-    assert me.get(f"/accounts/{theirs}").status == 404
     token = me.get("/accounts").csrf
-    assert me.request("POST", f"/accounts/{theirs}", {"international": "", "max_rate": "", "csrf_token": token}).status == 404
-    me.post("/settings/unlock", {"password": PASSWORD}, csrf_from="/settings")
-    assert me.request("POST", f"/settings/sip-password/{theirs}", {"csrf_token": token}).status == 404
-    assert me.get(f"/billing?account={theirs}").status == 404 and me.get(f"/billing.csv?account={theirs}").status == 404
-    for path in ("/admin", f"/admin/customers/{their_customer}", "/admin/users"):
-        assert me.get(path).status == 404, path
-    assert me.request("POST", f"/admin/customers/{their_customer}/top-up",
-                      {"amount": "100", "csrf_token": token}).status == 404
+    me.post("/settings/unlock", {"password": PASSWORD}, csrf_from="/settings")  # SIP passwords unlocked
+    form = {"csrf_token": token, "international": "", "max_rate": "", "email": "x@example.org", "mobile": "",
+            "language": "en", "via": "email", "amount": "100", "credit_limit": "0", "enabled": "on"}
+    answers = {}
+    for method, route in (*ID_ROUTES, *ID_QUERIES):
+        path = route.format(**ids)
+        answer = me.request(method, path, form if method == "POST" else None)
+        answers[(method, route)] = answer.status
+    assert set(answers.values()) == {404}, answers
+    after = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
+        portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
+        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}")
+    assert after == before
     listed = {row["username"] for row in json.loads(me.get("/api/v1/portal/accounts").text)}
     mine = {row[0] for row in portal.sql(f"SELECT username FROM sip_accounts WHERE customer_id = "
                                          f"(SELECT id FROM customers WHERE name = '{company.name}')")}
     assert listed == mine and other.accounts[0][0] not in listed
-    assert portal.sql(f"SELECT international FROM sip_accounts WHERE id = {theirs}")[0][0] in ("t", "True")
+    for path in ("/admin", "/admin/users", "/admin/bans", "/admin/links"):
+        assert me.get(path).status == 404, path
+    # and the provider, who has no customer, gets 404 for the customer's pages
+    provider = Client(portal)
+    provider.login(admin)
+    assert provider.get(f"/accounts/{ids['account_id']}").status == 404
 
 
 def test_a_form_without_its_csrf_token_or_from_another_session_is_refused_and_changes_nothing(portal):
