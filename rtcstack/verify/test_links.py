@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rtcstack.verify.helpers import listening
+from rtcstack.verify.helpers import own_service_on_private_address
 from rtcstack.web.config import config_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.role("links")]
@@ -13,14 +13,7 @@ UNIT = ACCOUNT = "rtcstack-links"
 
 
 def test_the_links_service_runs_as_its_own_account_on_the_private_address_only(target):
-    service = target.remote.service(UNIT)
-    assert service.is_running and service.is_enabled
-    pid = target.remote.check_output(f"systemctl show -p MainPID --value {UNIT}").strip()
-    assert target.remote.check_output(f"ps -o user= -p {pid}").strip() == ACCOUNT
-    port, address = target.deployment.links.port, target.host.private_address
-    tcp = listening(target, "tcp")
-    assert f"{address}:{port}" in tcp
-    assert not [x for x in tcp if x.endswith(f":{port}") and x.split(":")[0] in ("0.0.0.0", "*", "[::]")]
+    own_service_on_private_address(target, UNIT, target.deployment.links.port)
 
 
 def test_the_service_config_with_the_database_password_is_readable_by_root_and_the_service_only(target):

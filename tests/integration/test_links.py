@@ -19,6 +19,7 @@ from rtcstack.protocols.sip.agent import UserAgent
 from rtcstack.web.app import SECURITY_HEADERS
 from tests.conftest import LAB_INVENTORIES, rtcstack
 from tests.integration import mail_lab
+from tests.integration import until as _until
 from tests.integration.links_lab import LinksLab, zbar
 
 pytestmark = pytest.mark.integration
@@ -35,15 +36,6 @@ def six_hosts(links) -> LinksLab:
     if links.inventory != "inventories/lab.py":
         pytest.skip("run once, on the six-host lab")
     return links
-
-
-def _until(condition, seconds: float = 20.0, step: float = 0.5):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 # --- the web foundation ------------------------------------------------------------------------------

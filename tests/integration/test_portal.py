@@ -26,6 +26,7 @@ from rtcstack.runtime.remote import connect
 from tests import PROJECT_ROOT
 from tests.conftest import rtcstack
 from tests.integration import mail_lab
+from tests.integration import until as _until
 from tests.integration.portal_lab import ID_QUERIES, ID_ROUTES, PASSWORD, RESET_LINK, Client, PortalLab
 
 pytestmark = pytest.mark.integration
@@ -74,15 +75,6 @@ def admin(portal) -> str:
 def _agent(portal: PortalLab, account: tuple[str, str]) -> UserAgent:
     d = portal.deployment
     return UserAgent(str(portal.registrar.private_address), d.registrar.sip_port, d.sip_domain, *account)
-
-
-def _until(condition, seconds: float = 20.0, step: float = 0.5):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def _account_id(portal: PortalLab, username: str) -> int:
