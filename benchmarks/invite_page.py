@@ -32,7 +32,7 @@ def main() -> None:
     edge = d.hosts_with("edge")[0]
     address, host = str(edge.advertised_address), public_url(d).split("://")[1]
     db = Database.connect(lab.site)
-    add_customer(db, CUSTOMER, 300, False, None)
+    add_customer(db, CUSTOMER, None, False, None)
     phone = f"bench-vp-{secrets.token_hex(3)}"
     add_video_phone(db, d.sip_domain, phone, CUSTOMER, "Benchmark")
     tokens = issue_bulk(db, link_settings(d), phone, f"bench-{secrets.token_hex(2)}-", 1 + args.redeems)

@@ -53,7 +53,7 @@ def main() -> None:
     edge = d.hosts_with("edge")[0]
     address, host = str(edge.advertised_address), public_url(d).split("://")[1]
     db = Database.connect(lab.site)
-    add_customer(db, CUSTOMER, 300, False, None)
+    add_customer(db, CUSTOMER, None, False, None)
     seed_cdrs(db, CUSTOMER, args.cdrs)
     cookie = {"Cookie": f"portal_session={load_sessions(db, CUSTOMER, 1, Limits(session_hours=2))[0]}"}
     context = ssl.create_default_context()

@@ -12,7 +12,7 @@ from rtcstack.infra.context import deployment, this_host
 from rtcstack.infra.facts import PostgresQuery
 from rtcstack.infra.service import CertificateReload, Service
 from rtcstack.roles.database import (
-    KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_PACKAGES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
+    BILLING_SQL, KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_PACKAGES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
 )
 
 dep = deployment()
@@ -60,4 +60,11 @@ server.shell(
     _if=lambda: roles.did_change() or bool(upgrade) or len(host.get_fact(
         PostgresQuery, db, "SELECT rolname FROM pg_roles WHERE rolname IN ({})".format(
             ", ".join(f"'{u}'" for u in users) or "''"))) < len(users),
+)
+
+billing = postgresql.puts["billing"]
+server.shell(
+    name="Apply the billing rules (billing.*)",
+    commands=[f"{psql} < {BILLING_SQL}"],
+    _if=lambda: billing.did_change() or bool(upgrade),
 )

@@ -25,16 +25,19 @@ def customers() -> None:
 @customers.command("add")
 @inventory_argument
 @click.argument("name")
-@click.option("--channels", type=int, required=True, help="Concurrent channels bought: 1-300 (over 100: a multiple of 10).")
+@click.option("--channels", type=int, help="Channels to buy for its first SIP profile, from the balance: 1-300 "
+              "(over 100: a multiple of 10); a new count changes the subscription (once a day, P13).")
+@click.option("--top-up", type=Decimal, help="Money to record in its ledger first (a top-up).")
 @click.option("--international/--no-international", default=None,
               help="Customer-wide switch for international calls (R7); new customers default to off.")
 @click.option("--max-rate", type=Decimal, help="Highest per-minute price the customer may call (R8).")
-def customers_add(inventory: Path, name: str, channels: int, international: bool | None, max_rate: Decimal | None):
-    """Add customer NAME, or update it (a new channel count starts a new 30-day term)."""
+def customers_add(inventory: Path, name: str, channels: int | None, top_up: Decimal | None,
+                  international: bool | None, max_rate: Decimal | None):
+    """Add customer NAME, or update it: switches, a top-up, and its first profile's channels."""
     from ..domain.provisioning import add_customer
 
     with clean_errors():
-        click.echo(add_customer(_database(inventory), name, channels, international, max_rate))
+        click.echo(add_customer(_database(inventory), name, channels, international, max_rate, top_up=top_up))
 
 
 @main.group()

@@ -4,6 +4,7 @@ lives in its role module (rtcstack/roles/). Every default is defined once, in it
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from functools import cache
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -106,6 +107,27 @@ class LoadSettings(Settings):
                                  description="Service levels of sfu_join (setup step: joining the video room).")
     http: Thresholds = Field(default_factory=lambda: Thresholds(max_p95_setup_ms=500),
                              description="Service levels of http (setup step: every request).")
+
+
+Price = Annotated[Decimal, Field(ge=0, le=Decimal("100000"), decimal_places=2)]
+
+
+class BillingSettings(Settings):
+    """Money (P13, seed 002): the price list, the billing increment and the minute packs. Amounts are in
+    `portal.currency`, with 2 decimal places; the rules themselves are rtcstack.domain.money's."""
+
+    channel_price: Price = Field(Decimal("25.00"), description="Price of one channel for one 30-day term "
+                                 "(charged from the balance at purchase, change and renewal).")
+    pack_price: Price = Field(Decimal("90.00"), description="Price of one minute pack (5,000 minutes) for one term.")
+    pack_prefixes: tuple[Annotated[str, Field(pattern=r"^[0-9]{1,15}$")], ...] = Field(
+        ("1",), min_length=1, description="E.164 prefixes of the destinations minute packs cover (seed 002: the "
+                                          "United States, landlines and mobiles: `1`).")
+    increment_seconds: Int = Field(60, ge=1, le=60, description="Billing increment: a call's duration is rounded "
+                                   "up to a multiple of it (60: per started minute; 1: per second).")
+    employees_per_channel: Int = Field(4, ge=1, le=100, description="The suggested channel count is one channel "
+                                       "for every this many employees (started), at least one.")
+    renewal_interval_minutes: Int = Field(15, ge=1, le=1440, description="How often the renewal timer runs on "
+                                          "portal hosts (terms that ended are renewed or lapse).")
 
 
 class AptSettings(Settings):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: Prices and money: 4 decimal places (per-minute prices go below a grosz).
@@ -56,21 +57,49 @@ class Customer(Base):
     subscriptions: Mapped[list[ChannelSubscription]] = relationship(back_populates="customer")
 
 
-class ChannelSubscription(Base):
-    """Concurrent channels bought for a customer (P13): a 30-day term that renews itself."""
+class SipProfile(Base):
+    """A SIP profile (P13): a customer's group of SIP accounts with a channel subscription of its own; the
+    registrar's channel limit (R5) applies per profile. Every customer has one from its creation ("main")."""
 
-    __tablename__ = "channel_subscriptions"
-    __table_args__ = (CheckConstraint("channels BETWEEN 1 AND 300", name="channels_range"),)
+    __tablename__ = "sip_profiles"
+    __table_args__ = (UniqueConstraint("customer_id", "name", name="sip_profiles_name_per_customer"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ChannelSubscription(Base):
+    """One 30-day term of a SIP profile's channel subscription (P13): bought, changed (the old term ends early
+    with a refund) or renewed (a new row per term, `renewal_of` the one before; each term renews once)."""
+
+    __tablename__ = "channel_subscriptions"
+    __table_args__ = (CheckConstraint("channels BETWEEN 1 AND 300", name="channels_range"),
+                      CheckConstraint("minute_packs BETWEEN 0 AND channels", name="packs_within_channels"),
+                      CheckConstraint("kind IN ('purchase', 'change', 'renewal')", name="kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("sip_profiles.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), server_default="purchase")
     channels: Mapped[int] = mapped_column(Integer)
     minute_packs: Mapped[int] = mapped_column(Integer, server_default="0")
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                               server_default=func.now() + func.make_interval(0, 0, 0, 30))
     renews: Mapped[bool] = mapped_column(Boolean, server_default="true")
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          comment="replaced by a change before its end")
+    channel_price: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    pack_price: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    pack_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    pack_seconds_left: Mapped[int] = mapped_column(Integer, server_default="0")
+    renewal_of: Mapped[int | None] = mapped_column(ForeignKey("channel_subscriptions.id", ondelete="SET NULL"),
+                                                   unique=True)
+    renewal_cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lapsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refund: Mapped[Decimal] = mapped_column(Money, server_default="0")
 
     customer: Mapped[Customer] = relationship(back_populates="subscriptions")
 
@@ -82,6 +111,8 @@ class SipAccount(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("sip_profiles.id", ondelete="RESTRICT"), index=True,
+                                            comment="set by a trigger to the customer's first profile when omitted")
     username: Mapped[str] = mapped_column(String(64), unique=True)
     ha1: Mapped[str] = mapped_column(String(64), comment="MD5(username:realm:password)")
     ha1_sha256: Mapped[str] = mapped_column(String(64), comment="SHA-256(username:realm:password)")
@@ -138,6 +169,20 @@ class Cdr(Base):
     sip_code: Mapped[int] = mapped_column(Integer)
     sip_reason: Mapped[str] = mapped_column(String(128))
     price_per_minute: Mapped[Decimal | None] = mapped_column(Money)
+    billable_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    pack_seconds: Mapped[int] = mapped_column(Integer, server_default="0", comment="seconds taken from minute packs")
+    cost: Mapped[Decimal] = mapped_column(Money, server_default="0")
+
+
+class BillingRules(Base):
+    """The billing.* settings the database applies when a call ends (one row, written by each deploy)."""
+
+    __tablename__ = "billing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    increment_seconds: Mapped[int] = mapped_column(Integer)
+    pack_prefixes: Mapped[list[str]] = mapped_column(ARRAY(String(15)))
+    pack_seconds: Mapped[int] = mapped_column(Integer)
 
 
 # --- links (L1-L4, P14) ------------------------------------------------------------------------
@@ -369,11 +414,17 @@ class LoginFailure(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+#: Ledger entry kinds: money in (top_up), the provider's corrections (either sign), and what the rules book.
+LEDGER_KINDS = ("top_up", "adjustment", "correction", "purchase", "refund", "renewal", "call")
+
+
 class LedgerEntry(Base):
-    """A change of a customer's balance (a top-up by the provider, an adjustment), kept forever."""
+    """A movement of a customer's money, kept forever (append-only: a trigger refuses updates and deletes); a
+    trigger adds each entry to `customers.balance` in the same transaction, so the balance is the ledger's sum."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (CheckConstraint("kind IN ('top_up', 'adjustment')", name="ledger_entries_kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('top_up', 'adjustment', 'correction', 'purchase', 'refund', "
+                                      "'renewal', 'call')", name="ledger_entries_kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
@@ -382,3 +433,5 @@ class LedgerEntry(Base):
     note: Mapped[str] = mapped_column(String(254), server_default="")
     created_by: Mapped[str] = mapped_column(String(254), server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("channel_subscriptions.id", ondelete="SET NULL"))
+    cdr_id: Mapped[int | None] = mapped_column(ForeignKey("cdrs.id", ondelete="SET NULL"), unique=True)

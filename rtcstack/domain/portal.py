@@ -31,7 +31,6 @@ from ..db.models import (
     Customer,
     CustomerProfile,
     Invite,
-    LedgerEntry,
     LoginFailure,
     Number,
     OutboxMessage,
@@ -42,9 +41,10 @@ from ..db.models import (
     Tariff,
     VideoPhone,
 )
-from . import links, provisioning
+from . import billing, links, money, provisioning
 from .links import EMAIL, new_password, seal, sql_literal, token_hash
 from .problems import Problem
+from .rows import truthy, when
 from .provisioning import ProvisioningError, SqlRunner, ha1, password_problem, sql_text
 
 ROLES = ("customer_admin", "customer_user", "provider_admin")
@@ -97,21 +97,6 @@ class Scope:
     def manages(self) -> bool:
         """May change the customer's switches and profile (a customer user may only look)."""
         return self.role in ("customer_admin", "provider_admin")
-
-
-def truthy(value: str) -> bool:
-    """A boolean from either runner (psql says t/f, the service's connection True/False)."""
-    return value in ("t", "True", "true", "1")
-
-
-def when(value: str) -> datetime | None:
-    """A timestamp from either runner (psql: `2026-12-01 10:00:00.5+00`, the service: isoformat)."""
-    if not value:
-        return None
-    text = value.replace(" ", "T", 1)
-    if re.search(r"[+-]\d\d$", text):
-        text += ":00"
-    return datetime.fromisoformat(text)
 
 
 @cache
@@ -433,13 +418,17 @@ def account(db: SqlRunner, scope: Scope, account_id: int) -> dict:
     raise PortalError(404, [Problem("no such account")])
 
 
-def parse_amount(value: str) -> Decimal:
-    """An amount of money as typed (a comma is a decimal point too), more than 0, two decimals at most."""
+def parse_amount(value: str, signed: bool = False) -> Decimal:
+    """An amount of money as typed (a comma is a decimal point too), more than 0 (`signed`: not 0, either way),
+    two decimals at most."""
     value = value.strip().replace(",", ".")
     try:
         amount = Decimal(value)
     except InvalidOperation:
         amount = None
+    if signed and amount is not None and amount.is_finite() and amount < 0:
+        amount = -parse_amount(value.lstrip("-"))
+        return amount
     if amount is None or not amount.is_finite() or not 0 < amount < Decimal("1000000") or amount != amount.quantize(
             Decimal("0.01")):
         raise PortalError(422, [Problem("amount %(value)r: more than 0 and less than 1000000, such as 100.00",
@@ -741,12 +730,18 @@ def _provider(scope: Scope) -> None:
         raise PortalError(404, [Problem("no such page")])
 
 
-def add_customer(db: SqlRunner, scope: Scope, name: str, channels: int, channel_limit: int) -> str:
-    """P15: a new customer with its channel subscription, by the rules the CLI's `customers add` follows."""
+def add_customer(db: SqlRunner, scope: Scope, name: str, channels: int | None, channel_limit: int, prices,
+                 top_up: Decimal | None = None) -> str:
+    """P15: a new customer, an opening top-up and its first profile's channels (bought from that balance), by the
+    rules the CLI's `customers add` follows."""
     _provider(scope)
     if db.query(select(Customer.id).where(Customer.name == name.strip())):
         raise PortalError(422, [Problem("name %(value)r: a customer of that name exists", value=name)])
-    return provisioning.add_customer(db, name.strip(), channels, None, None, channel_limit)
+    if channels and prices.channel * channels > (top_up or 0):
+        # checked before the customer is made: nothing is half-applied
+        money.check_funds(top_up or Decimal(0), Decimal(0), prices.term(money.channels_for_purchase(channels), 0)[0])
+    return provisioning.add_customer(db, name.strip(), channels, None, None, channel_limit, top_up, prices,
+                                     by=scope.email)
 
 
 def customers(db: SqlRunner, scope: Scope) -> list[dict]:
@@ -784,30 +779,20 @@ def set_customer(db: SqlRunner, scope: Scope, customer_id: int, *, enabled: bool
         raise PortalError(404, [Problem("no such customer")])
 
 
-def top_up(db: SqlRunner, scope: Scope, customer_id: int, amount: Decimal, note: str) -> Decimal:
-    """P15: a ledger entry and the balance it changes, in one transaction; returns the new balance."""
+def top_up(db: SqlRunner, scope: Scope, customer_id: int, amount: Decimal, note: str,
+           kind: str = "top_up") -> Decimal:
+    """P15: a top-up or a correction (with its reason) as one ledger entry; returns the new balance."""
     _provider(scope)
-    if amount <= 0 or amount >= Decimal("1000000"):
-        raise PortalError(422, [Problem("amount %(value)s: more than 0 and less than 1000000", value=amount)])
-    rows = db.run("\n".join([
-        sql_text(insert(LedgerEntry).from_select(
-            ["customer_id", "amount", "kind", "note", "created_by"],
-            select(Customer.id, literal(amount), literal("top_up"), literal(note.strip()[:254]),
-                   literal(scope.email)).where(Customer.id == customer_id))),
-        sql_text(update(Customer).where(Customer.id == customer_id)
-                 .values(balance=Customer.balance + amount).returning(Customer.balance)),
-    ]))
-    if not rows:
-        raise PortalError(404, [Problem("no such customer")])
-    return Decimal(rows[0][0])
+    try:
+        return billing.record(db, customer_id, amount, kind, note, scope.email).balance
+    except money.MoneyError as exc:
+        status = 404 if exc.problems == [Problem("no such customer")] else 422
+        raise PortalError(status, exc.problems) from exc
 
 
 def ledger(db: SqlRunner, scope: Scope, customer_id: int, last: int = 20) -> list[dict]:
     _provider(scope)
-    rows = db.query(select(LedgerEntry.created_at, LedgerEntry.amount, LedgerEntry.kind, LedgerEntry.note,
-                           LedgerEntry.created_by).where(LedgerEntry.customer_id == customer_id)
-                    .order_by(LedgerEntry.id.desc()).limit(last))
-    return [{"at": when(r[0]), "amount": Decimal(r[1]), "kind": r[2], "note": r[3], "by": r[4]} for r in rows]
+    return billing.ledger(db, customer_id, last)
 
 
 def portal_users(db: SqlRunner, scope: Scope) -> list[dict]:

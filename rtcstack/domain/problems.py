@@ -28,3 +28,11 @@ class Problem(str):
 def translate(problem: str, gettext) -> str:
     """A problem in a catalog's language; a plain str (made without Problem) stays as it is."""
     return problem.translated(gettext) if isinstance(problem, Problem) else problem
+
+
+class ProvisioningError(Exception):
+    """Bad input: one line per problem, each naming the line, the column, the value and the fix."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems

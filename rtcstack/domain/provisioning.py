@@ -18,7 +18,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
 from ..db.models import ChannelSubscription, Customer, Number, SipAccount, Tariff
-from .problems import Problem
+from . import money
+from .money import MoneyError
+from .money import channels_for_purchase as _channels
+from .problems import Problem, ProvisioningError
 
 if TYPE_CHECKING:
     from ..site import Deployment
@@ -29,14 +32,6 @@ PASSWORD_MIN = 12
 #: Guessing a password of this strength (about 2^60 tries) is out of reach even without the ban.
 PASSWORD_MIN_BITS = 60
 _TRUE, _FALSE = {"1", "yes", "true", "on", "y"}, {"0", "no", "false", "off", "n"}
-
-
-class ProvisioningError(Exception):
-    """Bad input: one line per problem, each naming the line, the column, the value and the fix."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def sql_text(statement) -> str:
@@ -69,10 +64,11 @@ def ha1(username: str, realm: str, password: str, algorithm: str = "md5") -> str
 
 
 def channels_for_purchase(requested: int) -> int:
-    """P13: 1 to 300 channels; a count over 100 is rounded down to a multiple of 10."""
-    if not 1 <= requested <= 300:
-        raise ProvisioningError([f"--channels {requested}: must be 1 to 300 (P13)"])
-    return requested - requested % 10 if requested > 100 else requested
+    """P13: 1 to 300 channels; a count over 100 is rounded down to a multiple of 10 (domain.money's rule)."""
+    try:
+        return _channels(requested)
+    except MoneyError as exc:
+        raise ProvisioningError([f"--channels {requested}: must be 1 to 300 (P13)"]) from exc
 
 
 class SqlRunner(Protocol):
@@ -90,43 +86,59 @@ class SqlRunner(Protocol):
 # --- customers ---------------------------------------------------------------------------------
 
 
-def add_customer(db: SqlRunner, name: str, channels: int, international: bool | None, max_rate: Decimal | None,
-                 channel_limit: int | None = None) -> str:
-    """Create a customer with a channel subscription, or update one: switches, and a new term when the
-    channel count changes (the old term is cancelled, P13). `channel_limit`: the deployment's channels (by
-    default the runner's deployment's)."""
+def add_customer(db: SqlRunner, name: str, channels: int | None, international: bool | None,
+                 max_rate: Decimal | None, channel_limit: int | None = None, top_up: Decimal | None = None,
+                 prices=None, by: str = "operator") -> str:
+    """Create a customer (with its first SIP profile), or update its switches; `top_up` records money in its
+    ledger first; `channels` buys that many channels for its first profile from the balance, or changes the
+    subscription it has (P13's rules: domain.billing). `channel_limit` and `prices` default to the runner's
+    deployment's."""
+    from . import billing
+
     if not name.strip() or len(name) > 128:
         raise ProvisioningError([f"NAME {name!r}: give 1 to 128 characters"])
-    bought = channels_for_purchase(channels)
     limit = db.deployment.channels if channel_limit is None else channel_limit
-    if bought > limit:
-        raise ProvisioningError([f"--channels {bought}: the deployment is sized for {limit} "
-                                 "channels; raise `channels` in the inventory first"])
+    if channels is not None:
+        bought = channels_for_purchase(channels)
+        if bought > limit:
+            raise ProvisioningError([f"--channels {bought}: the deployment is sized for {limit} "
+                                     "channels; raise `channels` in the inventory first"])
     values = {"name": name}
     if international is not None:
         values["international"] = international
     if max_rate is not None:
         values["max_rate"] = max_rate
     # On conflict the given values are written again (name included, harmlessly): one shape for both.
-    upsert = insert(Customer).values(**values).on_conflict_do_update(index_elements=["name"], set_=values)
-    customer = select(Customer.id).where(Customer.name == name).scalar_subquery()
-    current = (select(ChannelSubscription.channels)
-               .where(ChannelSubscription.customer_id == customer, ChannelSubscription.cancelled_at.is_(None))
-               .order_by(ChannelSubscription.starts_at.desc()).limit(1))
-    before = db.query(current)
-    if before and int(before[0][0]) == bought:
-        db.query(upsert)
-        return f"customer {name}: updated, {bought} channels (unchanged)"
-    script = "\n".join([
-        sql_text(upsert),
-        sql_text(update(ChannelSubscription).where(ChannelSubscription.customer_id == customer,
-                                                    ChannelSubscription.cancelled_at.is_(None))
-                 .values(cancelled_at=func.now())),
-        sql_text(insert(ChannelSubscription).values(customer_id=customer, channels=bought)),
-    ])
-    db.run(script)
-    rounded = f" (asked {channels}, rounded down to a multiple of 10 over 100)" if bought != channels else ""
-    return f"customer {name}: {bought} channels{rounded}" + (" (replaces the previous term)" if before else "")
+    existed = bool(db.query(select(Customer.id).where(Customer.name == name)))
+    price_list = prices or billing.prices(db.deployment)
+    if channels is not None:
+        # the purchase's rules first, so a refused purchase leaves no customer or top-up behind
+        if existed:
+            found = billing.customer_id(db, name)
+            current = billing.profile(db, found, None).current
+            if current is None or current.channels != bought:
+                _, q = billing.quote(db, price_list, found, None, channels, 0, limit)
+                b = billing.balance(db, found)
+                money.check_funds(b.balance + (top_up or 0) + q.refund, b.credit_limit, q.price)
+        else:
+            money.check_funds(top_up or Decimal(0), Decimal(0), price_list.term(bought, 0)[0])
+    db.query(insert(Customer).values(**values).on_conflict_do_update(index_elements=["name"], set_=values))
+    customer = billing.customer_id(db, name)
+    said = [f"customer {name}: " + ("updated" if existed else "added")]
+    if top_up:
+        after = billing.record(db, customer, top_up, "top_up", "opening top-up" if not existed else "top-up", by)
+        said.append(f"topped up {top_up}, balance {after.balance}")
+    if channels is None:
+        return ", ".join(said)
+    current = billing.profile(db, customer, None).current
+    if current is not None and current.channels == bought:
+        return ", ".join([*said, f"{bought} channels (unchanged)"])
+    q = billing.buy(db, price_list, customer, None, channels,
+                    current.packs if current and current.packs <= bought else 0, by, limit)
+    rounded = f" (asked {channels}, rounded down to a multiple of 10 over 100)" if q.rounded else ""
+    said.append(f"{q.channels} channels{rounded} to {q.ends_at:%Y-%m-%d}, paid {q.price}"
+                + (f", refunded {q.refund} for the term it replaces" if q.replaces else ""))
+    return ", ".join(said)
 
 
 # --- CSV imports -------------------------------------------------------------------------------

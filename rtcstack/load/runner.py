@@ -77,9 +77,25 @@ class LoadRun:
                             f"(it is inside turn.denied_peer_networks). Fix: add \"{me}/32\" to "
                             f"turn.allowed_peer_addresses in group_data and deploy")
 
+    def load_customer(self, db) -> None:
+        """The load test's customer with 300 channels; the first run tops its balance up by the price and buys
+        them (P13: channels are paid from the balance); later runs find them and change nothing."""
+        from ..domain import billing
+        from ..domain.provisioning import add_customer
+
+        add_customer(db, CUSTOMER, None, False, Decimal("0"))
+        customer = billing.customer_id(db, CUSTOMER)
+        current = billing.profile(db, customer, None).current
+        if current is not None and current.channels == 300:
+            return
+        price = billing.prices(self.deployment).term(300, 0)[0]
+        missing = price - billing.balance(db, customer).available
+        add_customer(db, CUSTOMER, 300, False, Decimal("0"), top_up=missing if missing > 0 else None,
+                     by="rtcstack load")
+
     def create_accounts(self) -> int:
         """The test accounts (customer rtcstack-load, 300 channels); re-imported unchanged on every run."""
-        from ..domain.provisioning import add_customer, import_accounts
+        from ..domain.provisioning import import_accounts
         from ..runtime.database import Database
 
         needed = accounts_needed(self.scenario, self.users, self.workers + self.remote_workers)
@@ -90,7 +106,7 @@ class LoadRun:
         if not key:
             raise LoadError(f"the secret load_account_key is missing: run `rtcstack secrets init {self.site.path}`")
         db = Database.connect(self.site)
-        add_customer(db, CUSTOMER, 300, False, Decimal("0"))
+        self.load_customer(db)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "accounts.csv"
             rows = ["customer,username,password"] + [
@@ -106,11 +122,10 @@ class LoadRun:
             return {}
         from ..cli.links import link_settings
         from ..domain.links import add_video_phone, issue_bulk
-        from ..domain.provisioning import add_customer
         from ..runtime.database import Database
 
         db = Database.connect(self.site)
-        add_customer(db, CUSTOMER, 300, False, Decimal("0"))
+        self.load_customer(db)
         phone = f"load-vp-{secrets.token_hex(3)}"
         add_video_phone(db, self.deployment.sip_domain, phone, CUSTOMER, "Load Test")
         slots = self.users * max(1, self.workers + self.remote_workers)
@@ -125,12 +140,11 @@ class LoadRun:
         if not any(p.name == "http" for p in self.parts) or not self.deployment.hosts_with("portal"):
             return {}
         from ..domain.portal import load_user
-        from ..domain.provisioning import add_customer
         from ..runtime.database import Database
         from .context import account
 
         db = Database.connect(self.site)
-        add_customer(db, CUSTOMER, 300, False, Decimal("0"))
+        self.load_customer(db)
         password = account(self.deployment.secret("load_account_key"), "portal", 0)[1] + "!p"
         email = load_user(db, CUSTOMER, password)
         self.log(f"portal user ready: {email}")

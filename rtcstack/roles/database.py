@@ -26,6 +26,7 @@ KAMAILIO_SCHEMA_DIR = "/usr/share/rtcstack/kamailio-schema"
 KAMAILIO_SCHEMA_FILES = ("standard-create.sql", "usrloc-create.sql", "acc-create.sql")
 ROLES_SQL = "/etc/rtcstack/db/roles.sql"
 UPGRADE_SQL = "/etc/rtcstack/db/upgrade.sql"
+BILLING_SQL = "/etc/rtcstack/db/billing.sql"
 #: Connections kept free for psql sessions, migrations and the operator's tools.
 SPARE_CONNECTIONS = 10
 
@@ -74,7 +75,18 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         "roles": ConfigFile(ROLES_SQL, "database/etc/rtcstack/db/roles.sql.j2",
                             {"database": deployment.database.name, "logins": logins(deployment)}, mode="600",
                             effect="none"),
+        "billing": ConfigFile(BILLING_SQL, "database/etc/rtcstack/db/billing.sql.j2", billing_rules(deployment),
+                              mode="600", effect="none"),
     }
+
+
+def billing_rules(deployment: Deployment) -> dict:
+    """The billing.* settings the database applies when a call ends (the billing_rules row)."""
+    from ..domain.money import PACK_MINUTES
+
+    b = deployment.billing
+    return {"increment_seconds": b.increment_seconds, "pack_prefixes": list(b.pack_prefixes),
+            "pack_seconds": PACK_MINUTES * 60}
 
 
 def problems(deployment: Deployment) -> list[Problem]:

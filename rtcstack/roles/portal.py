@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from ..config.settings import Int, Port, Settings
+from ..templating import ConfigFile
 from .base import web_service
 
 if TYPE_CHECKING:
@@ -20,6 +21,10 @@ GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON customers, channel_subscriptions, customer_profiles TO rtcstack_portal",
     "GRANT SELECT, UPDATE (international, max_rate, ha1, ha1_sha256) ON sip_accounts TO rtcstack_portal",
     "GRANT SELECT ON numbers, tariffs, cdrs, location TO rtcstack_portal",
+    # P13: profiles, terms, the ledger's proof and the billing rules (the renewal timer runs as this login too)
+    "GRANT SELECT, INSERT ON sip_profiles TO rtcstack_portal",
+    "GRANT USAGE ON SEQUENCE sip_profiles_id_seq TO rtcstack_portal",
+    "GRANT SELECT ON active_terms, ledger_mismatches, billing_rules TO rtcstack_portal",
     "GRANT SELECT, INSERT, UPDATE ON portal_users, portal_tokens TO rtcstack_portal",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON portal_sessions, login_failures TO rtcstack_portal",
     "GRANT SELECT, INSERT ON ledger_entries, outbox TO rtcstack_portal",
@@ -61,7 +66,7 @@ def options(deployment: Deployment, host: Host) -> dict:
     from .links import support_contact
     from .registrar import rpc_urls
 
-    s, r = deployment.portal, deployment.registrar
+    s, r, b = deployment.portal, deployment.registrar, deployment.billing
     return {
         "session_key": deployment.secret("portal_session_key"),
         "outbox_key": deployment.secret("links_signing_key"),
@@ -74,7 +79,25 @@ def options(deployment: Deployment, host: Host) -> dict:
         "lamp_good_rtt_ms": r.lamp_good_rtt_ms, "lamp_severe_rtt_ms": r.lamp_severe_rtt_ms,
         "keepalive_interval_seconds": r.keepalive_interval_seconds, "invite_days": deployment.links.invite_days,
         "ban_seconds": r.ban_seconds,
+        "channel_price": str(b.channel_price), "pack_price": str(b.pack_price),
+        "pack_prefixes": list(b.pack_prefixes), "increment_seconds": b.increment_seconds,
+        "employees_per_channel": b.employees_per_channel,
     }
+
+
+RENEWAL_UNIT = "rtcstack-portal-renewal"
+
+
+def renewal_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
+    """The renewal timer (P13) and the oneshot service it starts, as the portal's account."""
+    from ..infra.wheelhouse import HOST_VENV
+    from ..web.config import config_path
+
+    values = {"host": host.name, "account": "rtcstack-portal", "venv": HOST_VENV, "config_path": config_path("portal"),
+              "minutes": deployment.billing.renewal_interval_minutes}
+    return {kind: ConfigFile(f"/etc/systemd/system/{RENEWAL_UNIT}.{kind}",
+                             f"portal/etc/systemd/system/{RENEWAL_UNIT}.{kind}.j2", values)
+            for kind in ("service", "timer")}
 
 
 def route_options(deployment: Deployment) -> dict[str, dict]:

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, create_model, field_validator
 
 from ..config.ports import Listener, PortRange
 from ..config.problems import Problem
-from ..config.settings import AptSettings, HostSettings, Int, LabSettings, LoadSettings, Settings, SystemSettings
+from ..config.settings import AptSettings, BillingSettings, HostSettings, Int, LabSettings, LoadSettings, Settings, SystemSettings
 from ..roles import REGISTRY, ROLES, DatabaseLogin, EdgeRoute
 from ..roles.base import network_sysctls
 
@@ -64,6 +64,8 @@ class DeploymentBase(Settings):
     )
     system: SystemSettings = Field(default_factory=SystemSettings, description="Base system settings.")
     apt: AptSettings = Field(default_factory=AptSettings, description="Package sources.")
+    billing: BillingSettings = Field(default_factory=BillingSettings, description="Prices, billing increment and "
+                                     "minute packs (P13).")
     lab: LabSettings | None = Field(None, description="Docker test lab settings; only lab inventories have them.")
     acknowledged_weakenings: tuple[str, ...] = Field(
         (), description="Settings that switch a protection off on purpose (such as `turn.denied_peer_networks`); "

@@ -69,6 +69,17 @@ class PortalOptions(BaseModel):
     keepalive_interval_seconds: int = 30
     ban_seconds: int = Field(300, description="how long the registrars ban a flooding address (registrar.ban_seconds)")
     invite_days: int = Field(14, description="days an invite link issued from the portal stays valid (links.*)")
+    channel_price: Decimal = Field(Decimal("25.00"), description="billing.channel_price")
+    pack_price: Decimal = Field(Decimal("90.00"), description="billing.pack_price")
+    pack_prefixes: tuple[str, ...] = Field(("1",), description="billing.pack_prefixes")
+    increment_seconds: int = Field(60, description="billing.increment_seconds")
+    employees_per_channel: int = Field(4, description="billing.employees_per_channel")
+
+    @property
+    def prices(self):
+        from ..domain.money import Prices
+
+        return Prices(channel=self.channel_price, pack=self.pack_price)
 
 
 class Redirect(Exception):
@@ -160,12 +171,20 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
                            path=request.url.path, csrf_token=csrf.token(options.session_key, nonce),
                            when=when, money=money, rate=rate, explain=explain, form_action="/language",
                            language_next=request.url.path, status=status,
-                           balance=context.pop("balance", None), **context)
+                           balance=context.pop("balance", None), ledger_kinds=ledger_kinds(language),
+                           channel_price=options.channel_price, pack_price=options.pack_price, **context)
         response = HTMLResponse(html, status_code=status,
                                 headers={"Cache-Control": "no-store", "Content-Language": language})
         if fresh:
             csrf.set_cookie(response, nonce)
         return response
+
+    def ledger_kinds(language: str) -> dict[str, str]:
+        t = i18n.gettext
+        return {"top_up": t(language, "Top-up"), "adjustment": t(language, "Adjustment"),
+                "correction": t(language, "Correction"), "purchase": t(language, "Subscription purchase"),
+                "refund": t(language, "Pro-rata refund"), "renewal": t(language, "Renewal"),
+                "call": t(language, "Call")}
 
     def form_ok(request: Request, token: str) -> None:
         csrf.verify(request, token, options.session_key)
@@ -543,12 +562,13 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         scope, _ = need(request, provider=True)
         return page(request, "admin.html", scope, status=status, customers=domain.customers(db, scope), **context)
 
-    def admin_customer_add(request: Request, name: Short, channels: Annotated[int, Form(ge=1, le=300)] = 1,
-                           csrf_token: Short = ""):
+    def admin_customer_add(request: Request, name: Short, channels: Annotated[int, Form(ge=0, le=300)] = 0,
+                           top_up: Short = "", csrf_token: Short = ""):
         scope, _ = need(request, provider=True)
         form_ok(request, csrf_token)
         try:
-            domain.add_customer(db, scope, name, channels, options.channels)
+            opening = domain.parse_amount(top_up) if top_up.strip() else None
+            domain.add_customer(db, scope, name, channels or None, options.channels, options.prices, opening)
         except (PortalError, ProvisioningError) as exc:
             return admin_view(request, status=422, errors=exc.problems, name=name)
         return RedirectResponse("/admin?added=1", status_code=303)
@@ -579,11 +599,13 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             return admin_customer_view(request, customer_id, status=exc.status, errors=exc.problems)
         return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
 
-    def admin_top_up(request: Request, customer_id: int, amount: Short, note: Short = "", csrf_token: Short = ""):
+    def admin_top_up(request: Request, customer_id: int, amount: Short, note: Short = "", kind: Short = "top_up",
+                     csrf_token: Short = ""):
         scope, _ = need(request, provider=True)
         form_ok(request, csrf_token)
         try:
-            domain.top_up(db, scope, customer_id, domain.parse_amount(amount), note)
+            domain.top_up(db, scope, customer_id, domain.parse_amount(amount, signed=kind == "correction"), note,
+                          "correction" if kind == "correction" else "top_up")
         except PortalError as exc:
             if exc.status == 404:
                 raise

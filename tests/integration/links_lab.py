@@ -56,7 +56,7 @@ class LinksLab:
         """A customer with a video phone and `contacts` video contacts (e-mail and mobile each): the video
         phone's name, its SIP password, and the contacts' names."""
         customer = f"fam-{secrets.token_hex(3)}"
-        rtcstack("customers", "add", self.inventory, customer, "--channels", "10")
+        rtcstack("customers", "add", self.inventory, customer, "--top-up", "1000", "--channels", "10")
         phone = f"vp-{secrets.token_hex(3)}"
         out = rtcstack("video-phones", "add", self.inventory, phone, "--customer", customer,
                        "--display-name", f"Anna {phone}").stdout

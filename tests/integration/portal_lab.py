@@ -128,7 +128,7 @@ class PortalLab:
 
     def customer(self, accounts: int = 2, international: bool = True) -> tuple[str, list[tuple[str, str]]]:
         name = f"p-{secrets.token_hex(3)}"
-        rtcstack("customers", "add", self.inventory, name, "--channels", "5",
+        rtcstack("customers", "add", self.inventory, name, "--top-up", "1000", "--channels", "5",
                  "--international" if international else "--no-international")
         made = [(f"{name}-{i}", secrets.token_urlsafe(12) + "aA1!") for i in range(accounts)]
         path = self.tmp / f"{name}.csv"

@@ -33,7 +33,7 @@ class SipLab:
 
     def customer(self, channels: int = 5, international: bool = False, max_rate: str | None = None) -> str:
         name = f"t-{secrets.token_hex(4)}"
-        args = ["customers", "add", self.inventory, name, "--channels", str(channels),
+        args = ["customers", "add", self.inventory, name, "--top-up", "1000", "--channels", str(channels),
                 "--international" if international else "--no-international"]
         rtcstack(*args, *(["--max-rate", max_rate] if max_rate else []))
         return name

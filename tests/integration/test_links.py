@@ -183,7 +183,7 @@ def test_redeem_gives_an_account_that_calls_its_video_phone_and_family_with_rtp_
     outsider = f"out-{secrets.token_hex(3)}"
     links_outsider_password = secrets.token_urlsafe(12)
     customer = f"fam-{secrets.token_hex(3)}"
-    rtcstack("customers", "add", links.inventory, customer, "--channels", "5")
+    rtcstack("customers", "add", links.inventory, customer, "--top-up", "1000", "--channels", "5")
     csv = Path(f"/tmp/{outsider}.csv")
     csv.write_text(f"customer,username,password\n{customer},{outsider},{links_outsider_password}\n")
     rtcstack("accounts", "import", links.inventory, str(csv))
