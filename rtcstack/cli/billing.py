@@ -214,10 +214,10 @@ def balance_top_up(inventory: Path, customer: str, amount: Decimal, reason: str)
 @balance.command("correct")
 @inventory_argument
 @customer_option
-@click.argument("amount", type=Decimal)
+@click.option("--amount", type=Decimal, required=True, help="The correction: negative takes money back.")
 @click.option("--reason", required=True, help="Why (kept in the ledger).")
 def balance_correct(inventory: Path, customer: str, amount: Decimal, reason: str):
-    """Record a correction of AMOUNT (negative takes money back); entries are never edited."""
+    """Record a correction (either sign, with a reason); ledger entries are never edited."""
     from ..domain import billing
 
     with clean_errors():

@@ -1,0 +1,208 @@
+"""Money in the lab (issue 18, P13): calls charged from the tariffs and the minute packs by the database when
+they end, Kamailio refusing calls the balance or the subscription does not cover, changes with pro-rata refunds,
+renewals that charge once however often and however concurrently they run, and a ledger that always adds up."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from rtcstack.domain import money
+from rtcstack.domain.rows import when
+from tests.conftest import rtcstack
+
+pytestmark = pytest.mark.integration
+
+
+def _number(country: str) -> str:
+    return f"+{country}{int(time.time() * 1000) % 10**9:09d}{secrets.randbelow(10)}"
+
+
+def _customer_id(sip, name: str) -> int:
+    return int(sip.sql(f"SELECT id FROM customers WHERE name = '{name}'")[0][0])
+
+
+def _balance(sip, name: str) -> Decimal:
+    return Decimal(sip.sql(f"SELECT balance FROM customers WHERE name = '{name}'")[0][0])
+
+
+def _ledger_adds_up(sip) -> None:
+    assert sip.sql("SELECT customer_id, balance, ledger_sum FROM ledger_mismatches") == []
+
+
+def _call_to_number(sip, caller, callee, number: str, seconds: float = 1.5):
+    """caller dials `number` (a DID routed to callee); the callee answers, the caller hangs up after `seconds`."""
+    with sip.agent(callee) as answering:
+        answering.register()
+        with sip.agent(caller) as a:
+            call = a.call("00" + number[1:])
+            if call.answered:
+                time.sleep(seconds)
+                call.hangup()
+    return call
+
+
+def _cdr(sip, call_id: str) -> dict:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = sip.sql(f"SELECT duration_seconds, billable_seconds, pack_seconds, cost, price_per_minute, end_time "
+                       f"FROM cdrs WHERE call_id = '{call_id}'")
+        if rows and rows[0][5]:
+            r = rows[0]
+            return {"duration": int(r[0]), "billable": int(r[1]), "pack": int(r[2]), "cost": Decimal(r[3]),
+                    "price": Decimal(r[4])}
+        time.sleep(0.3)
+    raise AssertionError(f"no finished CDR for {call_id}")
+
+
+def test_a_call_is_charged_from_the_tariff_and_booked_in_the_ledger(lab_only):
+    """A 1.5 s call to a UK number (0.12 a minute) costs one started minute: 0.12, on the CDR and as a ledger
+    entry of the call; the balance is the ledger's sum."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    caller, callee = sip.accounts(name, 2)
+    number = _number("4420")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    before = _balance(sip, name)
+    call = _call_to_number(sip, caller, callee, number)
+    assert call.answered, (call.status, call.reason)
+    cdr = _cdr(sip, call.call_id)
+    expected = money.call_charge(cdr["duration"], cdr["price"], sip.deployment.billing.increment_seconds)
+    assert cdr["price"] == Decimal("0.12")
+    assert (cdr["billable"], cdr["pack"], cdr["cost"]) == (expected.billable_seconds, 0, expected.cost)
+    assert cdr["cost"] > 0
+    entries = sip.sql(f"SELECT amount, kind FROM ledger_entries l JOIN cdrs c ON c.id = l.cdr_id "
+                      f"WHERE c.call_id = '{call.call_id}'")
+    assert [(Decimal(a), k) for a, k in entries] == [(-cdr["cost"], "call")]
+    assert _balance(sip, name) == before - cdr["cost"]
+    _ledger_adds_up(sip)
+
+
+def test_minute_packs_pay_for_calls_to_the_destinations_they_cover(lab_only):
+    """With a minute pack, a call to a US number (a pack destination) takes pack seconds and costs nothing."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    customer = _customer_id(sip, name)
+    # the fixture bought 5 channels today: let that purchase be two days old, so today's change is allowed
+    sip.sql(f"UPDATE channel_subscriptions SET starts_at = starts_at - interval '2 days', "
+            f"ends_at = ends_at - interval '2 days' WHERE customer_id = {customer}")
+    rtcstack("subscriptions", "change", sip.inventory, "--customer", name, "--channels", "5", "--packs", "1")
+    caller, callee = sip.accounts(name, 2)
+    number = _number("1202")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    before = _balance(sip, name)
+    call = _call_to_number(sip, caller, callee, number)
+    assert call.answered, (call.status, call.reason)
+    cdr = _cdr(sip, call.call_id)
+    assert cdr["pack"] == cdr["billable"] > 0 and cdr["cost"] == 0, cdr
+    left = int(sip.sql(f"SELECT pack_seconds_left FROM active_terms WHERE customer_id = {customer}")[0][0])
+    assert left == money.PACK_MINUTES * 60 - cdr["pack"]
+    assert _balance(sip, name) == before
+    _ledger_adds_up(sip)
+
+
+def test_a_customer_without_money_is_refused_chargeable_calls_with_a_reason(lab_only):
+    """Balance plus credit limit at 0: a priced call gets 402 with a reason that says so; a call to an account of
+    the platform (free) still goes through."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    caller, callee = sip.accounts(name, 2)
+    left = _balance(sip, name)
+    rtcstack("balance", "correct", sip.inventory, "--customer", name, "--amount", str(-left), "--reason", "test: spend it all")
+    assert _balance(sip, name) == 0
+    with sip.agent(caller) as a:
+        call = a.call("00441234567890")
+        assert call.status == 402 and "Balance exhausted" in call.reason, (call.status, call.reason)
+    with sip.agent(callee) as answering:
+        answering.register()
+        with sip.agent(caller) as a:
+            call = a.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+    _ledger_adds_up(sip)
+
+
+def _age_term(sip, customer: int, days: float) -> None:
+    """Move a customer's terms `days` into the past (the lab's clock cannot wait for them)."""
+    sip.sql(f"UPDATE channel_subscriptions SET starts_at = starts_at - interval '{days} days', "
+            f"ends_at = ends_at - interval '{days} days' WHERE customer_id = {customer}")
+
+
+def test_a_change_the_next_day_refunds_the_unused_part_and_starts_a_new_term(lab_only):
+    """Bought 5 channels (125.00) two days ago; changing to 8 today refunds 28/30 of 125.00 and charges 200.00;
+    a second change the same day is refused naming the next possible time."""
+    sip = lab_only
+    name = sip.customer()
+    customer = _customer_id(sip, name)
+    _age_term(sip, customer, 2)
+    term = sip.sql(f"SELECT starts_at, ends_at, channel_price FROM channel_subscriptions WHERE customer_id = {customer}")[0]
+    before = _balance(sip, name)
+    out = rtcstack("subscriptions", "change", sip.inventory, "--customer", name, "--channels", "8").stdout
+    refund = Decimal(sip.sql(f"SELECT amount FROM ledger_entries WHERE customer_id = {customer} AND kind = 'refund'")[0][0])
+    changed_at = when(sip.sql(f"SELECT starts_at FROM channel_subscriptions WHERE customer_id = {customer} "
+                              f"AND kind = 'change'")[0][0])
+    assert refund == money.refund(Decimal(term[2]), when(term[0]), when(term[1]), changed_at)
+    assert Decimal("116.00") < refund < Decimal("117.00")  # 28 of 30 days of 125.00
+    assert f"refunded {money.round_money(refund)} " in out
+    assert _balance(sip, name) == before + refund - Decimal("200.00")
+    channels = sip.sql(f"SELECT channels FROM sip_subscribers s JOIN sip_accounts a ON a.id = s.account_id "
+                       f"WHERE a.customer_id = {customer}") or [["8"]]
+    assert channels[0][0] == "8"
+    again = rtcstack("subscriptions", "change", sip.inventory, "--customer", name, "--channels", "9", check=False)
+    assert again.returncode != 0 and "once a day" in again.stdout + again.stderr
+    _ledger_adds_up(sip)
+
+
+def test_renewal_run_twice_or_concurrently_charges_once(lab_only):
+    """A term that ended is renewed for 30 days from the balance: three runs, two of them at once, book one
+    renewal entry and one new term."""
+    sip = lab_only
+    name = sip.customer()
+    customer = _customer_id(sip, name)
+    _age_term(sip, customer, 30.01)
+    before = _balance(sip, name)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: rtcstack("subscriptions", "renew", sip.inventory), range(2)))
+    rtcstack("subscriptions", "renew", sip.inventory)
+    renewals = sip.sql(f"SELECT amount FROM ledger_entries WHERE customer_id = {customer} AND kind = 'renewal'")
+    assert [Decimal(r[0]) for r in renewals] == [Decimal("-125.00")]
+    terms = sip.sql(f"SELECT kind FROM channel_subscriptions WHERE customer_id = {customer} ORDER BY starts_at")
+    assert [t[0] for t in terms] == ["purchase", "renewal"]
+    assert _balance(sip, name) == before - Decimal("125.00")
+    _ledger_adds_up(sip)
+
+
+def test_renewal_without_money_ends_the_term_and_the_channels_with_it(lab_only):
+    """A term that ended with the balance short of the renewal lapses: the next call is refused with the
+    subscription's own reason."""
+    sip = lab_only
+    name = sip.customer()
+    customer = _customer_id(sip, name)
+    caller, callee = sip.accounts(name, 2)
+    rtcstack("balance", "correct", sip.inventory, "--customer", name, "--amount", str(-_balance(sip, name)), "--reason", "test")
+    _age_term(sip, customer, 30.01)
+    out = rtcstack("subscriptions", "renew", sip.inventory).stdout
+    assert f"customer {customer}: lapsed" in out
+    with sip.agent(caller) as a:
+        call = a.call(callee[0])
+        assert call.status == 403 and "expired unpaid" in call.reason, (call.status, call.reason)
+    show = rtcstack("subscriptions", "show", sip.inventory, "--customer", name).stdout
+    assert "lapsed unpaid" in show
+    _ledger_adds_up(sip)
+
+
+def test_the_ledger_is_append_only(lab_only):
+    """An entry cannot be changed or removed, only corrected by another entry."""
+    sip = lab_only
+    name = sip.customer()
+    customer = _customer_id(sip, name)
+    for statement in (f"UPDATE ledger_entries SET amount = 0 WHERE customer_id = {customer}",
+                      f"DELETE FROM ledger_entries WHERE customer_id = {customer}"):
+        with pytest.raises(Exception, match="append-only"):
+            sip.sql(statement)
+    _ledger_adds_up(sip)
