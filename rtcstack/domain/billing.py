@@ -147,11 +147,11 @@ def profiles(db: SqlRunner, customer: int, history: int = 12) -> list[Profile]:
     return out
 
 
-def profile(db: SqlRunner, customer: int, name: str | None) -> Profile:
-    """One profile of a customer by name (None: its first); a profile of another customer is not found."""
+def profile(db: SqlRunner, customer: int, name: str | int | None) -> Profile:
+    """One profile of a customer by name or ID (None: its first); a profile of another customer is not found."""
     found = profiles(db, customer)
     for p in found:
-        if name is None or p.name == name:
+        if name is None or p.name == name or p.id == name:
             return p
     raise MoneyError([Problem("SIP profile %(value)r: no such profile of this customer (it has: %(names)s)",
                               value=name, names=", ".join(p.name for p in found) or "none")])
@@ -262,7 +262,7 @@ class Quote:
         return self.price - self.refund
 
 
-def quote(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | None, channels: int, packs: int,
+def quote(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | int | None, channels: int, packs: int,
           channel_limit: int = money.MAX_CHANNELS) -> tuple[Profile, Quote]:
     """The rules applied to a purchase or change, without writing: the rounded channel count, the packs rule,
     the once-a-day rule, the price, the refund of the term it replaces, and whether the balance covers it."""
@@ -285,7 +285,7 @@ def quote(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | 
     return p, Quote(channels, bought, packs, channel_price, pack_price, refund, current, p.now + money.TERM)
 
 
-def buy(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | None, channels: int, packs: int,
+def buy(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | int | None, channels: int, packs: int,
         by: str, channel_limit: int = money.MAX_CHANNELS) -> Quote:
     """P13: buy a subscription for a profile, or change the one it has: the current term ends now with its
     unused part refunded pro rata, and a new 30-day term starts at once, paid from the balance."""
@@ -324,7 +324,7 @@ def buy(db: SqlRunner, price_list: Prices, customer: int, profile_name: str | No
     return q
 
 
-def cancel(db: SqlRunner, customer: int, profile_name: str | None, by: str, confirm: bool = True) -> Term:
+def cancel(db: SqlRunner, customer: int, profile_name: str | int | None, by: str, confirm: bool = True) -> Term:
     """P13: cancelling ends renewal; the term runs to its end (the date a page shows before confirming: call
     with confirm=False to see it). Nothing is refunded."""
     p = profile(db, customer, profile_name)

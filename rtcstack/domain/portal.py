@@ -20,7 +20,7 @@ from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, and_, delete, exists, func, insert, literal, or_, select, table, column, update
+from sqlalchemy import Select, and_, case, delete, exists, func, insert, literal, or_, select, table, column, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from ..db.models import (
@@ -398,6 +398,54 @@ def _refuse_viewer(scope: Scope) -> int:
     return customer
 
 
+# --- P13: subscriptions and the balance ----------------------------------------------------------------
+
+
+def _money(call, *args, **kwargs):
+    """A billing operation for a page: a refused request is a 422 with its problems, another customer's profile
+    a 404 (as one that does not exist)."""
+    try:
+        return call(*args, **kwargs)
+    except money.MoneyError as exc:
+        missing = any(p.startswith(("SIP profile ", "no such customer")) and "no such" in p for p in exc.problems)
+        raise PortalError(404 if missing else 422, exc.problems) from exc
+
+
+def subscriptions(db: SqlRunner, scope: Scope) -> list[billing.Profile]:
+    return billing.profiles(db, _customer(scope))
+
+
+def subscription_profile(db: SqlRunner, scope: Scope, profile_id: int) -> billing.Profile:
+    return _money(billing.profile, db, _customer(scope), profile_id)
+
+
+def quote_subscription(db: SqlRunner, scope: Scope, prices: money.Prices, channel_limit: int, profile_id: int,
+                       channels: int, packs: int) -> billing.Quote:
+    """P13: what buying or changing would do (the rounded count, price, refund, new end), before it is done."""
+    customer = _refuse_viewer(scope)
+    return _money(billing.quote, db, prices, customer, profile_id, channels, packs, channel_limit)[1]
+
+
+def buy_subscription(db: SqlRunner, scope: Scope, prices: money.Prices, channel_limit: int, profile_id: int,
+                     channels: int, packs: int) -> billing.Quote:
+    customer = _refuse_viewer(scope)
+    return _money(billing.buy, db, prices, customer, profile_id, channels, packs, scope.email, channel_limit)
+
+
+def cancel_subscription(db: SqlRunner, scope: Scope, profile_id: int, confirm: bool) -> billing.Term:
+    customer = _refuse_viewer(scope) if confirm else _customer(scope)
+    return _money(billing.cancel, db, customer, profile_id, scope.email, confirm=confirm)
+
+
+def add_sip_profile(db: SqlRunner, scope: Scope, name: str) -> billing.Profile:
+    return _money(billing.add_profile, db, _refuse_viewer(scope), name)
+
+
+def balance_and_ledger(db: SqlRunner, scope: Scope, page: int = 0, per_page: int = 50) -> tuple[billing.Balance, list]:
+    customer = _customer(scope)
+    return billing.balance(db, customer), billing.ledger(db, customer, per_page + 1, page * per_page)
+
+
 def accounts(db: SqlRunner, scope: Scope) -> list[dict]:
     """P6: the customer's SIP accounts, their switches, and whether each is registered (the live lamp comes
     from the registrars, see `rtcstack.web.lamps`)."""
@@ -585,13 +633,16 @@ def billing_statement(scope: Scope, filters: Filters, time_zone: str) -> Select:
         where.append(Cdr.answer_time.isnot(None) if filters.answered == "yes" else Cdr.answer_time.is_(None))
     direction = outgoing.label("outgoing")
     return (select(Cdr.id, Cdr.start_time, Cdr.caller, Cdr.callee, Cdr.destination, direction, Cdr.answer_time,
-                   Cdr.duration_seconds, Cdr.sip_code, Cdr.sip_reason, Cdr.price_per_minute)
+                   Cdr.duration_seconds, Cdr.sip_code, Cdr.sip_reason, Cdr.price_per_minute,
+                   # what the call cost is the caller's: shown on the customer's own outgoing calls only
+                   case((outgoing, Cdr.billable_seconds)), case((outgoing, Cdr.pack_seconds)),
+                   case((outgoing, Cdr.cost)))
             .where(*where).order_by(Cdr.start_time.desc(), Cdr.id.desc()))
 
 
 #: The CSV export's columns (and the names of billing_row's keys).
 BILLING_COLUMNS = ("id", "start", "caller", "callee", "destination", "direction", "answered", "duration_seconds",
-                   "sip_code", "sip_reason", "price_per_minute")
+                   "sip_code", "sip_reason", "price_per_minute", "billable_seconds", "pack_seconds", "cost")
 
 
 def billing_row(row) -> dict:
@@ -599,7 +650,12 @@ def billing_row(row) -> dict:
     return {"id": str(row[0]), "start": str(row[1]), "caller": row[2], "callee": row[3], "destination": row[4] or "",
             "direction": "out" if truthy(str(row[5])) else "in", "answered": "yes" if row[6] else "no",
             "duration_seconds": str(row[7]), "sip_code": str(row[8]), "sip_reason": row[9],
-            "price_per_minute": "" if row[10] is None or row[10] == "" else str(row[10])}
+            "price_per_minute": _text(row[10]), "billable_seconds": _text(row[11]), "pack_seconds": _text(row[12]),
+            "cost": _text(money.round_money(row[13])) if _text(row[13]) else ""}
+
+
+def _text(value) -> str:
+    return "" if value is None or value == "" or value == "None" else str(value)
 
 
 def billing_rows(db: SqlRunner, scope: Scope, filters: Filters, page: int, per_page: int = 50) -> tuple[list[dict], bool]:

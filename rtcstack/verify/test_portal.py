@@ -45,3 +45,13 @@ def test_the_registrars_answer_the_portals_json_rpc_with_the_token_and_refuse_it
             f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer {token}\" "
             f"-d '{{\"jsonrpc\": \"2.0\", \"method\": \"core.shmmem\", \"id\": 1}}' {url}")
         assert other == "403", (url, other)
+
+
+def test_the_renewal_timer_is_active_and_its_last_run_succeeded(target):
+    """P13: subscriptions renew from the balance by a timer on each portal host; its job ran without failing."""
+    timer = target.remote.service("rtcstack-portal-renewal.timer")
+    assert timer.is_enabled and timer.is_running
+    unit = target.remote.check_output("systemctl show -p User -p Type --value rtcstack-portal-renewal.service")
+    assert unit.split() == ["oneshot", ACCOUNT], unit
+    result = target.remote.check_output("systemctl show -p Result --value rtcstack-portal-renewal.service")
+    assert result == "success", result

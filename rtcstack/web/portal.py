@@ -30,6 +30,7 @@ from ..domain import portal as domain
 from ..domain.links import LinkSettings
 from ..domain.portal import Filters, PortalError, Scope
 from ..domain.problems import Problem, translate
+from ..domain import money as money_rules
 from ..domain.provisioning import ProvisioningError
 from . import csrf, i18n, logs
 from .app import create_app, engine_for
@@ -161,6 +162,10 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             i18n.gettext(language, "Saved.") if "saved" in done else
             i18n.gettext(language, "The balance is topped up and the entry is in the ledger.") if "topped_up" in done else
             i18n.gettext(language, "The customer is added.") if "added" in done else
+            i18n.gettext(language, "Bought: the new term runs from now, and the balance shows the charge and any refund.")
+            if "bought" in done else
+            i18n.gettext(language, "Cancelled: the subscription runs to the end of its term and does not renew.")
+            if "cancelled" in done else
             i18n.gettext(language, "The user is added; the link to set a password is on its way.") if "invited" in done
             else i18n.gettext(language, "The invite is on its way; an earlier link of this contact no longer works.")
             if "invite_sent" in done else
@@ -180,11 +185,12 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         return response
 
     def ledger_kinds(language: str) -> dict[str, str]:
-        t = i18n.gettext
-        return {"top_up": t(language, "Top-up"), "adjustment": t(language, "Adjustment"),
-                "correction": t(language, "Correction"), "purchase": t(language, "Subscription purchase"),
-                "refund": t(language, "Pro-rata refund"), "renewal": t(language, "Renewal"),
-                "call": t(language, "Call")}
+        return {"top_up": i18n.gettext(language, "Top-up"), "adjustment": i18n.gettext(language, "Adjustment"),
+                "correction": i18n.gettext(language, "Correction"),
+                "purchase": i18n.gettext(language, "Subscription purchase"),
+                "refund": i18n.gettext(language, "Pro-rata refund"),
+                "renewal": i18n.gettext(language, "Subscription renewal"),
+                "call": i18n.gettext(language, "Call charge")}
 
     def form_ok(request: Request, token: str) -> None:
         csrf.verify(request, token, options.session_key)
@@ -458,6 +464,94 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         except PortalError as exc:
             return services_view(request, status=exc.status, errors=exc.problems)
         return RedirectResponse("/services?saved=1", status_code=303)
+
+    # --- P13: channel subscriptions per SIP profile, and the balance with its ledger --------------------------
+
+    Count = Annotated[int, Form(ge=0, le=100000)]
+
+    def subscriptions_page(request: Request, employees: int | None = Query(None, ge=1, le=100000)):
+        return subscriptions_view(request, employees=employees)
+
+    def subscriptions_view(request: Request, status: int = 200, employees: int | None = None, **context):
+        scope, _ = need(request, customer=True)
+        suggested = (money_rules.suggested_channels(employees, options.employees_per_channel)
+                     if employees else None)
+        return page(request, "subscriptions.html", scope, status=status, profiles=domain.subscriptions(db, scope),
+                    employees=employees, suggested=suggested, employees_per_channel=options.employees_per_channel,
+                    pack_minutes=money_rules.PACK_MINUTES, pack_prefixes=options.pack_prefixes,
+                    balance=balance_of(scope), **context)
+
+    def subscription_quote(request: Request, profile_id: int, channels: Count, packs: Count = 0,
+                           csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        chosen = domain.subscription_profile(db, scope, profile_id)
+        try:
+            q = domain.quote_subscription(db, scope, options.prices, options.channels, profile_id, channels, packs)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return subscriptions_view(request, status=exc.status, errors=exc.problems, failed_profile=profile_id)
+        return page(request, "subscription_confirm.html", scope, profile=chosen, quote=q, balance=balance_of(scope),
+                    pack_minutes=money_rules.PACK_MINUTES)
+
+    def subscription_buy(request: Request, profile_id: int, channels: Count, packs: Count = 0, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        domain.subscription_profile(db, scope, profile_id)
+        try:
+            domain.buy_subscription(db, scope, options.prices, options.channels, profile_id, channels, packs)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return subscriptions_view(request, status=exc.status, errors=exc.problems, failed_profile=profile_id)
+        return RedirectResponse("/subscriptions?bought=1", status_code=303)
+
+    def subscription_cancel_form(request: Request, profile_id: int):
+        scope, _ = need(request, customer=True)
+        chosen = domain.subscription_profile(db, scope, profile_id)
+        try:
+            term = domain.cancel_subscription(db, scope, profile_id, confirm=False)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return subscriptions_view(request, status=exc.status, errors=exc.problems)
+        return page(request, "subscription_cancel.html", scope, profile=chosen, term=term, balance=balance_of(scope))
+
+    def subscription_cancel(request: Request, profile_id: int, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            domain.cancel_subscription(db, scope, profile_id, confirm=True)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return subscriptions_view(request, status=exc.status, errors=exc.problems)
+        return RedirectResponse("/subscriptions?cancelled=1", status_code=303)
+
+    def profile_add(request: Request, name: Short, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            domain.add_sip_profile(db, scope, name)
+        except PortalError as exc:
+            return subscriptions_view(request, status=exc.status, errors=exc.problems, profile_name=name)
+        return RedirectResponse("/subscriptions?saved=1", status_code=303)
+
+    def balance_page(request: Request, page_number: int = Query(0, alias="page", ge=0, le=100000)):
+        scope, _ = need(request, customer=True)
+        amounts, entries = domain.balance_and_ledger(db, scope, page_number)
+        return page(request, "balance.html", scope, amounts=amounts, ledger=entries[:50], more=len(entries) > 50,
+                    page_number=page_number, balance=amounts.balance)
+
+    for path, endpoint, methods in (
+            ("/subscriptions", subscriptions_page, ["GET"]), ("/subscriptions/profiles", profile_add, ["POST"]),
+            ("/subscriptions/{profile_id}/quote", subscription_quote, ["POST"]),
+            ("/subscriptions/{profile_id}/buy", subscription_buy, ["POST"]),
+            ("/subscriptions/{profile_id}/cancel", subscription_cancel_form, ["GET"]),
+            ("/subscriptions/{profile_id}/cancel", subscription_cancel, ["POST"]),
+            ("/balance", balance_page, ["GET"])):
+        app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
 
     # --- P14: video phones and their contacts --------------------------------------------------------------
 

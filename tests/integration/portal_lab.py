@@ -37,6 +37,8 @@ ID_ROUTES = (
     ("POST", "/video-phones/contacts/{contact_id}/invite"),
     ("GET", "/admin/customers/{customer_id}"), ("POST", "/admin/customers/{customer_id}"),
     ("POST", "/admin/customers/{customer_id}/top-up"),
+    ("POST", "/subscriptions/{profile_id}/quote"), ("POST", "/subscriptions/{profile_id}/buy"),
+    ("GET", "/subscriptions/{profile_id}/cancel"), ("POST", "/subscriptions/{profile_id}/cancel"),
 )
 #: Routes that take an ID in their query: (method, path with the ID's placeholder).
 ID_QUERIES = (("GET", "/billing?account={account_id}"), ("GET", "/billing.csv?account={account_id}"))

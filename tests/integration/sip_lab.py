@@ -33,7 +33,9 @@ class SipLab:
 
     def customer(self, channels: int = 5, international: bool = False, max_rate: str | None = None) -> str:
         name = f"t-{secrets.token_hex(4)}"
-        args = ["customers", "add", self.inventory, name, "--top-up", "1000", "--channels", str(channels),
+        # enough for the channels (paid from the balance, P13) and 1000 for calls
+        top_up = self.deployment.billing.channel_price * channels + 1000
+        args = ["customers", "add", self.inventory, name, "--top-up", str(top_up), "--channels", str(channels),
                 "--international" if international else "--no-international"]
         rtcstack(*args, *(["--max-rate", max_rate] if max_rate else []))
         return name

@@ -34,8 +34,8 @@ pytestmark = pytest.mark.integration
 INVENTORY = "inventories/lab.py"
 #: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
 SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
-CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/conferences", "/billing", "/services", "/profile", "/settings",
-                  "/password")
+CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/conferences", "/billing", "/subscriptions",
+                  "/balance", "/services", "/profile", "/settings", "/password")
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/bans", "/admin/links")
 OPEN_PAGES = ("/login", "/forgot")
 
@@ -253,6 +253,76 @@ def test_turning_international_calls_off_in_the_portal_refuses_the_next_internat
     assert international in ("f", "False")
 
 
+# --- P13: channel subscriptions, paid from the balance ----------------------------------------------------------
+
+
+def test_a_customer_buys_changes_the_next_day_with_a_refund_and_cancels_seeing_the_expiry(portal, tmp_path):
+    """In Chromium: a new SIP profile; 105 channels asked, the page says 100 before buying; the next day a change
+    shows the refund of the unused part before it is made; cancelling shows the expiry date first; the ledger
+    holds each movement and adds up."""
+    from rtcstack.domain import money
+    from rtcstack.domain.rows import when
+
+    company = _company(portal, accounts=1)
+    rtcstack("balance", "top-up", INVENTORY, "--customer", company.name, "6000", "--reason", "test: bank transfer")
+    customer = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
+    with portal.browser(tmp_path) as browser:
+        browser.do("open", session="c", language="en")
+        browser.do("login", session="c", email=company.email, password=PASSWORD)
+        added = browser.do("form", session="c", path="/subscriptions", selector="form[action='/subscriptions/profiles']",
+                           fields={"name": "sales"})
+        assert added["status"] == 200 and "SIP profile sales" in added["text"], added["text"][:2000]
+        profile = portal.sql(f"SELECT id FROM sip_profiles WHERE customer_id = {customer} AND name = 'sales'")[0][0]
+        quoted = browser.do("form", session="c", path="/subscriptions",
+                            selector=f"form[action='/subscriptions/{profile}/quote']",
+                            fields={"channels": 105, "packs": 2}, screenshot="subscription-confirm")
+        _keep(quoted.get("screenshot"), "subscription-confirm")
+        assert "You asked for 105 channels" in quoted["text"] and "you buy 100" in quoted["text"], quoted["text"]
+        assert "2,680.00" in quoted["text"], quoted["text"]  # 100 x 25.00 + 2 x 90.00
+        bought = browser.do("form", session="c", selector=f"form[action='/subscriptions/{profile}/buy']")
+        assert bought["status"] == 200 and "Bought" in bought["text"], bought["text"][:2000]
+        assert "the next change is possible after" in bought["text"]
+        # the next day (the lab cannot wait one: the term is moved two days back)
+        portal.sql(f"UPDATE channel_subscriptions SET starts_at = starts_at - interval '2 days', "
+                   f"ends_at = ends_at - interval '2 days' WHERE profile_id = {profile}")
+        term = portal.sql(f"SELECT starts_at, ends_at, channel_price, pack_price, pack_seconds, pack_seconds_left "
+                          f"FROM channel_subscriptions WHERE profile_id = {profile}")[0]
+        quoted = browser.do("form", session="c", path="/subscriptions",
+                            selector=f"form[action='/subscriptions/{profile}/quote']",
+                            fields={"channels": 110, "packs": 0}, screenshot="subscription-change")
+        refund_line = re.search(r"Refund of the current term\s+([\d,.]+) PLN", quoted["text"])
+        assert refund_line, quoted["text"]
+        shown = Decimal(refund_line.group(1).replace(",", ""))
+        assert Decimal("2480") < shown < Decimal("2510"), shown  # 28 of 30 days of 2,680.00
+        changed = browser.do("form", session="c", selector=f"form[action='/subscriptions/{profile}/buy']")
+        assert "Bought" in changed["text"], changed["text"][:2000]
+        refund = Decimal(portal.sql(f"SELECT amount FROM ledger_entries WHERE customer_id = {customer} "
+                                    f"AND kind = 'refund'")[0][0])
+        changed_at = when(portal.sql(f"SELECT starts_at FROM channel_subscriptions WHERE profile_id = {profile} "
+                                     f"AND kind = 'change'")[0][0])
+        expected = money.refund(Decimal(term[2]), when(term[0]), when(term[1]), changed_at)
+        share = expected / Decimal(term[2])
+        expected += money.pack_refund(Decimal(term[3]), int(term[4]), int(term[5]), share)
+        assert abs(refund - expected) <= Decimal("0.02") and abs(shown - refund) <= Decimal("0.05"), (shown, refund)
+        cancel = browser.do("visit", session="c", path=f"/subscriptions/{profile}/cancel", screenshot="subscription-cancel")
+        _keep(cancel.get("screenshot"), "subscription-cancel")
+        ends = when(portal.sql(f"SELECT ends_at FROM active_terms WHERE profile_id = {profile}")[0][0])
+        assert "stays active until" in cancel["text"], cancel["text"]
+        from zoneinfo import ZoneInfo
+        assert ends.astimezone(ZoneInfo("Europe/Warsaw")).strftime("%Y-%m-%d") in cancel["text"], cancel["text"]
+        done = browser.do("form", session="c", selector=f"form[action='/subscriptions/{profile}/cancel']")
+        assert "Cancelled" in done["text"] and "Ends without renewal" in done["text"], done["text"][:2000]
+        page = browser.do("visit", session="c", path="/subscriptions", screenshot="subscriptions")
+        _keep(page.get("screenshot"), "subscriptions")
+        ledger = browser.do("visit", session="c", path="/balance", screenshot="balance")
+        _keep(ledger.get("screenshot"), "balance")
+        for kind in ("Subscription purchase", "Pro-rata refund", "Top-up"):
+            assert kind in ledger["text"], ledger["text"][:3000]
+    renews = portal.sql(f"SELECT renews FROM active_terms WHERE profile_id = {profile}")[0][0]
+    assert renews in ("f", "False")
+    assert portal.sql("SELECT * FROM ledger_mismatches") == []
+
+
 # --- P9: scheduled conferences ---------------------------------------------------------------------------------
 
 
@@ -424,16 +494,20 @@ def test_customer_a_gets_404_for_every_route_with_customer_bs_ids_and_nothing_of
            "customer_id": portal.sql(f"SELECT id FROM customers WHERE name = '{other.name}'")[0][0],
            "contact_id": portal.sql(f"SELECT c.id FROM contacts c JOIN video_phones v ON v.id = c.video_phone_id "
                                     f"JOIN customers k ON k.id = v.customer_id WHERE k.name = '{other.name}' "
-                                    f"AND c.kind = 'video' LIMIT 1")[0][0]}
+                                    f"AND c.kind = 'video' LIMIT 1")[0][0],
+           "profile_id": portal.sql(f"SELECT p.id FROM sip_profiles p JOIN customers k ON k.id = p.customer_id "
+                                    f"WHERE k.name = '{other.name}'")[0][0]}
     before = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
         portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
-        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}")
+        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}") + \
+        portal.sql(f"SELECT id, channels, renews FROM channel_subscriptions WHERE profile_id = {ids['profile_id']}")
     me = Client(portal)
     me.login(company.email)
     token = me.get("/accounts").csrf
     me.post("/settings/unlock", {"password": PASSWORD}, csrf_from="/settings")  # SIP passwords unlocked
     form = {"csrf_token": token, "international": "", "max_rate": "", "email": "x@example.org", "mobile": "",
-            "language": "en", "via": "email", "amount": "100", "credit_limit": "0", "enabled": "on"}
+            "language": "en", "via": "email", "amount": "100", "credit_limit": "0", "enabled": "on",
+            "channels": "6", "packs": "0"}
     answers = {}
     for method, route in (*ID_ROUTES, *ID_QUERIES):
         path = route.format(**ids)
@@ -442,7 +516,8 @@ def test_customer_a_gets_404_for_every_route_with_customer_bs_ids_and_nothing_of
     assert set(answers.values()) == {404}, answers
     after = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
         portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
-        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}")
+        portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}") + \
+        portal.sql(f"SELECT id, channels, renews FROM channel_subscriptions WHERE profile_id = {ids['profile_id']}")
     assert after == before
     listed = {row["username"] for row in json.loads(me.get("/api/v1/portal/accounts").text)}
     mine = {row[0] for row in portal.sql(f"SELECT username FROM sip_accounts WHERE customer_id = "

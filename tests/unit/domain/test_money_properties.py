@@ -176,3 +176,17 @@ def test_the_balance_equals_the_ledgers_sum_after_any_sequence_of_operations(ops
                 book.book(-cost)  # a call that started is charged in full when it ends
         assert book.balance == sum(book.entries, Decimal("0.00"))
     assert all(e.as_tuple().exponent == -money.SCALE for e in book.entries)
+
+
+def test_the_readmes_worked_example_of_a_mid_term_change():
+    """README, *Money*: 10 channels and 1 pack bought 1 March 10:00, changed 7 March 10:00 to 20 channels with
+    1,000 pack minutes used: +200.00 and +72.00 refunded, -500.00 charged."""
+    bought, changed = datetime(2027, 3, 1, 10, tzinfo=UTC), datetime(2027, 3, 7, 10, tzinfo=UTC)
+    prices = Prices(channel=Decimal("25.00"), pack=Decimal("90.00"))
+    channels_paid, packs_paid = prices.term(10, 1)
+    assert (channels_paid, packs_paid) == (Decimal("250.00"), Decimal("90.00"))
+    channels_back = money.refund(channels_paid, bought, bought + money.TERM, changed)
+    packs_back = money.pack_refund(packs_paid, 5000 * 60, 4000 * 60, channels_back / channels_paid)
+    assert (channels_back, packs_back) == (Decimal("200.00"), Decimal("72.00"))
+    assert sum(prices.term(20, 0)) == Decimal("500.00")
+    assert money.next_change_at(changed) == datetime(2027, 3, 8, 10, tzinfo=UTC)
