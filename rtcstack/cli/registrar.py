@@ -49,7 +49,7 @@ def accounts() -> None:
 @inventory_argument
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def accounts_import(inventory: Path, csv_file: Path):
-    """Import CSV_FILE: customer,username,password[,international,max_rate] (all rows or none)."""
+    """Import CSV_FILE: customer,username,password[,international,max_rate,profile] (all rows or none)."""
     from ..domain.provisioning import import_accounts
 
     with clean_errors():

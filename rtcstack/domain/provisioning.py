@@ -13,11 +13,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
-from ..db.models import ChannelSubscription, Customer, Number, SipAccount, Tariff
+from ..db.models import Customer, Number, SipAccount, SipProfile, Tariff
 from . import money
 from .money import MoneyError
 from .money import channels_for_purchase as _channels
@@ -204,16 +204,28 @@ def _price(rows: CsvRows, line: int, column: str, value: str, required: bool) ->
 
 
 def import_accounts(db: SqlRunner, path: Path) -> str:
-    """`customer,username,password[,international,max_rate]`: passwords are stored only as HA1."""
-    rows = CsvRows(path, ("customer", "username", "password", "international", "max_rate"), 3).read()
+    """`customer,username,password[,international,max_rate,profile]`: passwords are stored only as HA1; an account
+    joins the named SIP profile of its customer (P13), or keeps its profile, or a new one joins the first."""
+    rows = CsvRows(path, ("customer", "username", "password", "international", "max_rate", "profile"), 3).read()
     customers = {name: int(cid) for cid, name in db.query(select(Customer.id, Customer.name))}
+    profiles: dict[tuple[int, str], int] = {}
+    first: dict[int, int] = {}
+    for pid, cid, pname in db.query(select(SipProfile.id, SipProfile.customer_id, SipProfile.name)
+                                    .order_by(SipProfile.id.desc())):
+        profiles[(int(cid), pname)] = first[int(cid)] = int(pid)
+    existing = {u: (int(c), int(p)) for u, c, p in db.query(
+        select(SipAccount.username, SipAccount.customer_id, SipAccount.profile_id)
+        .where(SipAccount.username.in_([row[1] for _, row in rows.rows])))} if rows.rows else {}
     realm = db.deployment.sip_domain
     seen: dict[str, int] = {}
     values = []
-    for line, (customer, username, password, international, max_rate) in rows.rows:
+    for line, (customer, username, password, international, max_rate, profile) in rows.rows:
         bad = len(rows.problems)
         if customer not in customers:
             rows.problem(line, "customer", customer, "does not exist; add it with `rtcstack customers add` first")
+        elif profile and (customers[customer], profile) not in profiles:
+            rows.problem(line, "profile", profile, f"is not a SIP profile of {customer}; add it with "
+                                                   "`rtcstack profiles add` first")
         if not USERNAME.match(username):
             rows.problem(line, "username", username, "must be 1 to 64 letters, digits, '.', '_' or '-'")
         elif username in seen:
@@ -225,14 +237,18 @@ def import_accounts(db: SqlRunner, path: Path) -> str:
         flag = _flag(rows, line, "international", international)
         rate = _price(rows, line, "max_rate", max_rate, required=False)
         if len(rows.problems) == bad:
-            values.append({"customer_id": customers[customer], "username": username,
+            cid = customers[customer]
+            kept = existing.get(username)
+            profile_id = (profiles[(cid, profile)] if profile else kept[1] if kept and kept[0] == cid else first[cid])
+            values.append({"customer_id": cid, "profile_id": profile_id, "username": username,
                            "ha1": ha1(username, realm, password), "ha1_sha256": ha1(username, realm, password, "sha256"),
                            "international": True if flag is None else flag, "max_rate": rate})
     if rows.problems:
         raise ProvisioningError(rows.problems + ["nothing was imported"])
     statement = insert(SipAccount).values(values)
     statement = statement.on_conflict_do_update(index_elements=["username"], set_={
-        k: statement.excluded[k] for k in ("customer_id", "ha1", "ha1_sha256", "international", "max_rate")})
+        k: statement.excluded[k] for k in ("customer_id", "profile_id", "ha1", "ha1_sha256", "international",
+                                           "max_rate")})
     db.run(sql_text(statement))
     return f"{len(values)} account(s) imported from {path} (new or updated)"
 

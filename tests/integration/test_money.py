@@ -206,3 +206,29 @@ def test_the_ledger_is_append_only(lab_only):
         with pytest.raises(Exception, match="append-only"):
             sip.sql(statement)
     _ledger_adds_up(sip)
+
+
+def test_each_sip_profile_has_its_own_channel_limit(lab_only):
+    """A second profile with 1 channel: its account's second call at once is refused with the channel limit,
+    while an account of the first profile (5 channels) still calls."""
+    sip = lab_only
+    name = sip.customer()
+    rtcstack("profiles", "add", sip.inventory, "--customer", name, "night")
+    rtcstack("subscriptions", "buy", sip.inventory, "--customer", name, "--profile", "night", "--channels", "1")
+    callee, day = sip.accounts(name, 2)
+    path = sip.tmp / f"{name}-night.csv"
+    night = (f"{name}-night", secrets.token_urlsafe(12) + "aA1!")
+    path.write_text(f"customer,username,password,international,max_rate,profile\n{name},{night[0]},{night[1]},,,night\n")
+    rtcstack("accounts", "import", sip.inventory, str(path))
+    with sip.agent(callee) as b, sip.agent(night) as n, sip.agent(day) as d:
+        assert b.register().status == 200
+        first = n.call(callee[0])
+        second = n.call(callee[0])
+        other = d.call(callee[0])
+        try:
+            assert first.answered, (first.status, first.reason)
+            assert second.status == 403 and "Channel limit" in second.reason, (second.status, second.reason)
+            assert other.answered, (other.status, other.reason)
+        finally:
+            for call in (first, second, other):
+                call.hangup()
