@@ -44,6 +44,7 @@ LANGUAGE_COOKIE = "lang"
 STATIC = "/static"
 Field_ = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=254)]
+Count = Annotated[int, Form(ge=0, le=100000)]
 
 
 class PortalOptions(BaseModel):
@@ -466,8 +467,6 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         return RedirectResponse("/services?saved=1", status_code=303)
 
     # --- P13: channel subscriptions per SIP profile, and the balance with its ledger --------------------------
-
-    Count = Annotated[int, Form(ge=0, le=100000)]
 
     def subscriptions_page(request: Request, employees: int | None = Query(None, ge=1, le=100000)):
         return subscriptions_view(request, employees=employees)

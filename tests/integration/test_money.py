@@ -232,3 +232,21 @@ def test_each_sip_profile_has_its_own_channel_limit(lab_only):
         finally:
             for call in (first, second, other):
                 call.hangup()
+
+
+def test_two_changes_at_once_apply_one_and_refuse_the_other_whole(lab_only):
+    """Two changes of one profile started together: one term and one refund are booked, the other change is
+    refused without writing anything; the ledger adds up."""
+    sip = lab_only
+    name = sip.customer()
+    customer = _customer_id(sip, name)
+    _age_term(sip, customer, 2)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda n: rtcstack("subscriptions", "change", sip.inventory, "--customer", name,
+                                                    "--channels", str(n), check=False), (6, 7)))
+    assert sorted(r.returncode == 0 for r in results) == [False, True], [r.stdout + r.stderr for r in results]
+    kinds = sip.sql(f"SELECT kind FROM channel_subscriptions WHERE customer_id = {customer} ORDER BY starts_at")
+    assert [k[0] for k in kinds] == ["purchase", "change"]
+    refunds = sip.sql(f"SELECT count(*) FROM ledger_entries WHERE customer_id = {customer} AND kind = 'refund'")
+    assert refunds == [["1"]]
+    _ledger_adds_up(sip)
