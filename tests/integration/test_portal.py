@@ -574,15 +574,22 @@ def test_the_provider_tops_up_a_balance_recorded_in_the_ledger_and_disables_a_cu
     provider = Client(portal)
     provider.login(admin)
     page = f"/admin/customers/{customer_id}"
+    before = Decimal(portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0])
     assert provider.post(f"{page}/top-up", {"amount": "125.50", "note": "invoice 7"}, csrf_from=page).status == 303
     bad = provider.post(f"{page}/top-up", {"amount": "-5", "note": ""}, csrf_from=page)
     assert bad.status == 422 and "more than 0" in bad.text and "price per minute" not in bad.text
-    assert Decimal(portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0]) == Decimal("125.50")
-    entries = portal.sql(f"SELECT amount, note, kind FROM ledger_entries WHERE customer_id = {customer_id}")
-    assert [(Decimal(a), n, k) for a, n, k in entries] == [(Decimal("125.50"), "invoice 7", "top_up")]
+    fixed = provider.post(f"{page}/top-up", {"amount": "-0.50", "note": "invoice 7 was 125.00", "kind": "correction"},
+                          csrf_from=page)
+    assert fixed.status == 303
+    assert Decimal(portal.sql(f"SELECT balance FROM customers WHERE id = {customer_id}")[0][0]) == before + Decimal("125.00")
+    entries = portal.sql(f"SELECT amount, note, kind FROM ledger_entries WHERE customer_id = {customer_id} "
+                         f"ORDER BY id DESC LIMIT 2")
+    assert [(Decimal(a), n, k) for a, n, k in entries] == [(Decimal("-0.50"), "invoice 7 was 125.00", "correction"),
+                                                         (Decimal("125.50"), "invoice 7", "top_up")]
+    assert portal.sql("SELECT * FROM ledger_mismatches") == []
     customer = Client(portal)
     customer.login(company.email)
-    assert "125.50" in customer.get("/dashboard").text
+    assert f"{before + Decimal('125.00'):,.2f}" in customer.get("/dashboard").text
     off = provider.post(page, {"max_rate": "", "credit_limit": "0", "international": "on"}, csrf_from=page)
     assert off.status == 303
     assert customer.get("/dashboard").status == 303  # a disabled customer's users are logged out
