@@ -174,13 +174,13 @@ def test_a_page_calls_the_video_phone_into_the_conference_and_everyone_sees_and_
                     {"sleep": 8},
                     {"screenshot": "anna", "path": _shot(tmp_path, "conference-video-phone"), "full_page": True},
                     {"wait_for": "anna", "js": "JSON.stringify(window.conference.phone)"}]  # 29
-        customer = sip.sql(f"SELECT customer_id FROM sip_accounts WHERE username = '{video_phone}'")[0][0]
-        # the channel limit counts per customer id (Kamailio's dialog profile "customer"), read while the pages run
+        profile = sip.sql(f"SELECT profile_id FROM sip_accounts WHERE username = '{video_phone}'")[0][0]
+        # the channel limit counts per SIP profile (Kamailio's dialog profile "sip_profile"), read while the pages run
         channels_in_use, browsing = [], threading.Event()
 
         def count_channels() -> None:
             while not browsing.wait(2):
-                channels_in_use.append(int(sip.on_registrar(f"kamcmd dlg.profile_get_size customer {customer}")))
+                channels_in_use.append(int(sip.on_registrar(f"kamcmd dlg.profile_get_size sip_profile {profile}")))
 
         counter = threading.Thread(target=count_channels, daemon=True)
         counter.start()

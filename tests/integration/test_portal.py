@@ -414,10 +414,12 @@ def test_the_billing_csv_holds_exactly_the_customers_cdr_rows(portal):
     company = _company(portal, accounts=2)
     other = _company(portal, accounts=1)
     (caller, callee), (stranger,) = company.accounts, other.accounts
+    number = f"+4420{int(time.time() * 1000) % 10**8:08d}"  # United Kingdom, 0.12 a minute: a call that costs
+    rtcstack("numbers", "add", INVENTORY, number, callee[0])
     with _agent(portal, callee) as phone, _agent(portal, caller) as a, _agent(portal, stranger) as s:
         assert phone.register().status == 200
-        for _ in range(3):
-            call = a.call(callee[0])
+        for target in (callee[0], callee[0], callee[0], "00" + number[1:]):
+            call = a.call(target)
             assert call.answered, (call.status, call.reason)
             time.sleep(1.1)
             call.hangup()
@@ -428,7 +430,7 @@ def test_the_billing_csv_holds_exactly_the_customers_cdr_rows(portal):
     customer_id = portal.sql(f"SELECT id FROM customers WHERE name = '{company.name}'")[0][0]
     query = (f"SELECT id, caller, callee, duration_seconds, sip_code FROM cdrs WHERE customer_id = {customer_id} "
              f"OR destination IN (SELECT username FROM sip_accounts WHERE customer_id = {customer_id}) ORDER BY id")
-    assert _until(lambda: len(portal.sql(query)) >= 5, 20), portal.sql(query)
+    assert _until(lambda: len(portal.sql(query)) >= 6, 20), portal.sql(query)
     expected = [tuple(row) for row in portal.sql(query)]
     client = Client(portal)
     client.login(company.email)
@@ -438,6 +440,13 @@ def test_the_billing_csv_holds_exactly_the_customers_cdr_rows(portal):
     got = sorted((r["id"], r["caller"], r["callee"], r["duration_seconds"], r["sip_code"]) for r in rows)
     assert got == sorted(expected, key=lambda r: r[0]) or got == sorted(expected)
     assert {r["direction"] for r in rows} == {"out", "in"} and {r["answered"] for r in rows} == {"yes", "no"}
+    # the priced call's cost (P13) is on its row of the CSV and the page; another customer's call in shows none
+    costs = portal.sql(f"SELECT id, cost FROM cdrs WHERE customer_id = {customer_id} AND cost > 0")
+    assert len(costs) == 1 and Decimal(costs[0][1]) == Decimal("0.12"), costs
+    assert [(r["id"], Decimal(r["cost"])) for r in rows if r["cost"] and Decimal(r["cost"])] == \
+        [(costs[0][0], Decimal("0.12"))]
+    assert all(r["cost"] == "" for r in rows if r["direction"] == "in")
+    assert "0.12 PLN" in client.get("/billing").text
     answered = client.get("/billing.csv?answered=no")
     assert [r["sip_code"] for r in csv.DictReader(io.StringIO(answered.text))] == \
         [r[4] for r in expected if r[3] == "0" and r[4] != "200"]
