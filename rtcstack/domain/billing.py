@@ -12,7 +12,7 @@ never half-applied). Calls are charged by the database itself when they end (mig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from typing import TYPE_CHECKING
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .provisioning import SqlRunner
 
 PROFILE_NAME_MAX = 64
+#: A term that ended keeps its channels this long while the renewal timer decides (migration 0006's active_terms).
+RENEWAL_GRACE = timedelta(days=1)
 MAX_AMOUNT = Decimal("1000000")
 
 
@@ -84,8 +86,9 @@ class Term:
         return self.pack_seconds_left // 60
 
     def active(self, now: datetime) -> bool:
+        """As the database's `active_terms` view decides: running, or ended and renewing within a day."""
         return (self.cancelled_at is None and self.lapsed_at is None and self.starts_at <= now
-                and (self.ends_at > now or self.renews))
+                and (self.ends_at > now or (self.renews and self.ends_at > now - RENEWAL_GRACE)))
 
 
 _TERM_COLUMNS = (ChannelSubscription.id, ChannelSubscription.kind, ChannelSubscription.channels,
