@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import socket
 import subprocess
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,18 @@ class SipLab:
         return UserAgent(str(self.registrar.private_address), self.sip_port, self.domain, *account,
                          rtp_seconds=rtp_seconds, **options)
 
-    def flood_with_options(self, source: str) -> None:
-        """Six times the registrar's flood threshold of OPTIONS from `source`, as fast as they go."""
+    def flood_with_options(self, source: str, until=lambda: False, rounds: int = 5) -> int:
+        """Bursts of six times the registrar's flood threshold of OPTIONS from `source`, as fast as they go,
+        until `until()` holds or `rounds` bursts went out (a loaded machine drops datagrams: one burst may
+        not reach the threshold). Returns the bursts sent."""
+        for burst in range(1, rounds + 1):
+            self._flood_burst(source)
+            time.sleep(0.3)
+            if until():
+                return burst
+        return rounds
+
+    def _flood_burst(self, source: str) -> None:
         flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         flood.bind((source, 0))
         options = request("OPTIONS", f"sip:{self.domain}", [

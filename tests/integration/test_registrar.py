@@ -170,7 +170,7 @@ def test_flooding_source_is_blocked_then_unblocked(lab_only):
     account = sip.accounts(sip.customer(), 1)[0]
     # This machine's lab address is exempt (it is the load generator): flood from a second one.
     with sip.second_source_address() as me, sip.agent(account, local_address=me) as agent:
-        sip.flood_with_options(me)
+        sip.flood_with_options(me, until=lambda: "blocked on" in rtcstack("ip-bans", "list", sip.inventory, me).stdout)
         try:
             listed = rtcstack("ip-bans", "list", sip.inventory, me).stdout
             assert f"{me} " in listed and "blocked on" in listed, listed
@@ -185,7 +185,7 @@ def test_the_load_generator_address_is_never_banned(lab_only):
     sip = lab_only
     me = local_address_towards(str(sip.registrar.private_address), sip.sip_port)
     assert any(ip_address(me) in net for net in sip.deployment.registrar.flood_exempt)
-    sip.flood_with_options(me)
+    assert sip.flood_with_options(me, rounds=3) == 3
     assert "not blocked" in rtcstack("ip-bans", "list", sip.inventory, me).stdout
 
 
