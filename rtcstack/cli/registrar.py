@@ -95,19 +95,19 @@ def tariffs_import(inventory: Path, csv_file: Path):
 
 @main.group()
 def numbers() -> None:
-    """Public numbers (DIDs) routed to accounts (R12)."""
+    """Public numbers (DIDs) routed to accounts or ring groups (R12)."""
 
 
 @numbers.command("add")
 @inventory_argument
 @click.argument("number")
-@click.argument("account")
-def numbers_add(inventory: Path, number: str, account: str):
-    """Route NUMBER (E.164) to SIP ACCOUNT."""
-    from ..domain.provisioning import add_number
+@click.argument("target")
+def numbers_add(inventory: Path, number: str, target: str):
+    """Route NUMBER (E.164) to TARGET: a SIP account, or a ring group (`rtcstack ring-groups`)."""
+    from ..domain.features import route_number
 
     with clean_errors():
-        click.echo(add_number(_database(inventory), number, account))
+        click.echo(route_number(_database(inventory), number, target))
 
 
 @main.command()

@@ -7,7 +7,7 @@ billing history.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
 )
@@ -52,6 +53,8 @@ class Customer(Base):
                                                     comment="P8 feature switch, set by the provider")
     voicemail_service: Mapped[bool] = mapped_column(Boolean, server_default="false",
                                                     comment="P10 feature switch, set by the provider")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="Europe/Warsaw",
+                                           comment="R9: routing rules' days and hours are read in it")
 
     accounts: Mapped[list[SipAccount]] = relationship(back_populates="customer")
     subscriptions: Mapped[list[ChannelSubscription]] = relationship(back_populates="customer")
@@ -122,6 +125,8 @@ class SipAccount(Base):
     max_rate: Mapped[Decimal | None] = mapped_column(Money, comment="R8 per-account cap; NULL: the customer's")
     do_not_disturb: Mapped[bool] = mapped_column(Boolean, server_default="false")
     voicemail: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    ring_seconds: Mapped[int] = mapped_column(Integer, server_default="20",
+                                              comment="R14: rung this long before voicemail answers")
     enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -129,12 +134,72 @@ class SipAccount(Base):
 
 
 class Number(Base):
-    """A public number (DID, R12) in E.164 digits, routed to one account."""
+    """A public number (DID, R12) in E.164 digits, routed to one account or one ring group."""
 
     __tablename__ = "numbers"
 
     e164: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), index=True)
+    ring_group_id: Mapped[int | None] = mapped_column(ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True)
+
+
+class RingGroup(Base):
+    """Accounts rung one after another (R10 a contact's devices, R12 the members behind a number), then a
+    fallback: busy, a voicemail box, or one more account rung until the caller gives up."""
+
+    __tablename__ = "ring_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, comment="dialled as a SIP user")
+    display_name: Mapped[str | None] = mapped_column(String(64))
+    fallback: Mapped[str] = mapped_column(String(16), server_default="busy")
+    fallback_account_id: Mapped[int | None] = mapped_column(ForeignKey("sip_accounts.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RingGroupMember(Base):
+    __tablename__ = "ring_group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("ring_groups.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), index=True)
+    ring_seconds: Mapped[int] = mapped_column(Integer, server_default="20")
+
+
+class RoutingRule(Base):
+    """R9: calls to an account from callers matching a pattern, on given days and hours (the customer's time
+    zone), are forwarded to a target."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    caller_pattern: Mapped[str] = mapped_column(String(64))
+    days: Mapped[str] = mapped_column(String(7), server_default="1234567")
+    starts_at: Mapped[time] = mapped_column(Time, server_default="00:00")
+    ends_at: Mapped[time] = mapped_column(Time, server_default="00:00")
+    target: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VoicemailMessage(Base):
+    """R14: a message left in an account's mailbox; the audio is a file on the voicemail host that took it."""
+
+    __tablename__ = "voicemail_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), index=True)
+    caller: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    seconds: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    host: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))
+    call_id: Mapped[str] = mapped_column(String(255), unique=True)
+    heard_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Tariff(Base):

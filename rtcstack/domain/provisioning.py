@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
-from ..db.models import Customer, Number, SipAccount, SipProfile, Tariff
+from ..db.models import Customer, SipAccount, SipProfile, Tariff
 from . import money
 from .money import MoneyError
 from .money import channels_for_purchase as _channels
@@ -276,16 +276,3 @@ def import_tariffs(db: SqlRunner, path: Path) -> str:
         "price_per_minute": statement.excluded.price_per_minute, "description": statement.excluded.description})
     db.run(sql_text(statement))
     return f"{len(values)} tariff(s) imported from {path} (new or updated)"
-
-
-def add_number(db: SqlRunner, number: str, username: str) -> str:
-    """Route a public number (E.164, R12) to an account; calls to it are priced like any destination."""
-    digits = number.lstrip("+")
-    if not re.fullmatch(r"[1-9][0-9]{6,14}", digits):
-        raise ProvisioningError([f"NUMBER {number!r}: give an E.164 number such as +48221234567"])
-    account = select(SipAccount.id).where(SipAccount.username == username).scalar_subquery()
-    if not db.query(select(SipAccount.id).where(SipAccount.username == username)):
-        raise ProvisioningError([f"ACCOUNT {username!r}: no such SIP account; import it first"])
-    statement = insert(Number).values(e164=digits, account_id=account)
-    db.run(sql_text(statement.on_conflict_do_update(index_elements=["e164"], set_={"account_id": account})))
-    return f"+{digits} routes to {username}"

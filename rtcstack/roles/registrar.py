@@ -164,6 +164,8 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "country_code": r.country_code,
         "national_prefix": r.national_prefix,
         "national_number_length": r.national_number_length,
+        # R14: where unanswered, busy and do-not-disturb calls of accounts with voicemail go (none yet: busy).
+        "voicemail_uri": None,
     }
 
 

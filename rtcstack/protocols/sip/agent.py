@@ -99,6 +99,8 @@ class IncomingCall:
     cancelled: bool = False
     last_response: SipMessage | None = None
     cseq: int = field(default_factory=lambda: random.randint(1, 10000))
+    #: time.monotonic() when the INVITE arrived (when this device started to ring).
+    received_at: float = field(default_factory=time.monotonic)
 
     def hangup(self, agent: UserAgent) -> SipMessage | None:
         """The callee's BYE: Record-Route in order as the route set, the caller's Contact as target."""
