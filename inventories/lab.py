@@ -21,6 +21,7 @@ def _host(name):
 database = [_host("db1")]
 registrar = [_host("sip1")]
 media = [_host("media1")]
+voicemail = [_host("media1")]
 turn = [_host("turn1")]
 sfu = [_host("sfu1")]
 relay = [_host("web1")]

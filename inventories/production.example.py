@@ -18,6 +18,8 @@ turn = [
     ("turn1.example.net", {**_SSH, "private_address": "10.0.0.15", "public_address": "203.0.113.15"}),
     ("turn2.example.net", {**_SSH, "private_address": "10.0.0.18", "public_address": "203.0.113.18"}),
 ]
+# Voicemail records on the host's disk: beside the first media host here.
+voicemail = [media[0]]
 sfu = [("sfu1.example.net", {**_SSH, "private_address": "10.0.0.16", "public_address": "203.0.113.16"})]
 _WEB = ("web1.example.net", {**_SSH, "private_address": "10.0.0.17", "public_address": "203.0.113.17"})
 relay = [_WEB]

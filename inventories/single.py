@@ -5,6 +5,7 @@ _AIO = ("@docker/aio1", {"private_address": "198.18.20.11"})
 database = [_AIO]
 registrar = [_AIO]
 media = [_AIO]
+voicemail = [_AIO]
 turn = [_AIO]
 sfu = [_AIO]
 relay = [_AIO]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -200,6 +201,17 @@ class VoicemailMessage(Base):
     path: Mapped[str] = mapped_column(String(255))
     call_id: Mapped[str] = mapped_column(String(255), unique=True)
     heard_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VoicemailGreeting(Base):
+    """R14: a mailbox's own greeting (8 kHz mono 16-bit WAV), played by every voicemail host."""
+
+    __tablename__ = "voicemail_greetings"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("sip_accounts.id", ondelete="CASCADE"), primary_key=True)
+    audio: Mapped[bytes] = mapped_column(LargeBinary)
+    seconds: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Tariff(Base):

@@ -133,6 +133,14 @@ def network_sysctls(deployment: Deployment) -> dict[str, int]:
             "net.core.netdev_max_backlog": max(1000, deployment.channels * 20)}
 
 
+def database_url(deployment: Deployment, login: str, secret: str) -> str:
+    """SQLAlchemy URL of a service's PostgreSQL login on the (first) database host, TLS verified by the site's CA."""
+    database = deployment.hosts_with("database")[0]
+    return (f"postgresql+psycopg://{login}:{deployment.secret(secret)}@{database.private_address}:"
+            f"{deployment.database.port}/{deployment.database.name}?sslmode=verify-ca&"
+            f"sslrootcert=/etc/rtcstack/tls/ca.crt")
+
+
 def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str],
                 factory: str | None = None, paths: tuple[str, ...] = (), grants: tuple[str, ...] = (),
                 options: Callable[[Deployment, Host], dict] | None = None,
@@ -162,15 +170,12 @@ def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], sec
         from ..infra.wheelhouse import HOST_VENV
         from ..web.config import config_path
 
-        database = deployment.hosts_with("database")[0]
         login = f"rtcstack_{name}"
         edge = deployment.hosts_with(*deployment.roles_fronting())
         public = public_url(deployment) if public_url else f"https://{deployment.sip_domain}"
         config = {
             "service": name, "sip_domain": deployment.sip_domain, "public_url": public,
-            "database_url": f"postgresql+psycopg://{login}:{deployment.secret(secret)}@{database.private_address}:"
-                            f"{deployment.database.port}/{deployment.database.name}?sslmode=verify-ca&"
-                            f"sslrootcert=/etc/rtcstack/tls/ca.crt",
+            "database_url": database_url(deployment, login, secret),
             "options": options(deployment, host) if options else {},
         }
         unit = {"service": name, "host": host.name, "account": account, "venv": HOST_VENV, "factory": factory,

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..config.settings import Int, Network, Port, Settings
 from ..templating import ConfigFile
 from .base import DatabaseLogin, Role, listen
+from .voicemail import sip_uri as voicemail_sip_uri
 
 if TYPE_CHECKING:
     from ..site.deployment import Deployment, Host
@@ -164,8 +165,8 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "country_code": r.country_code,
         "national_prefix": r.national_prefix,
         "national_number_length": r.national_number_length,
-        # R14: where unanswered, busy and do-not-disturb calls of accounts with voicemail go (none yet: busy).
-        "voicemail_uri": None,
+        # R14: where unanswered, busy and do-not-disturb calls of accounts with voicemail go (none: busy).
+        "voicemail_uri": voicemail_sip_uri(deployment),
     }
 
 

@@ -134,4 +134,4 @@ def test_config_firewall_sources_follow_roles(project_copy):
     """PostgreSQL is open only to the hosts of the roles that use it."""
     deployment = load(project_copy / "inventories/lab.py")
     [postgres] = [lst for lst in deployment.listeners(deployment.hosts["db1"]) if lst.service == "postgresql"]
-    assert [str(a) for a in postgres.sources] == ["198.18.10.12", "198.18.10.16"]
+    assert [str(a) for a in postgres.sources] == ["198.18.10.12", "198.18.10.13", "198.18.10.16"]

@@ -11,10 +11,13 @@ from rtcstack.site import load
 
 
 def test_firewall_rules_open_exactly_the_listeners(project_copy):
-    """media1 opens ssh, its RTP range to all, and the control port to the registrar only."""
+    """media1 opens ssh, its RTP range to all, and the control port to the registrar only; the voicemail beside
+    it takes SIP from the registrar, RTP from media hosts (rtpengine) and its API from the portal host."""
     deployment = load(project_copy / "inventories/lab.py")
     rules = {r.key for r in rules_for(deployment, deployment.hosts["media1"])}
-    assert rules == {("tcp", "22", ()), ("udp", "30000-31499", ()), ("udp", "2223", ("198.18.10.12",))}
+    assert rules == {("tcp", "22", ()), ("udp", "30000-31499", ()), ("udp", "2223", ("198.18.10.12",)),
+                     ("udp", "5070", ("198.18.10.12",)), ("udp", "28000-28101", ("198.18.10.13",)),
+                     ("tcp", "8085", ("198.18.10.16",))}
 
 
 def test_firewall_rules_read_back_from_nft_json():

@@ -208,11 +208,20 @@ def upgrade() -> None:
         sa.Column("call_id", sa.String(255), nullable=False, unique=True),
         sa.Column("heard_at", sa.DateTime(timezone=True)),
     )
+    # A mailbox's own greeting (8 kHz mono WAV): in the database, so every voicemail host plays it.
+    op.create_table(
+        "voicemail_greetings",
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("sip_accounts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("audio", sa.LargeBinary, nullable=False),
+        sa.Column("seconds", sa.Numeric(8, 2), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    )
     op.execute(RING_PLAN)
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION ring_plan(text, text)")
+    op.drop_table("voicemail_greetings")
     op.drop_table("voicemail_messages")
     op.drop_table("routing_rules")
     op.execute("DELETE FROM numbers WHERE account_id IS NULL")
