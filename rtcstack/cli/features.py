@@ -112,7 +112,7 @@ def ring_groups_list(inventory: Path, customer: str | None):
 @inventory_argument
 @click.argument("name")
 def ring_groups_remove(inventory: Path, name: str):
-    """Remove ring group NAME and the numbers routed to it."""
+    """Remove ring group NAME (once no number routes to it)."""
     from ..domain.features import remove_ring_group
 
     with clean_errors():

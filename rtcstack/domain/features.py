@@ -264,12 +264,19 @@ def ring_groups(db: SqlRunner, customer_id: int | None = None, name: str | None 
 
 
 def remove_ring_group(db: SqlRunner, name: str, customer_id: int | None = None) -> str:
-    query = delete(RingGroup).where(RingGroup.name == name).returning(RingGroup.id)
+    """Remove a ring group; one that numbers still route to stays (route them elsewhere first)."""
+    query = select(RingGroup.id).where(RingGroup.name == name)
     if customer_id is not None:
         query = query.where(RingGroup.customer_id == customer_id)
-    if not db.query(query):
+    found = db.query(query)
+    if not found:
         raise FeatureError([Problem("ring group %(value)r: no such ring group", value=name)])
-    return f"ring group {name} removed (its numbers with it)"
+    routed = [f"+{n}" for (n,) in db.query(select(Number.e164).where(Number.ring_group_id == int(found[0][0])))]
+    if routed:
+        raise FeatureError([Problem("ring group %(value)r: numbers %(numbers)s route to it; route them elsewhere first",
+                                    value=name, numbers=", ".join(routed))])
+    db.run(sql_text(delete(RingGroup).where(RingGroup.id == int(found[0][0]))))
+    return f"ring group {name} removed"
 
 
 # --- numbers (R12) -----------------------------------------------------------------------------------------

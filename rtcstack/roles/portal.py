@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 #: The portal's login: what its pages read and change, and nothing else.
 GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON customers, channel_subscriptions, customer_profiles TO rtcstack_portal",
-    "GRANT SELECT, UPDATE (international, max_rate, ha1, ha1_sha256) ON sip_accounts TO rtcstack_portal",
-    "GRANT SELECT ON numbers, tariffs, cdrs, location TO rtcstack_portal",
+    "GRANT SELECT, UPDATE (international, max_rate, ha1, ha1_sha256, do_not_disturb, voicemail, ring_seconds) "
+    "ON sip_accounts TO rtcstack_portal",
+    "GRANT SELECT ON tariffs, cdrs, location TO rtcstack_portal",
+    # R9-R12, R14 (P6-P8, P10): routing of the customer's numbers, ring groups, rules, greetings, messages
+    "GRANT SELECT, INSERT, UPDATE ON numbers TO rtcstack_portal",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ring_groups, ring_group_members, routing_rules, voicemail_greetings "
+    "TO rtcstack_portal",
+    "GRANT SELECT, UPDATE (heard_at) ON voicemail_messages TO rtcstack_portal",
+    "GRANT USAGE ON SEQUENCE ring_groups_id_seq, routing_rules_id_seq TO rtcstack_portal",
     # P13: profiles, terms, the ledger's proof and the billing rules (the renewal timer runs as this login too)
     "GRANT SELECT, INSERT ON sip_profiles TO rtcstack_portal",
     "GRANT USAGE ON SEQUENCE sip_profiles_id_seq TO rtcstack_portal",
@@ -65,6 +72,7 @@ def options(deployment: Deployment, host: Host) -> dict:
     """The service's part of /etc/rtcstack/portal/service.json (web.portal.PortalOptions)."""
     from .links import support_contact
     from .registrar import rpc_urls
+    from .voicemail import api_urls
 
     s, r, b = deployment.portal, deployment.registrar, deployment.billing
     return {
@@ -82,6 +90,9 @@ def options(deployment: Deployment, host: Host) -> dict:
         "channel_price": str(b.channel_price), "pack_price": str(b.pack_price),
         "pack_prefixes": list(b.pack_prefixes), "increment_seconds": b.increment_seconds,
         "employees_per_channel": b.employees_per_channel,
+        # P10: messages are on the voicemail host that recorded them
+        "voicemail_apis": api_urls(deployment),
+        "voicemail_token": deployment.secret("voicemail_token") if deployment.hosts_with("voicemail") else "",
     }
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_day_names
 from babel.numbers import format_decimal
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -27,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from ..db.models import PROFILE_FIELDS
 from ..domain import portal as domain
+from ..domain import portal_features as features
 from ..domain.links import LinkSettings
 from ..domain.portal import Filters, PortalError, Scope
 from ..domain.problems import Problem, translate
@@ -45,6 +48,11 @@ STATIC = "/static"
 Field_ = Annotated[str, Form(max_length=4000)]
 Short = Annotated[str, Form(max_length=254)]
 Count = Annotated[int, Form(ge=0, le=100000)]
+RingSeconds = Annotated[int, Form(ge=1, le=1000)]  # the rule (5 to 120) is domain.features', with its message
+#: Member rows of the ring group form (members beyond them are added after saving).
+MEMBER_ROWS = 8
+#: Largest greeting upload (a minute of 48 kHz stereo 16-bit WAV is 11 MB).
+GREETING_BYTES = 12 * 2**20
 
 
 class PortalOptions(BaseModel):
@@ -76,6 +84,8 @@ class PortalOptions(BaseModel):
     pack_prefixes: tuple[str, ...] = Field(("1",), description="billing.pack_prefixes")
     increment_seconds: int = Field(60, description="billing.increment_seconds")
     employees_per_channel: int = Field(4, description="billing.employees_per_channel")
+    voicemail_apis: dict[str, str] = Field(default_factory=dict, description="each voicemail host's API by host name")
+    voicemail_token: str = ""
 
     @property
     def prices(self):
@@ -170,6 +180,8 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
             i18n.gettext(language, "The user is added; the link to set a password is on its way.") if "invited" in done
             else i18n.gettext(language, "The invite is on its way; an earlier link of this contact no longer works.")
             if "invite_sent" in done else
+            i18n.gettext(language, "The message is deleted.") if "deleted" in done else
+            i18n.gettext(language, "The greeting is saved: callers hear it from the next call.") if "greeting" in done else
             i18n.gettext(language, "The ban is lifted.") if done.get("lifted", "0") not in ("", "0") else
             i18n.gettext(language, "No registrar holds a ban on this address.") if "lifted" in done else None)
         html = i18n.render(f"portal/{template}", language, notice=notice, service=options.service_name,
@@ -396,15 +408,17 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
     def account_view(request: Request, account_id: int, status: int = 200, **context):
         scope, _ = need(request, customer=True)
         return page(request, "account.html", scope, status=status, row=domain.account(db, scope, account_id),
-                    balance=balance_of(scope), **context)
+                    balance=balance_of(scope), calls=features.account_features(db, scope, account_id),
+                    switches=features.switches(db, scope), **context)
 
     def account_save(request: Request, account_id: int, max_rate: Short = "", international: Short = "",
-                     csrf_token: Short = ""):
+                     dnd: Short = "", voicemail: Short = "", ring_seconds: RingSeconds = 20, csrf_token: Short = ""):
         scope, _ = need(request, customer=True)
         form_ok(request, csrf_token)
         try:
             domain.set_account_switches(db, scope, account_id, international == "on",
                                         domain.parse_rate(max_rate, "max_rate"))
+            features.set_account_features(db, scope, account_id, dnd == "on", voicemail == "on", ring_seconds)
         except PortalError as exc:
             if exc.status == 404:
                 raise
@@ -412,8 +426,172 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         return RedirectResponse(f"/accounts/{account_id}?saved=1", status_code=303)
 
     def numbers_page(request: Request):
+        return numbers_view(request)
+
+    def numbers_view(request: Request, status: int = 200, **context):
         scope, _ = need(request, customer=True)
-        return page(request, "numbers.html", scope, rows=domain.numbers(db, scope), balance=balance_of(scope))
+        return page(request, "numbers.html", scope, status=status, rows=features.numbers(db, scope),
+                    groups=features.ring_groups(db, scope), accounts=features.account_names(db, scope),
+                    balance=balance_of(scope), **context)
+
+    def number_route(request: Request, number: Short, target: Short, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        try:
+            features.route_number(db, scope, number, target)
+        except PortalError as exc:
+            return numbers_view(request, status=exc.status, errors=exc.problems)
+        return RedirectResponse("/numbers?saved=1", status_code=303)
+
+    def ring_group_form(request: Request, name: str = Query("", max_length=64)):
+        return ring_group_view(request, name)
+
+    def ring_group_view(request: Request, name: str = "", status: int = 200, **context):
+        scope, _ = need(request, customer=True)
+        group = features.ring_group(db, scope, name) if name else None
+        return page(request, "ring_group.html", scope, status=status, group=group, balance=balance_of(scope),
+                    accounts=features.account_names(db, scope), switches=features.switches(db, scope), **context)
+
+    async def ring_group_save(request: Request):
+        scope, _ = need(request, customer=True)
+        form = await request.form()
+        form_ok(request, str(form.get("csrf_token", "")))
+        name = str(form.get("name", ""))[:64].strip()
+        members = []
+        for i in range(MEMBER_ROWS):
+            user = str(form.get(f"member_{i}", ""))[:64]
+            seconds = str(form.get(f"seconds_{i}", "20"))[:4]
+            if user:
+                members.append((user, int(seconds) if seconds.isdigit() else 0))
+        try:
+            features.save_ring_group(db, scope, name, members, str(form.get("display_name", ""))[:64],
+                                     str(form.get("fallback", "busy"))[:16], str(form.get("fallback_account", ""))[:64])
+        except PortalError as exc:
+            return ring_group_view(request, status=exc.status, errors=exc.problems, values=form)
+        return RedirectResponse(f"/numbers?saved={quote(name)}", status_code=303)
+
+    def ring_group_remove(request: Request, name: Short, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        features.remove_ring_group(db, scope, name)
+        return RedirectResponse("/numbers", status_code=303)
+
+    # --- P8: selective call routing, P10: voicemail ------------------------------------------------------------
+
+    def routing_page(request: Request):
+        return routing_view(request)
+
+    def routing_view(request: Request, status: int = 200, **context):
+        scope, _ = need(request, customer=True)
+        days = get_day_names("wide", locale=language_of(request, scope))
+        return page(request, "routing.html", scope, status=status, rules=features.rules(db, scope),
+                    day_names=[days[i] for i in range(7)],
+                    switches=features.switches(db, scope), accounts=features.account_names(db, scope),
+                    groups=features.ring_groups(db, scope), balance=balance_of(scope), **context)
+
+    async def routing_add(request: Request):
+        scope, _ = need(request, customer=True)
+        form = await request.form()
+        form_ok(request, str(form.get("csrf_token", "")))
+        try:
+            features.add_rule(db, scope, str(form.get("account", ""))[:64], str(form.get("callers", ""))[:64],
+                              [str(d) for d in form.getlist("days")][:7], str(form.get("starts", ""))[:5],
+                              str(form.get("ends", ""))[:5], str(form.get("target", ""))[:64])
+        except PortalError as exc:
+            return routing_view(request, status=exc.status, errors=exc.problems, values=form)
+        return RedirectResponse("/routing?saved=1", status_code=303)
+
+    def routing_remove(request: Request, account: Short, position: Annotated[int, Form(ge=1, le=100000)],
+                       csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        features.remove_rule(db, scope, account, position)
+        return RedirectResponse("/routing", status_code=303)
+
+    def voicemail_page(request: Request):
+        return voicemail_view(request)
+
+    def voicemail_view(request: Request, status: int = 200, **context):
+        scope, _ = need(request, customer=True)
+        rows = domain.accounts(db, scope)
+        return page(request, "voicemail.html", scope, status=status, messages=features.messages(db, scope),
+                    switches=features.switches(db, scope), accounts=rows, greetings=features.greetings(db, scope),
+                    balance=balance_of(scope), **context)
+
+    def voicemail_audio(request: Request, message_id: int):
+        scope, _ = need(request, customer=True)
+        found = features.message(db, scope, message_id)
+        data = voicemail_host(found.host, "GET", f"/messages/{message_id}/audio")
+        features.mark_heard(db, scope, message_id)
+        return Response(data, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+    def voicemail_delete(request: Request, message_id: int, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        found = features.message_removed(db, scope, message_id)
+        voicemail_host(found.host, "DELETE", f"/messages/{message_id}")
+        return RedirectResponse("/voicemail?deleted=1", status_code=303)
+
+    def greeting_audio(request: Request, account_id: int):
+        scope, _ = need(request, customer=True)
+        data = features.greeting_audio(db, scope, account_id)
+        if data is None:
+            raise StarletteHTTPException(404)
+        return Response(data, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+    async def greeting_save(request: Request, account_id: int):
+        scope, _ = need(request, customer=True)
+        form = await request.form(max_files=1, max_fields=4)
+        form_ok(request, str(form.get("csrf_token", "")))
+        features.account_features(db, scope, account_id)  # another customer's account: 404 before anything
+        upload = form.get("greeting")
+        try:
+            if upload is None or isinstance(upload, str):
+                raise PortalError(422, [Problem("choose a WAV file to upload")])
+            data = await upload.read(GREETING_BYTES + 1)
+            if len(data) > GREETING_BYTES:
+                raise PortalError(422, [Problem("the file is larger than %(limit)s MB", limit=GREETING_BYTES // 2**20)])
+            features.save_greeting(db, scope, account_id, data)
+        except PortalError as exc:
+            if exc.status == 404:
+                raise
+            return voicemail_view(request, status=exc.status, errors=exc.problems)
+        return RedirectResponse("/voicemail?greeting=1", status_code=303)
+
+    def greeting_remove(request: Request, account_id: int, csrf_token: Short = ""):
+        scope, _ = need(request, customer=True)
+        form_ok(request, csrf_token)
+        features.remove_greeting(db, scope, account_id)
+        return RedirectResponse("/voicemail", status_code=303)
+
+    def voicemail_host(host: str, method: str, path: str) -> bytes:
+        """A call to the voicemail host holding a message (its API answers portal hosts only, with the token)."""
+        base = options.voicemail_apis.get(host)
+        if not base:
+            raise PortalError(503, [Problem("the voicemail host of this message is not in the deployment")])
+        call = urllib.request.Request(base + path, method=method,
+                                      headers={"Authorization": f"Bearer {options.voicemail_token}"})
+        try:
+            with urllib.request.urlopen(call, timeout=10) as answer:
+                return answer.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise StarletteHTTPException(404) from None
+            raise PortalError(502, [Problem("the voicemail host answered %(status)s", status=exc.code)]) from None
+        except OSError as exc:
+            raise PortalError(503, [Problem("the voicemail host does not answer: %(detail)s", detail=str(exc))]) from None
+
+    for path, endpoint, methods in (
+            ("/numbers", number_route, ["POST"]), ("/numbers/groups", ring_group_form, ["GET"]),
+            ("/numbers/groups", ring_group_save, ["POST"]), ("/numbers/groups/remove", ring_group_remove, ["POST"]),
+            ("/routing", routing_page, ["GET"]), ("/routing", routing_add, ["POST"]),
+            ("/routing/remove", routing_remove, ["POST"]), ("/voicemail", voicemail_page, ["GET"]),
+            ("/voicemail/{message_id}/audio", voicemail_audio, ["GET"]),
+            ("/voicemail/{message_id}/delete", voicemail_delete, ["POST"]),
+            ("/voicemail/greetings/{account_id}", greeting_audio, ["GET"]),
+            ("/voicemail/greetings/{account_id}", greeting_save, ["POST"]),
+            ("/voicemail/greetings/{account_id}/remove", greeting_remove, ["POST"])):
+        app.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
 
     def billing_page(request: Request, start: str = Query("", alias="from", max_length=20),
                      end: str = Query("", alias="to", max_length=20), account: str = Query("", max_length=20),

@@ -39,9 +39,16 @@ ID_ROUTES = (
     ("POST", "/admin/customers/{customer_id}/top-up"),
     ("POST", "/subscriptions/{profile_id}/quote"), ("POST", "/subscriptions/{profile_id}/buy"),
     ("GET", "/subscriptions/{profile_id}/cancel"), ("POST", "/subscriptions/{profile_id}/cancel"),
+    ("GET", "/voicemail/{message_id}/audio"), ("POST", "/voicemail/{message_id}/delete"),
+    ("GET", "/voicemail/greetings/{account_id}"), ("POST", "/voicemail/greetings/{account_id}"),
+    ("POST", "/voicemail/greetings/{account_id}/remove"),
 )
 #: Routes that take an ID in their query: (method, path with the ID's placeholder).
-ID_QUERIES = (("GET", "/billing?account={account_id}"), ("GET", "/billing.csv?account={account_id}"))
+ID_QUERIES = (("GET", "/billing?account={account_id}"), ("GET", "/billing.csv?account={account_id}"),
+              ("GET", "/numbers/groups?name={group}"))
+#: Forms that name another customer's things by name (ring group, account, number): refused, nothing changes.
+NAME_POSTS = (("/numbers/groups/remove", {"name": "{group}"}), ("/routing/remove", {"account": "{account}", "position": "1"}),
+              ("/numbers", {"number": "+{number}", "target": "{account}"}))
 
 
 @dataclass

@@ -27,14 +27,14 @@ from tests import PROJECT_ROOT
 from tests.conftest import rtcstack
 from tests.integration import mail_lab
 from tests.integration import until as _until
-from tests.integration.portal_lab import ID_QUERIES, ID_ROUTES, PASSWORD, RESET_LINK, Client, PortalLab
+from tests.integration.portal_lab import ID_QUERIES, ID_ROUTES, NAME_POSTS, PASSWORD, RESET_LINK, Client, PortalLab
 
 pytestmark = pytest.mark.integration
 
 INVENTORY = "inventories/lab.py"
 #: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
 SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
-CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/video-phones", "/conferences", "/billing", "/subscriptions",
+CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/numbers/groups", "/routing", "/voicemail", "/video-phones", "/conferences", "/billing", "/subscriptions",
                   "/balance", "/services", "/profile", "/settings", "/password")
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/bans", "/admin/links")
 OPEN_PAGES = ("/login", "/forgot")
@@ -116,8 +116,9 @@ def test_every_page_renders_in_polish_and_english_with_no_console_error_and_no_s
                         problems.append({k: page.get(k) for k in ("path", "status", "lang", "h1", "console_errors")}
                                         | {"axe": serious, "who": who})
                     headings[(language, who.split("-")[0], path)] = page["h1"]
-                    if language == "pl" and path in ("/dashboard", "/accounts", "/billing", "/admin", "/video-phones") or \
-                            language == "en" and path in ("/services", "/settings", "/login", "/admin/users", "/admin/bans"):
+                    if language == "pl" and path in ("/dashboard", "/accounts", "/billing", "/admin", "/video-phones", "/routing") or \
+                            language == "en" and path in ("/services", "/settings", "/login", "/admin/users", "/admin/bans",
+                                                          "/numbers", "/voicemail"):
                         _keep(page.get("screenshot"), f"{path.strip('/').replace('/', '-')}-{language}")
     assert not problems, problems
     # the Polish pages are Polish: every heading differs from its English one (the 404 page's too)
@@ -506,6 +507,18 @@ def test_customer_a_gets_404_for_every_route_with_customer_bs_ids_and_nothing_of
                                     f"AND c.kind = 'video' LIMIT 1")[0][0],
            "profile_id": portal.sql(f"SELECT p.id FROM sip_profiles p JOIN customers k ON k.id = p.customer_id "
                                     f"WHERE k.name = '{other.name}'")[0][0]}
+    # B's voicemail message, ring group, rule and number (R9-R12, R14)
+    account = other.accounts[0][0]
+    ids["message_id"] = portal.sql(
+        f"INSERT INTO voicemail_messages (account_id, caller, seconds, host, path, call_id) VALUES "
+        f"({ids['account_id']}, 'x', 1, 'nowhere', '/nonexistent.wav', 'scope-{account}') RETURNING id")[0][0]
+    ids["group"], ids["account"], ids["number"] = f"{other.name}-g", account, f"4822{secrets.randbelow(10**7):07d}"
+    rtcstack("ring-groups", "add", portal.inventory, ids["group"], "--customer", other.name, "--member", account)
+    rtcstack("numbers", "add", portal.inventory, "+" + ids["number"], ids["group"])
+    rtcstack("routing-rules", "add", portal.inventory, account, "--callers", "*", "--to", ids["group"])
+    features_before = portal.sql(f"SELECT n.e164, g.name, (SELECT count(*) FROM routing_rules r WHERE r.account_id = "
+                                 f"{ids['account_id']}) FROM numbers n JOIN ring_groups g ON g.id = n.ring_group_id "
+                                 f"WHERE n.e164 = '{ids['number']}'")
     before = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
         portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
         portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}") + \
@@ -522,7 +535,13 @@ def test_customer_a_gets_404_for_every_route_with_customer_bs_ids_and_nothing_of
         path = route.format(**ids)
         answer = me.request(method, path, form if method == "POST" else None)
         answers[(method, route)] = answer.status
+    for path, fields in NAME_POSTS:
+        answers[("POST", path)] = me.request("POST", path, {"csrf_token": token, **{
+            k: v.format(**ids) for k, v in fields.items()}}).status
     assert set(answers.values()) == {404}, answers
+    assert portal.sql(f"SELECT n.e164, g.name, (SELECT count(*) FROM routing_rules r WHERE r.account_id = "
+                      f"{ids['account_id']}) FROM numbers n JOIN ring_groups g ON g.id = n.ring_group_id "
+                      f"WHERE n.e164 = '{ids['number']}'") == features_before == [[ids["number"], ids["group"], "1"]]
     after = portal.sql(f"SELECT international, max_rate, ha1 FROM sip_accounts WHERE id = {ids['account_id']}") + \
         portal.sql(f"SELECT email, mobile FROM contacts WHERE id = {ids['contact_id']}") + \
         portal.sql(f"SELECT balance, enabled FROM customers WHERE id = {ids['customer_id']}") + \
