@@ -10,7 +10,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOAD_BENCHMARKS = ("register_rate", "call_rate", "concurrent_calls", "turn_relay", "kamailio_reference", "invite_page",
-                   "portal_pages", "conference_rooms")
+                   "portal_pages", "conference_rooms", "voicemail_sessions")
 
 
 def main() -> int:

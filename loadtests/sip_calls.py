@@ -1,6 +1,9 @@
 """sip_calls: each user registers a callee, calls it through the registrar (proxy auth), holds G.711 RTP
 both ways through the media relay for `load.call_hold_seconds`, hangs up, and logs each direction's
-loss, jitter, one-way delay and MOS. Run it with `rtcstack load sip_calls INVENTORY`."""
+loss, jitter, one-way delay and MOS. A share of the calls (`load.call_fallback_percent`) the callee does not
+answer: after its ring time voicemail answers (ring fallback, R10/R14); another share
+(`load.call_voicemail_percent`) it answers busy: voicemail answers at once; the caller then leaves a message for
+the hold time. Run it with `rtcstack load sip_calls INVENTORY`."""
 
 import time
 
@@ -26,6 +29,16 @@ class SipCallsUser(User):
         self.callee = UserAgent(*server, self.context.sip_domain, callee, callee_pw, rtp_seconds=self.hold)
         self.caller = UserAgent(*server, self.context.sip_domain, caller, caller_pw, rtp_seconds=self.hold)
         self.registered = False
+        self.calls = 0
+        self.fallback = self.context.load.get("call_fallback_percent", 0)
+        self.voicemail = self.context.load.get("call_voicemail_percent", 0)
+
+    def kind(self) -> str:
+        """This call's kind, spread evenly over each user's calls: answered, fallback or voicemail."""
+        self.calls += 1
+        share = (self.calls * 37 + self.slot * 11) % 100
+        return "voicemail" if share < self.voicemail else "fallback" if share < self.voicemail + self.fallback \
+            else "answered"
 
     @task
     def call(self):
@@ -35,7 +48,12 @@ class SipCallsUser(User):
                 if reply is None or reply.status != 200:
                     raise ProtocolFailure(f"REGISTER: {reply.status if reply else 'no answer'}")
                 self.registered = True
-        with exchange(self.environment, "SIP", "call setup") as outcome:
+        kind = self.kind()
+        self.callee.refuse_with = (486, "Busy Here") if kind == "voicemail" else None
+        self.callee.answer_after = 60.0 if kind == "fallback" else 0.0
+        step = {"answered": "call setup", "fallback": "call to voicemail after ringing",
+                "voicemail": "call to voicemail (busy)"}[kind]
+        with exchange(self.environment, "SIP", step) as outcome:
             call = self.caller.call(self.callee_name, timeout=16)
             outcome["ms"] = call.setup_seconds * 1000
             if not call.answered:
@@ -46,6 +64,15 @@ class SipCallsUser(User):
             if reply is None or reply.status != 200:
                 raise ProtocolFailure(f"BYE: {reply.status if reply else 'no answer'}")
         incoming = next((c for c in self.callee.incoming if c.invite.call_id == call.call_id), None)
+        if kind != "answered":  # voicemail answered: the greeting came back, the message went to the mailbox
+            if incoming:
+                self.callee.forget(incoming)
+            with exchange(self.environment, "RTP", "voicemail greeting") as outcome:
+                quality = call.rtp.quality()
+                outcome["ms"] = quality.delay_ms or 0.0
+                if not quality.received:
+                    raise ProtocolFailure("RTP: voicemail sent no greeting")
+            return
         streams = [call.rtp] + ([incoming.rtp] if incoming and incoming.rtp else [])
         with exchange(self.environment, "RTP", "call media") as outcome:
             for stream in streams:

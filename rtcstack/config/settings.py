@@ -88,6 +88,12 @@ class LoadSettings(Settings):
         1.0, ge=0, le=3600, description="sip_register: seconds between one user's REGISTERs (0: back to back).")
     call_hold_seconds: Float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
     call_pause_seconds: Float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
+    call_fallback_percent: Int = Field(
+        10, ge=0, le=100, description="sip_calls: share of calls the callee does not answer: after the account's ring "
+                                      "time (5 s for the load accounts) voicemail answers (R10, R14; needs a voicemail "
+                                      "host, else 0).")
+    call_voicemail_percent: Int = Field(
+        10, ge=0, le=100, description="sip_calls: share of calls the callee answers busy: voicemail answers at once.")
     turn_message_size: Int = Field(172, ge=20, le=1400, description="turn_relay: bytes per relayed message "
                                    "(172 = an RTP packet of G.711 at 20 ms).")
     turn_interval_ms: Int = Field(20, ge=1, le=10000, description="turn_relay: milliseconds between one user's messages.")

@@ -81,7 +81,8 @@ class LoadContext:
             janus_url=edge_url + deployment.edge.janus_path if edge_url else "",
             janus_api_secret=secret("janus_api_secret"), janus_room_key=secret("janus_room_key"),
             edge_url=edge_url, cafile=str(site.pki.directory / "ca.crt"),
-            load=deployment.load.model_dump(mode="json"))
+            load=deployment.load.model_dump(mode="json") | ({} if deployment.hosts_with("voicemail") else {
+                "call_fallback_percent": 0, "call_voicemail_percent": 0}))
 
     def write(self, path: Path) -> Path:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -113,7 +113,20 @@ class LoadRun:
                 f"{CUSTOMER},{','.join(account(key, name, i))}" for name, count in needed.items() for i in range(count)]
             path.write_text("\n".join(rows) + "\n")
             import_accounts(db, path)
+        self.voicemail_for_calls(db)
         return total
+
+    def voicemail_for_calls(self, db) -> None:
+        """sip_calls' fallback and voicemail shares (R10, R14): the load accounts have voicemail, ringing 5 s
+        first; without those shares (or a voicemail host) they have none, and every call is answered."""
+        from ..domain.features import set_customer
+
+        load = self.deployment.load
+        on = bool(self.deployment.hosts_with("voicemail")) and load.call_fallback_percent + load.call_voicemail_percent > 0
+        set_customer(db, CUSTOMER, voicemail_service=on)
+        db.run(f"UPDATE sip_accounts SET voicemail = {'true' if on else 'false'}, ring_seconds = 5 WHERE customer_id = "
+               f"(SELECT id FROM customers WHERE name = '{CUSTOMER}') AND (voicemail, ring_seconds) IS DISTINCT FROM "
+               f"({'true' if on else 'false'}, 5);")
 
     def create_invites(self) -> dict:
         """For the http scenario, with a links role: one invite whose page every user views (a page view spends
