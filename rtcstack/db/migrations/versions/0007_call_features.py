@@ -24,17 +24,18 @@ NUMBER_ROUTES = """
 """
 
 #: What Kamailio does with one call (route[RING] in kamailio.cfg): `plan` is a list of steps
-#: "action/username/ring_ms" joined by ";" (no colons: SQLAlchemy's text() would read ":0" as a parameter) (actions: ring, dnd (skipped), voicemail, busy, end), `display`
+#: "action/username/ring_ms" joined by ";" (no colons: SQLAlchemy's text() would read ":0" as a parameter), `steps`
+#: how many (actions: ring, dnd (skipped), voicemail, busy, end), `display`
 #: the name every rung device shows (NULL: the caller's own).
 RING_PLAN = r"""
-CREATE OR REPLACE FUNCTION ring_plan(caller text, callee text, OUT plan text, OUT display text)
+CREATE OR REPLACE FUNCTION ring_plan(caller text, callee text, OUT plan text, OUT display text, OUT steps integer)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
 DECLARE
     account record;
     target text := callee;
     rule record;
     local_now timestamp;
-    steps text[] := '{}';
+    parts text[] := '{}';
     grp record;
     member record;
     mailbox boolean;
@@ -74,10 +75,10 @@ BEGIN
             WHERE m.group_id = grp.id AND a.enabled AND call_in_scope(caller, a.username) = 1
             ORDER BY m.position
         LOOP
-            steps := steps || CASE WHEN member.do_not_disturb THEN 'dnd/' || member.username || '/0'
+            parts := parts || CASE WHEN member.do_not_disturb THEN 'dnd/' || member.username || '/0'
                                    ELSE 'ring/' || member.username || '/' || member.ring_seconds * 1000 END;
         END LOOP;
-        steps := steps || CASE
+        parts := parts || CASE
             WHEN grp.fallback = 'voicemail' AND grp.fallback_mailbox THEN ARRAY['voicemail/' || grp.fallback_user || '/0']
             WHEN grp.fallback = 'account' AND grp.fallback_user IS NOT NULL THEN ARRAY['ring/' || grp.fallback_user || '/0', 'end//0']
             ELSE ARRAY['busy//0'] END;
@@ -88,16 +89,17 @@ BEGIN
         WHERE a.username = target AND a.enabled AND c.enabled;
         IF NOT FOUND THEN
             plan := 'end//0';
+            steps := 1;
             RETURN;
         END IF;
         mailbox := member.mailbox;
         IF member.do_not_disturb THEN
-            steps := ARRAY['dnd/' || member.username || '/0'];
+            parts := ARRAY['dnd/' || member.username || '/0'];
         ELSE
             -- Without a mailbox the account rings until the caller gives up (or the registrar's limit).
-            steps := ARRAY['ring/' || member.username || '/' || CASE WHEN mailbox THEN member.ring_seconds * 1000 ELSE 0 END];
+            parts := ARRAY['ring/' || member.username || '/' || CASE WHEN mailbox THEN member.ring_seconds * 1000 ELSE 0 END];
         END IF;
-        steps := steps || CASE WHEN mailbox THEN 'voicemail/' || member.username || '/0'
+        parts := parts || CASE WHEN mailbox THEN 'voicemail/' || member.username || '/0'
                                WHEN member.do_not_disturb THEN 'busy//0' ELSE 'end//0' END;
     END IF;
     -- Seed 000: a contact's devices calling their video phone show the contact's configured name.
@@ -109,7 +111,8 @@ BEGIN
         WHERE da.username = caller AND va.username = target;
     END IF;
     display := left(regexp_replace(display, '["\\\r\n]', '', 'g'), 64);
-    plan := array_to_string(steps, ';');
+    plan := array_to_string(parts, ';');
+    steps := cardinality(parts);
 END $$
 """
 
