@@ -18,8 +18,9 @@ RING = 5  # seconds: the shortest ring time a member may have
 
 
 def display_of(invite) -> str:
-    match = re.match(r'\s*"([^"]*)"', invite.get("from") or "")
-    return match[1] if match else ""
+    header = invite.get("from") or ""
+    match = re.match(r'\s*"([^"]*)"', header) or re.match(r"\s*([^<\"]+?)\s*<", header)
+    return match[1].strip() if match else ""
 
 
 def group(sip, customer: str, members: list[tuple[str, int]], *extra: str) -> str:
