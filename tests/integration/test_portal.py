@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -492,6 +494,81 @@ def test_a_csv_of_200000_calls_streams_without_growing_the_portals_memory(portal
     print(f"CSV {size_kib} KiB; the portal workers' RSS {before} KiB before, at most {during} KiB while it streamed")
     # a worker that held the file would grow by its size, one that held the rows by several times it
     assert during - before < size_kib, (before, during, size_kib)
+
+
+# --- call features (P6-P8, P10) ------------------------------------------------------------------------------
+
+
+def test_a_voicemail_message_plays_in_the_browser_and_is_deleted_and_a_greeting_uploads(portal, tmp_path):
+    name, (caller, callee) = portal.customer(2)
+    email = portal.user(name)
+    rtcstack("customers", "set", portal.inventory, name, "--voicemail", "on")
+    account = _account_id(portal, callee[0])
+    with portal.browser(tmp_path) as browser:
+        browser.do("open", session="c")
+        browser.do("login", session="c", email=email, password=PASSWORD)
+        # P6: the account's voicemail switch, in the portal
+        saved = browser.do("form", session="c", path=f"/accounts/{account}", selector="form.stacked",
+                           checks={"voicemail": True}, fields={"ring_seconds": "5"})
+        assert saved["status"] == 200, saved
+        assert portal.sql(f"SELECT voicemail, ring_seconds FROM sip_accounts WHERE id = {account}") == [["t", "5"]]
+        # the callee is not registered: voicemail answers; the caller speaks over the greeting and 4 s after it
+        with _agent(portal, caller) as phone:
+            phone.rtp_seconds = 11
+            call = phone.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            time.sleep(11)
+            call.hangup()
+        for _ in range(20):
+            rows = portal.sql(f"SELECT id, host, path FROM voicemail_messages WHERE account_id = {account}")
+            if rows:
+                break
+            time.sleep(0.5)
+        [[message, host, path]] = rows
+        page = browser.do("visit", session="c", path="/voicemail", screenshot="voicemail", axe=True)
+        assert page["status"] == 200 and not page["console_errors"], page
+        _keep(page.get("screenshot"), "voicemail-en")
+        played = browser.do("play", session="c", selector=f"tr[data-message='{message}'] audio")
+        assert played["found"] and played["outcome"] == "ended" and played["duration"] > 2, played
+        assert portal.sql(f"SELECT heard_at IS NOT NULL FROM voicemail_messages WHERE id = {message}") == [["t"]]
+        # a greeting of the account's own: a WAV file at 16 kHz, kept at 8 kHz
+        wav = tmp_path / "greeting.wav"
+        with wave.open(str(wav), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(b"".join(int(8000 * math.sin(n / 5)).to_bytes(2, "little", signed=True)
+                                     for n in range(32000)))
+        uploaded = browser.do("form", session="c", path="/voicemail", selector=f"form[action='/voicemail/greetings/{account}']",
+                              files={"greeting": str(wav)})
+        assert uploaded["status"] == 200, uploaded
+        assert portal.sql(f"SELECT seconds FROM voicemail_greetings WHERE account_id = {account}") == [["2.00"]]
+        deleted = browser.do("form", session="c", path="/voicemail",
+                             selector=f"form[action='/voicemail/{message}/delete']")
+        assert deleted["status"] == 200, deleted
+    assert not portal.sql(f"SELECT id FROM voicemail_messages WHERE id = {message}")
+    assert "gone" in connect(portal.site, [host])[host].run(f"test -e {path} && echo there || echo gone")
+
+
+def test_routing_rules_are_shown_disabled_until_the_provider_enables_them(portal, tmp_path):
+    name, (office, mobile) = portal.customer(2)
+    email = portal.user(name)
+    rtcstack("routing-rules", "add", portal.inventory, office[0], "--callers", "48601*", "--days", "mon-fri",
+             "--hours", "08:00-16:00", "--to", mobile[0])
+    me = Client(portal)
+    me.login(email)
+    page = me.get("/routing").text
+    assert "Selective call routing is off" in page and "<fieldset disabled>" in page and "48601*" in page
+    refused = me.post("/routing", {"account": office[0], "callers": "*", "days": "1", "target": mobile[0]},
+                      csrf_from="/routing")
+    assert refused.status == 403 and len(portal.sql(
+        f"SELECT 1 FROM routing_rules r JOIN sip_accounts a ON a.id = r.account_id WHERE a.username = '{office[0]}'")) == 1
+    rtcstack("customers", "set", portal.inventory, name, "--selective-routing", "on")
+    added = me.post("/routing", {"account": office[0], "callers": "*", "days": "6", "starts": "22:00", "ends": "06:00",
+                                 "target": mobile[0]}, csrf_from="/routing")
+    assert added.status == 303, added.text[:2000]
+    listed = rtcstack("routing-rules", "list", portal.inventory, "--account", office[0]).stdout
+    assert "#2: calls from * on sat, 22:00-06:00" in listed, listed
 
 
 # --- scope, throttling, CSRF ---------------------------------------------------------------------------------------

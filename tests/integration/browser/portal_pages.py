@@ -30,6 +30,7 @@ class Portal:
         self.axe = Path(params["axe"]).read_text() if params.get("axe") else None
         self.browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--autoplay-policy=no-user-gesture-required",
             f"--host-resolver-rules=MAP {params['edge_name']} {params['edge_address']}"])
         self.sessions: dict[str, dict] = {}
 
@@ -108,6 +109,8 @@ class Portal:
                 field.fill(str(value))
         for name, checked in action.get("checks", {}).items():
             form.locator(f"[name='{name}']").set_checked(bool(checked))
+        for name, path in action.get("files", {}).items():
+            form.locator(f"[name='{name}']").set_input_files(path)
         s["status"] = None
         with page.expect_navigation():
             form.locator(action.get("button", "button[type=submit]")).first.click()
@@ -120,6 +123,25 @@ class Portal:
             return {"found": True, "console_errors": self.session(action)["errors"]}
         except PlaywrightTimeout:
             return {"found": False, "html": page.inner_html("main")[:4000]}
+
+    def play(self, action: dict) -> dict:
+        """Play the page's audio element `selector` (muted, at 4x) to its end; what the element reached."""
+        page = self.session(action)["page"]
+        return page.evaluate("""async (selector) => {
+            const audio = document.querySelector(selector);
+            if (!audio) return {found: false};
+            audio.muted = true;
+            const done = new Promise(resolve => {
+                audio.addEventListener('ended', () => resolve('ended'), {once: true});
+                audio.addEventListener('error', () => resolve('error'), {once: true});
+                setTimeout(() => resolve('timeout'), 30000);
+            });
+            audio.playbackRate = 4;
+            await audio.play().catch(error => null);
+            const outcome = await done;
+            return {found: true, outcome, duration: audio.duration, time: audio.currentTime,
+                    error: audio.error ? audio.error.code : null};
+        }""", action["selector"])
 
     def fetch(self, action: dict) -> dict:
         answer = self.session(action)["context"].request.get(self.origin + action["path"])
