@@ -541,9 +541,9 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
 
     async def greeting_save(request: Request, account_id: int):
         scope, _ = need(request, customer=True)
-        form = await request.form(max_files=1, max_fields=4)
-        form_ok(request, str(form.get("csrf_token", "")))
         features.account_features(db, scope, account_id)  # another customer's account: 404 before anything
+        form = await request.form(max_files=1, max_fields=16)
+        form_ok(request, str(form.get("csrf_token", "")))
         upload = form.get("greeting")
         try:
             if upload is None or isinstance(upload, str):

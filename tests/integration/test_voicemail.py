@@ -129,6 +129,8 @@ def test_a_busy_account_with_voicemail_takes_a_message_that_matches_what_was_sai
     with wave.open(io.BytesIO(base64.b64decode(stored)), "rb") as wav:
         recorded = array("h", wav.readframes(wav.getnframes()))
     correlation = best_correlation(envelope(sent), envelope(recorded))
+    print(f"greeting {len(me.heard) / audio.RATE:.1f} s at {audio.level(me.heard):.1f} dBFS; message {seconds} s; "
+          f"envelope correlation {correlation:.3f}")
     assert correlation > 0.9, correlation
 
 

@@ -117,6 +117,16 @@ END $$
 """
 
 
+#: Whether Kamailio routes a dialled name itself (an account or a ring group) rather than as a number (R7).
+LOCAL = """
+CREATE OR REPLACE FUNCTION dialled_local(dialled text) RETURNS integer LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = public AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM sip_subscribers WHERE username = dialled)
+                  OR EXISTS (SELECT 1 FROM ring_groups WHERE name = dialled) THEN 1 ELSE 0 END
+$$
+"""
+
+
 def upgrade() -> None:
     op.add_column("customers", sa.Column("time_zone", sa.String(64), nullable=False, server_default="Europe/Warsaw",
                                          comment="R9: routing rules' days and hours are read in it"))
@@ -220,9 +230,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     )
     op.execute(RING_PLAN)
+    op.execute(LOCAL)
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION dialled_local(text)")
     op.execute("DROP FUNCTION ring_plan(text, text)")
     op.drop_table("voicemail_greetings")
     op.drop_table("voicemail_messages")
