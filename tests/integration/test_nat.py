@@ -134,6 +134,7 @@ def test_a_call_between_clients_behind_a_cone_and_a_symmetric_nat_carries_rtp_bo
         assert home.hangup() == 200
 
 
+@pytest.mark.slow  # waits out an idle timer by design: not in the default run (README, Tests)
 def test_keepalives_hold_the_nat_binding_for_an_incoming_call_after_two_idle_minutes(nat):
     """The router forgets a UDP mapping after 30 s; the registrar's keepalives (every
     registrar.keepalive_interval_seconds) keep it, so a call after 2 minutes still arrives and the lamp

@@ -521,6 +521,7 @@ def test_a_postgresql_restart_under_load_answers_no_correct_password_with_401(la
     assert answers[200] > settled, dict(answers)
 
 
+@pytest.mark.slow  # waits out an idle timer by design: not in the default run (README, Tests)
 def test_a_tcp_connection_that_sends_nothing_is_closed_but_a_registered_one_still_gets_calls(sip):
     """A connection that never sends a request is closed after registrar.tcp_idle_seconds; the connection a
     phone registered over outlives that idle time and carries an incoming call."""
