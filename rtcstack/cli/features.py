@@ -65,8 +65,8 @@ def ring_groups() -> None:
 @click.option("--member", "members", multiple=True, metavar="ACCOUNT[:SECONDS]",
               help="A member, in ring order, with its ring time (default --ring-seconds); repeat for each.")
 @click.option("--contact", metavar="VIDEO_PHONE/CONTACT",
-              help="Ring a video phone's contact's devices in the order they were set up (R10); the display name "
-                   "defaults to the contact's name.")
+              help="Ring a video phone's contact's devices in the order they were set up (R10); the video phone then "
+                   "sees calls from each of them as the contact (the display name, else the contact's name).")
 @click.option("--ring-seconds", type=int, default=20, show_default=True, help="Ring time of members given without one.")
 @click.option("--display-name", help="What every rung device shows as the caller (\"Incoming call from Jane\").")
 @click.option("--fallback", type=click.Choice(["busy", "voicemail", "account"]), default="busy", show_default=True,

@@ -168,7 +168,7 @@ def save_ring_group(db: SqlRunner, name: str, customer: str, members: list[tuple
                     customer_id: int | None = None) -> Group:
     """Create ring group NAME or replace its settings and members, in one transaction. `contact` (video phone,
     contact): the members are that contact's devices in the order they were set up (R10: first the Android,
-    then the iPad), each for `ring_seconds`, and the display name defaults to the contact's name."""
+    then the iPad), each for `ring_seconds`; the video phone then sees calls from any of them as the contact."""
     problems: list = []
     cid = customer_id_of(db, customer) if customer_id is None else customer_id
     if not USERNAME.match(name):
@@ -190,7 +190,6 @@ def save_ring_group(db: SqlRunner, name: str, customer: str, members: list[tuple
         devices = db.query(select(SipAccount.username).join(Device, Device.account_id == SipAccount.id)
                            .where(Device.contact_id == contact_id).order_by(Device.id))
         members = [(u, ring_seconds) for (u,) in devices] if members is None else members
-        display_name = contact_name if display_name is None else display_name
     members = members or []
     if not members:
         problems.append(Problem("a ring group needs at least one member"))

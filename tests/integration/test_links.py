@@ -164,6 +164,45 @@ def _agent(links: LinksLab, account: tuple[str, str], registrar_uri: str | None 
     return UserAgent(host, port, links.deployment.sip_domain, *account, **options)
 
 
+def _display(invite) -> str:
+    found = re.match(r'\s*"([^"]*)"', invite.get("from") or "")
+    return found.group(1) if found else ""
+
+
+def test_a_video_phone_rings_a_contacts_devices_in_order_and_sees_each_of_them_as_the_contact(links):
+    """Seed 000 (R10): Jane's Android, then her iPad, each rung for its ring time; both show the video phone's
+    name, and a call from either device shows "Jane" on the video phone, not JaneAndroid or JaneiPad."""
+    phone, phone_password, (jane,) = links.family(1)
+    android = links.redeem(links.issue(phone, jane), display_name="JaneAndroid").json()
+    ipad = links.redeem(links.issue(phone, jane), display_name="JaneiPad").json()  # a second link, a second device
+    from rtcstack.runtime.database import Database
+
+    [[customer]] = Database.connect(links.site).run(
+        f"SELECT c.name FROM customers c JOIN video_phones v ON v.customer_id = c.id WHERE v.name = '{phone}'")
+    group = f"{phone}-jane"
+    made = rtcstack("ring-groups", "add", links.inventory, group, "--customer", customer, "--contact",
+                    f"{phone}/{jane}", "--ring-seconds", "5").stdout
+    assert made.index(android["sip"]["username"]) < made.index(ipad["sip"]["username"]), made
+    with _agent(links, (phone, phone_password)) as video_phone, \
+            _agent(links, (android["sip"]["username"], android["sip"]["password"]), answer_after=60) as first, \
+            _agent(links, (ipad["sip"]["username"], ipad["sip"]["password"])) as second:
+        for agent in (video_phone, first, second):
+            assert agent.register().status == 200
+        call = video_phone.call(group, display=f"Anna {phone}", timeout=20)
+        assert call.answered, (call.status, call.reason)
+        call.hangup()
+        assert len(first.incoming) == 1 and len(second.incoming) == 1
+        waited = second.incoming[0].received_at - first.incoming[0].received_at
+        assert 4.5 <= waited <= 7, waited
+        assert _display(first.incoming[0].invite) == _display(second.incoming[0].invite) == f"Anna {phone}"
+        for device in (first, second):
+            device.answer_after = 0
+            back = device.call(phone)
+            assert back.answered, (back.status, back.reason)
+            back.hangup()
+        assert [_display(c.invite) for c in video_phone.incoming] == [jane, jane]
+
+
 def test_redeem_gives_an_account_that_calls_its_video_phone_and_family_with_rtp_and_nothing_else(links):
     phone, phone_password, (jane, john) = links.family(2)
     answer = links.redeem(links.issue(phone, jane), recovery_email=f"Jane.{secrets.token_hex(3)}@Example.org")

@@ -102,9 +102,11 @@ BEGIN
         parts := parts || CASE WHEN mailbox THEN 'voicemail/' || member.username || '/0'
                                WHEN member.do_not_disturb THEN 'busy//0' ELSE 'end//0' END;
     END IF;
-    -- Seed 000: a contact's devices calling their video phone show the contact's configured name.
+    -- Seed 000: once a contact's devices are a ring group, its video phone sees every one of them as the
+    -- contact ("Incoming call from Jane", not JaneAndroid or JaneiPad): the group's display name, else the contact's.
     IF display IS NULL THEN
-        SELECT g.display_name INTO display FROM devices d
+        SELECT COALESCE(g.display_name, c.name) INTO display FROM devices d
+        JOIN contacts c ON c.id = d.contact_id
         JOIN sip_accounts da ON da.id = d.account_id
         JOIN ring_groups g ON g.contact_id = d.contact_id
         JOIN video_phones v ON v.id = d.video_phone_id JOIN sip_accounts va ON va.id = v.account_id
