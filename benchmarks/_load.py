@@ -25,6 +25,8 @@ from rtcstack.protocols.sip.transport import local_address_towards  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
 SIPP_SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
+#: sip_calls without its fallback and voicemail shares: every call answered, as sipp's are.
+ANSWERED_ONLY = ("call_fallback_percent=0", "call_voicemail_percent=0")
 
 
 @dataclass

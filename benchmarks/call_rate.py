@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, rtcstack_load, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
+from benchmarks._load import ANSWERED_ONLY, command_line, fmt, rtcstack_load, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 
 
@@ -26,7 +26,8 @@ def main() -> None:
     rows, best = [], {"rtcstack": 0.0, "sipp": 0.0}
 
     for users in (20, 50, 100, 200, 280):
-        run = rtcstack_load(lab, "sip_calls", users, args.seconds, "call_hold_seconds=1", "call_pause_seconds=0")
+        run = rtcstack_load(lab, "sip_calls", users, args.seconds, "call_hold_seconds=1", "call_pause_seconds=0",
+                            *ANSWERED_ONLY)
         done, failed = run.count("SIP", "call setup")
         rate = (done - failed) / args.seconds
         rows.append(["rtcstack (Locust)", f"{users} users", str(done - failed), str(failed), fmt(rate),

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, rtcstack_load  # noqa: E402
+from benchmarks._load import ANSWERED_ONLY, command_line, fmt, rtcstack_load  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main() -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    run = rtcstack_load(lab, "sip_calls", limit + args.extra, args.hold + 15, f"call_hold_seconds={args.hold}",
+    run = rtcstack_load(lab, "sip_calls", limit + args.extra, args.hold + 15, f"call_hold_seconds={args.hold}", *ANSWERED_ONLY,
                         "call_pause_seconds=1", "sip_calls.max_failure_ratio=1", workers=args.workers)
     stop.set()
     sampler.join(timeout=10)
