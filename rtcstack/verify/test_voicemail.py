@@ -5,18 +5,14 @@ import json
 import pytest
 
 from rtcstack.roles.voicemail import ACCOUNT, CONFIG, VOICES, greeting_path
-from rtcstack.verify.helpers import listening
+from rtcstack.verify.helpers import listening, own_service_on_private_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.role("voicemail")]
 
 
 def test_the_voicemail_runs_as_its_own_account_on_the_private_address_only(target):
-    service = target.remote.service(ACCOUNT)
-    assert service.is_running and service.is_enabled
-    pid = target.remote.check_output(f"systemctl show -p MainPID --value {ACCOUNT}").strip()
-    assert target.remote.check_output(f"ps -o user= -p {pid}").strip() == ACCOUNT
     v, address = target.deployment.voicemail, target.host.private_address
-    assert f"{address}:{v.http_port}" in listening(target, "tcp")
+    own_service_on_private_address(target, ACCOUNT, v.http_port)
     udp = listening(target, "udp")
     assert f"{address}:{v.sip_port}" in udp
     assert not [x for x in udp if x.endswith(f":{v.sip_port}") and x.split(":")[0] in ("0.0.0.0", "*", "[::]")]
