@@ -60,13 +60,16 @@ def create_voicemail_app(config: ServiceConfig) -> FastAPI:
     stop = threading.Event()
 
     def sweep() -> None:
-        while not stop.wait(options.sweep_minutes * 60):
+        """At start (in this thread: the service answers at once) and every sweep_minutes after."""
+        while True:
             try:
                 removed = store.sweep(options.retention_days, options.max_messages)
                 if removed:
                     log.info("retention: %d message(s) removed", removed)
             except Exception:
                 log.exception("retention sweep")
+            if stop.wait(options.sweep_minutes * 60):
+                return
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -75,10 +78,6 @@ def create_voicemail_app(config: ServiceConfig) -> FastAPI:
         app.state.agent = agent
         agent.start()
         threading.Thread(target=sweep, daemon=True, name="voicemail-retention").start()
-        try:
-            store.sweep(options.retention_days, options.max_messages)
-        except Exception:
-            log.exception("retention sweep")
         yield
         stop.set()
         agent.close()
