@@ -71,10 +71,12 @@ def _probe(source: str | None, address: str, port: int) -> str:
 
 
 def test_firewall_admits_postgresql_only_from_its_clients(lab_runner):
-    """db1:5432 answers sip1 (a registrar) but drops the machine and media1; ssh stays reachable."""
+    """db1:5432 answers sip1 (a registrar) and media1 (its voicemail) but drops the machine and turn1; ssh stays
+    reachable."""
     lab_runner("inventories/lab.py")
     assert _probe("sip1", "198.18.10.11", 5432) == "open"
-    assert _probe("media1", "198.18.10.11", 5432) == "dropped"
+    assert _probe("media1", "198.18.10.11", 5432) == "open"
+    assert _probe("turn1", "198.18.10.11", 5432) == "dropped"
     assert _probe(None, "198.18.10.11", 5432) == "dropped"
     assert _probe(None, "198.18.10.11", 22) == "open"
     assert _probe(None, "198.18.10.11", 8080) == "dropped"

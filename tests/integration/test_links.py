@@ -165,8 +165,9 @@ def _agent(links: LinksLab, account: tuple[str, str], registrar_uri: str | None 
 
 
 def _display(invite) -> str:
-    found = re.match(r'\s*"([^"]*)"', invite.get("from") or "")
-    return found.group(1) if found else ""
+    header = invite.get("from") or ""
+    found = re.match(r'\s*"([^"]*)"', header) or re.match(r"\s*([^<\"]+?)\s*<", header)
+    return found.group(1).strip() if found else ""
 
 
 def test_a_video_phone_rings_a_contacts_devices_in_order_and_sees_each_of_them_as_the_contact(links):

@@ -155,4 +155,5 @@ def test_an_unregistered_account_with_voicemail_goes_straight_to_voicemail(sip):
         assert call.answered and time.monotonic() - started < 3, (call.status, call.reason)
         me.listen()
         assert audio.level(me.heard) > -35
-        call.hangup()
+        bye = call.hangup()  # in-dialog, through the registrar, to the voicemail (beside it on a single host)
+        assert bye is not None and bye.status == 200, bye
