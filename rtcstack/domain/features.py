@@ -439,7 +439,8 @@ class Message:
     heard: bool
 
 
-def messages(db: SqlRunner, account: str | None = None, customer_id: int | None = None) -> list[Message]:
+def messages(db: SqlRunner, account: str | None = None, customer_id: int | None = None,
+             message_id: int | None = None) -> list[Message]:
     query = (select(VoicemailMessage.id, SipAccount.username, VoicemailMessage.caller, VoicemailMessage.received_at,
                     VoicemailMessage.seconds, VoicemailMessage.host, VoicemailMessage.path, VoicemailMessage.heard_at)
              .join(SipAccount, SipAccount.id == VoicemailMessage.account_id)
@@ -448,5 +449,7 @@ def messages(db: SqlRunner, account: str | None = None, customer_id: int | None 
         query = query.where(SipAccount.username == account)
     if customer_id is not None:
         query = query.where(SipAccount.customer_id == customer_id)
+    if message_id is not None:
+        query = query.where(VoicemailMessage.id == message_id)
     return [Message(int(i), u, c, when(r), Decimal(s), h, p, bool(when(heard)))
             for i, u, c, r, s, h, p, heard in db.query(query)]

@@ -141,15 +141,16 @@ def messages(db: SqlRunner, scope: Scope) -> list[features.Message]:
 
 
 def message(db: SqlRunner, scope: Scope, message_id: int) -> features.Message:
-    for found in messages(db, scope):
-        if found.id == message_id:
-            return found
-    raise PortalError(404, [Problem("no such message")])
+    found = features.messages(db, customer_id=_customer(scope), message_id=message_id)
+    if not found:
+        raise PortalError(404, [Problem("no such message")])
+    return found[0]
 
 
-def mark_heard(db: SqlRunner, scope: Scope, message_id: int) -> None:
-    db.query(update(VoicemailMessage).where(VoicemailMessage.id == message(db, scope, message_id).id,
-                                            VoicemailMessage.heard_at.is_(None)).values(heard_at=func.now()))
+def mark_heard(db: SqlRunner, message: features.Message) -> None:
+    """A message the user's scope was checked for (`message()`) has been played."""
+    db.query(update(VoicemailMessage).where(VoicemailMessage.id == message.id, VoicemailMessage.heard_at.is_(None))
+             .values(heard_at=func.now()))
 
 
 def greetings(db: SqlRunner, scope: Scope) -> dict[str, Decimal]:

@@ -123,7 +123,7 @@ class VoicemailAgent:
     def _reply(self, req: SipMessage, source: tuple[str, int], status: int, reason: str, tag: str | None = None,
                extra: list[tuple[str, str]] = (), body: bytes = b"") -> SipMessage:
         response = response_to(req, status, reason, tag or secrets.token_hex(4), list(extra), body)
-        self._send(response, _response_target(req, source))
+        self._send(response, source)
         return response
 
     def _dispatch(self, message: SipMessage, source: tuple[str, int]) -> None:
@@ -145,7 +145,7 @@ class VoicemailAgent:
             if dialog is None:
                 self._invite(message, source)
             elif dialog.response is not None and message.tag("to") is None:
-                self._send(dialog.response, _response_target(message, source))  # a retransmission
+                self._send(dialog.response, source)  # a retransmission
             else:  # a re-INVITE: the same media
                 self._reply(message, source, 200, "OK", dialog.local_tag, self._contact() + [
                     ("Content-Type", "application/sdp")], dialog.response.body if dialog.response else b"")
@@ -213,7 +213,7 @@ class VoicemailAgent:
 
     def _repeat_ok(self, dialog: Dialog) -> None:
         interval, deadline = T1, time.monotonic() + 64 * T1
-        target = _response_target(dialog.invite, dialog.source)
+        target = dialog.source  # RFC 3581: answer where the request came from
         while not dialog.acked.wait(interval) and not dialog.ended.is_set() and time.monotonic() < deadline:
             self._send(dialog.response, target)
             interval = min(interval * 2, T2)
@@ -273,8 +273,3 @@ def caller_of(invite: SipMessage) -> str:
 def _hop(route: str) -> tuple[str, int]:
     match = re.search(r"sips?:(?:[^@;>]+@)?([^;>:]+)(?::(\d+))?", route)
     return (match[1], int(match[2] or 5060)) if match else ("127.0.0.1", 5060)
-
-
-def _response_target(req: SipMessage, source: tuple[str, int]) -> tuple[str, int]:
-    """RFC 3581: answer where the request came from."""
-    return source

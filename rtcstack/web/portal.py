@@ -522,7 +522,7 @@ def create_portal_app(config: ServiceConfig, engine=None) -> FastAPI:
         scope, _ = need(request, customer=True)
         found = features.message(db, scope, message_id)
         data = voicemail_host(found.host, "GET", f"/messages/{message_id}/audio")
-        features.mark_heard(db, scope, message_id)
+        features.mark_heard(db, found)
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "private, no-store"})
 
     def voicemail_delete(request: Request, message_id: int, csrf_token: Short = ""):
