@@ -134,11 +134,11 @@ def network_sysctls(deployment: Deployment) -> dict[str, int]:
 
 
 def database_url(deployment: Deployment, login: str, secret: str) -> str:
-    """SQLAlchemy URL of a service's PostgreSQL login on the (first) database host, TLS verified by the site's CA."""
-    database = deployment.hosts_with("database")[0]
-    return (f"postgresql+psycopg://{login}:{deployment.secret(secret)}@{database.private_address}:"
-            f"{deployment.database.port}/{deployment.database.name}?sslmode=verify-ca&"
-            f"sslrootcert=/etc/rtcstack/tls/ca.crt")
+    """SQLAlchemy URL of a service's PostgreSQL login, TLS verified by the site's CA. It lists every database
+    host and asks for the one that takes writes, so the service follows a promoted standby by reconnecting."""
+    hosts = "&".join(f"host={h.private_address}:{deployment.database.port}" for h in deployment.hosts_with("database"))
+    return (f"postgresql+psycopg://{login}:{deployment.secret(secret)}@/{deployment.database.name}?{hosts}&"
+            "target_session_attrs=read-write&sslmode=verify-ca&sslrootcert=/etc/rtcstack/tls/ca.crt")
 
 
 def web_service(name: str, settings: type[Settings], needs: tuple[str, ...], secrets: dict[str, str],

@@ -29,6 +29,9 @@ class RegistrarSettings(Settings):
 
     sip_port: Port = Field(5060, description="SIP port for UDP and TCP.")
     sip_tls_port: Port = Field(5061, description="SIP over TLS port.")
+    dmq_port: Port = Field(5090, description="Port on the private address where registrars replicate registrations and "
+                                             "calls to each other (Kamailio's DMQ; registrar hosts only; used with "
+                                             "two or more registrars).")
     rpc_port: Port = Field(5080, description="Kamailio's JSON-RPC over HTTP on the private address, open to portal "
                                              "hosts only, with the bearer secret registrar_rpc_token: the portal's live "
                                              "lamps (R2) read ul.dump there.")
@@ -114,7 +117,15 @@ def listeners(deployment: Deployment, host: Host):
             *listen("sip", "tcp", r.sip_port, "registrar.sip_port", per_source=r.tcp_connections_per_source),
             *listen("sip-tls", "tcp", r.sip_tls_port, "registrar.sip_tls_port", per_source=r.tcp_connections_per_source),
             *(listen("rpc", "tcp", r.rpc_port, "registrar.rpc_port", rpc_clients(deployment))
-              if rpc_clients(deployment) else [])]
+              if rpc_clients(deployment) else []),
+            *(listen("dmq", "udp", r.dmq_port, "registrar.dmq_port", peers(deployment, host))
+              if peers(deployment, host) else [])]
+
+
+def peers(deployment: Deployment, host: Host) -> list:
+    """The other registrars' addresses: each replicates registrations and dialogs to them (DMQ), and sends them
+    calls for the phones registered through them (Path)."""
+    return [h.private_address for h in deployment.hosts_with("registrar") if h.name != host.name]
 
 
 def rpc_clients(deployment: Deployment) -> list:
@@ -167,18 +178,24 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "national_number_length": r.national_number_length,
         # R14: where unanswered, busy and do-not-disturb calls of accounts with voicemail go (none: busy).
         "voicemail_uri": voicemail_sip_uri(deployment),
+        # Two or more registrars: a cluster (registrations and dialogs replicated over DMQ, Path to the phone's own).
+        "peers": [str(a) for a in peers(deployment, host)],
+        "peer_networks": ",".join(f"{a}/32" for a in peers(deployment, host)),
+        "dmq_port": r.dmq_port,
+        "server_id": [h.name for h in deployment.hosts_with("registrar")].index(host.name) + 1,
     }
 
 
 def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
-    db = deployment.hosts_with("database")[0]
     checked = {
         "kamailio.cfg": staged("kamailio.cfg", kamailio_context(deployment, host)),
         "tls.cfg": staged("tls.cfg", {}),
         "rtcstack-secrets.cfg": staged("rtcstack-secrets.cfg", {
             "user": "kamailio", "password": deployment.secret("database_registrar_password"),
             "rpc_token": deployment.secret("registrar_rpc_token"),
-            "address": db.private_address, "port": deployment.database.port, "database": deployment.database.name}),
+            # Every database host (libpq's host list); PGTARGETSESSIONATTRS in the unit picks the one taking writes.
+            "address": ",".join(str(h.private_address) for h in deployment.hosts_with("database")),
+            "port": deployment.database.port, "database": deployment.database.name}),
     }
     channels = deployment.channels
     return checked | {

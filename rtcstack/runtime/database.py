@@ -20,8 +20,11 @@ class Database:
 
     @classmethod
     def connect(cls, site: Site) -> Database:
-        name = primary(site.deployment).name
-        return cls(site.deployment, connect(site, [name])[name])
+        hosts = site.deployment.hosts_with("database")
+        if len(hosts) == 1:
+            name = primary(site.deployment).name
+            return cls(site.deployment, connect(site, [name])[name])
+        return cls(site.deployment, writable(site, [h.name for h in hosts]))
 
     def run(self, script: str) -> list[list[str]]:
         """Run SQL in one transaction as postgres; rows of the last statement, tab-separated."""
@@ -32,3 +35,25 @@ class Database:
 
     def query(self, statement) -> list[list[str]]:
         return self.run(sql_text(statement))
+
+
+def writable(site: Site, names: list[str]) -> RemoteHost:
+    """The database host that takes writes now: the declared primary, or the standby promoted since."""
+    seen = []
+    for name in names:
+        try:
+            remote = connect(site, [name])[name]
+            state = remote.run("runuser -u postgres -- psql -XAtq -c 'SELECT pg_is_in_recovery()'").strip()
+        except Exception as exc:  # a host that is down or fenced is passed over
+            seen.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        if state == "f":
+            return remote
+        seen.append(f"{name}: a standby")
+    raise DatabaseUnavailable("no database host takes writes (" + "; ".join(seen) + "): promote a standby with "
+                              "`rtcstack database promote INVENTORY HOST`")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """No host of the database group is a primary."""
+

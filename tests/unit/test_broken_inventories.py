@@ -71,8 +71,6 @@ CASES = [
     ("address outside the lab subnet", ("replace-address", ("198.18.10.16", "198.18.11.16")),
      "hosts.web1.private_address", "lab subnet"),
     ("missing media role", ("drop", "media = "), "groups.media", "needs a media host"),
-    ("second database host", ("inventory", 'database = [_host("db1"), _host("web1")]'), "groups.database",
-     "more than one database host"),
     ("public address a bool", ("replace", None), "hosts.web1.public_address", "write the address as text"),
 ]
 

@@ -21,12 +21,46 @@ def test_pg_hba_admits_each_login_only_from_its_hosts(project_copy):
     assert "trust" not in hba and "0.0.0.0" not in hba
 
 
-def test_more_than_one_database_host_is_refused(project_copy):
-    inventory = project_copy / "inventories/lab.py"
-    inventory.write_text(inventory.read_text().replace(
-        'database = [_host("db1")]', 'database = [_host("db1"), ("@docker/db2", {"private_address": "198.18.10.21"})]'))
-    with pytest.raises(ConfigError, match="more than one database host"):
-        load(inventory, secrets=FAKE_SECRETS)
+def test_the_first_database_host_is_the_primary_and_the_others_stream_from_it(project_copy):
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    primary, standby = deployment.hosts["scale-db1"], deployment.hosts["scale-db2"]
+    on_primary = database.config_files(deployment, primary)
+    on_standby = database.config_files(deployment, standby)
+    assert "standby" not in on_primary
+    conninfo = on_standby["standby"].render()
+    assert "host=198.18.40.11 port=5432 user=rtcstack_replication" in conninfo and "sslmode=verify-ca" in conninfo
+    assert "primary_slot_name = 'standby_scale_db2'" in conninfo and "password" not in conninfo.split("\n", 3)[-1]
+    assert on_standby["standby"].effect == "reload"  # a new primary is followed without a restart
+    # Either host may be promoted: both admit replication from the other, over TLS only.
+    for files in (on_primary, on_standby):
+        hba = files["hba"].render()
+        assert "hostssl  replication  rtcstack_replication  198.18.40.12/32  scram-sha-256" in hba
+        assert "hostssl  replication  rtcstack_replication  198.18.40.11/32  scram-sha-256" in hba
+        assert "wal_level = replica" in files["postgresql"].render()
+    assert on_primary["pgpass"].mode == "600"
+    assert "rtcstack_replication" in on_primary["roles"].render()
+    assert {str(a) for l in database.listeners(deployment, standby) for a in l.sources} >= {"198.18.40.11"}
+
+
+def test_services_list_every_database_host_and_ask_for_the_one_taking_writes(project_copy):
+    from rtcstack.roles.base import database_url
+    from rtcstack.roles.registrar import config_files as registrar_files
+
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    url = database_url(deployment, "rtcstack_portal", "database_portal_password")
+    assert "host=198.18.40.11:5432&host=198.18.40.12:5432" in url and "target_session_attrs=read-write" in url
+    kamailio = registrar_files(deployment, deployment.hosts["scale-sip1"])
+    assert "@198.18.40.11,198.18.40.12:5432/" in kamailio["rtcstack-secrets.cfg"].render()
+    assert "PGTARGETSESSIONATTRS=read-write" in kamailio["dropin"].render()
+
+
+def test_a_standby_rebuild_refuses_to_replace_a_live_primary(project_copy):
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    command = database.standby_rebuild_command(deployment, deployment.hosts["scale-db2"])
+    guard, rest = command.split("rm -rf $d.rebuild", 1)
+    assert "rtcstack-fenced" in guard and "standby.signal" in guard and "exit 3" in guard
+    assert rest.index("pg_basebackup") < rest.index("systemctl stop")  # the old data stays until the copy is whole
+    assert "-S standby_scale_db2" in rest
 
 
 def test_scram_verifier_is_deterministic_and_checks_like_postgresql():
