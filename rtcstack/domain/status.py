@@ -62,6 +62,13 @@ class LampRules:
         return cls(r.keepalive_interval_seconds, r.lamp_good_rtt_ms, r.lamp_severe_rtt_ms)
 
 
+def contact_age_key(contact: dict) -> tuple[int, int]:
+    """Which of two copies of a contact is the live one: the newer registration, then the newer keepalive. Registrars
+    in a cluster each hold every contact (replicated); only the phone's own registrar keeps it alive, so its copy
+    is the one whose keepalive round trip is current."""
+    return int(contact.get("Last-Modified", 0) or 0), int(contact.get("Last-Keepalive", 0) or 0)
+
+
 def lamp_for(contact: dict | None, rules: LampRules | Deployment, now: float) -> tuple[str, float | None]:
     """R2: grey unregistered; blue waiting for the first keepalive answer; green/yellow/red by RTT;
     red too when keepalives went unanswered for two intervals."""

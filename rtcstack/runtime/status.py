@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..db.models import Customer, SipAccount
 from ..domain.provisioning import ProvisioningError
-from ..domain.status import Ban, Lamp, ban_of, lamp_for, parse_kamcmd
+from ..domain.status import Ban, Lamp, ban_of, contact_age_key, lamp_for, parse_kamcmd
 from ..site import Site
 from .database import Database
 from .remote import connect
@@ -22,7 +22,7 @@ def registered_contacts(site: Site) -> dict[str, dict[str, str]]:
     for name, remote in _registrars(site).items():
         for contact in parse_kamcmd(remote.run("kamcmd ul.dump"), "Contact"):
             previous = contacts.get(contact.get("AoR", ""))
-            if previous is None or int(contact.get("Last-Modified", 0)) > int(previous.get("Last-Modified", 0)):
+            if previous is None or contact_age_key(contact) > contact_age_key(previous):
                 contacts[contact.get("AoR", "")] = contact | {"registrar": name}
     return contacts
 

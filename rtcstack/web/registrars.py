@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterable
 
-from ..domain.status import Ban, LampRules, ban_of, lamp_for
+from ..domain.status import Ban, LampRules, ban_of, contact_age_key, lamp_for
 
 log = logging.getLogger("rtcstack.web.lamps")
 
@@ -53,7 +53,7 @@ class Registrars:
         out: dict[str, dict] = {}
         for aor, contact in contacts_in(answer.get("result")):
             previous = out.get(aor)
-            if previous is None or int(contact.get("Last-Modified", 0)) > int(previous.get("Last-Modified", 0)):
+            if previous is None or contact_age_key(contact) > contact_age_key(previous):
                 out[aor] = contact
         return out
 
@@ -67,7 +67,7 @@ class Registrars:
                 continue
             for aor, contact in found.items():
                 previous = merged.get(aor)
-                if previous is None or int(contact.get("Last-Modified", 0)) > int(previous.get("Last-Modified", 0)):
+                if previous is None or contact_age_key(contact) > contact_age_key(previous):
                     merged[aor] = contact
         return merged
 

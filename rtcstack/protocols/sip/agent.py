@@ -141,6 +141,8 @@ class UserAgent:
         self.on_bye: Callable[[SipMessage], bool] | None = None
         self.incoming: list[IncomingCall] = []
         self.options_received = 0
+        #: Where the OPTIONS (keepalives) came from: addresses.
+        self.options_sources: set[str] = set()
         self._waiting: dict[str, Queue] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"sip-{username}")
@@ -348,6 +350,7 @@ class UserAgent:
         known = self._find(message.call_id)
         if message.method == "OPTIONS":
             self.options_received += 1
+            self.options_sources.add(source[0])
             self._respond(None, message, 200, "OK", [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")], target=source)
         elif message.method == "INVITE":
             if known is not None:  # a retransmission: repeat what we answered
