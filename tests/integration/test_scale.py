@@ -1,0 +1,166 @@
+"""Scale-out on the scale lab (inventories/scale.py, deployed over SSH): two registrars sharing registrations
+and dialogs (DMQ), calls between phones of different registrars, channel limits across them, keepalives from one
+node, a registrar killed under load, a media host lost, the streaming standby. Marker `scale` (its own lab: run
+with `pytest -m scale`)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rtcstack.protocols.sip.agent import sdp_media
+from tests.conftest import rtcstack
+from tests.integration.scale_lab import SCALE_INVENTORY, ScaleLab
+
+pytestmark = [pytest.mark.integration, pytest.mark.scale]
+
+
+@pytest.fixture(scope="module")
+def scale(lab_runner, tmp_path_factory) -> ScaleLab:
+    lab_runner(SCALE_INVENTORY)
+    lab = ScaleLab(SCALE_INVENTORY, tmp_path_factory.mktemp("scale"))
+    rtcstack("tariffs", "import", SCALE_INVENTORY, "docs/tariffs-sample.csv")
+    return lab
+
+
+def _until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_a_registration_through_one_registrar_is_known_to_the_other(scale):
+    account = scale.accounts(scale.customer(), 1)[0]
+    with scale.agent_on(0, account) as phone:
+        assert phone.register().status == 200
+        assert _until(lambda: scale.contacts_on(1, account[0]) == 1), "not replicated to the second registrar"
+        assert scale.contacts_on(0, account[0]) == 1
+
+
+def test_a_call_between_phones_of_different_registrars_carries_rtp_and_leaves_one_cdr(scale):
+    caller, callee = scale.accounts(scale.customer(), 2)
+    with scale.agent_on(1, callee, rtp_seconds=2) as b, scale.agent_on(0, caller, rtp_seconds=2) as a:
+        assert b.register().status == 200 and a.register().status == 200
+        assert _until(lambda: scale.contacts_on(0, callee[0]) == 1)
+        call = a.call(callee[0])
+        assert call.answered, (call.status, call.reason)
+        time.sleep(2.5)
+        assert sdp_media(b.incoming[0].invite.body)[0] in scale.media_addresses
+        caller_rtp, callee_rtp = call.rtp, b.incoming[0].rtp
+        assert caller_rtp.received >= 0.95 * callee_rtp.sent and callee_rtp.received >= 0.95 * caller_rtp.sent
+        assert {s[0] for s in caller_rtp.sources | callee_rtp.sources} <= scale.media_addresses
+        assert call.hangup().status == 200
+        # The callee's registrar only delivered the call: one CDR, written by the caller's registrar.
+        assert _until(lambda: scale.sql(f"SELECT count(*) FROM cdrs WHERE call_id = '{call.call_id}'") == [["1"]])
+
+
+def test_the_phones_own_registrar_alone_keeps_it_alive(scale):
+    first, second = scale.accounts(scale.customer(), 2)
+    interval = scale.deployment.registrar.keepalive_interval_seconds
+    with scale.agent_on(0, first) as a, scale.agent_on(1, second) as b:
+        assert a.register().status == 200 and b.register().status == 200
+        assert _until(lambda: a.options_received >= 2 and b.options_received >= 2, 3 * interval + 5)
+        assert a.options_sources == {str(scale.registrars[0].private_address)}
+        assert b.options_sources == {str(scale.registrars[1].private_address)}
+
+
+@pytest.mark.xfail(strict=True, reason="measured: dialog DMQ replicates the dialogs and the value-less `platform` profile, "
+                   "but a dialog's `sip_profile` value (the customer's channels) is not counted on the other registrar "
+                   "(dlg.profile_list shows only local calls), and a replicated dialog outlived its BYE once")
+def test_channel_limits_count_the_calls_of_both_registrars(scale):
+    customer = scale.customer(channels=2)
+    callers = scale.accounts(customer, 3)
+    callees = scale.accounts(scale.customer(channels=5), 3)
+    phones = [scale.agent_on(i % 2, account, rtp_seconds=30) for i, account in enumerate(callees)]
+    dialers = [scale.agent_on(i % 2, account) for i, account in enumerate(callers)]
+    try:
+        for phone in phones + dialers:
+            assert phone.register().status == 200
+        assert _until(lambda: all(scale.contacts_on(i, a[0]) == 1 for a in callees for i in (0, 1)))
+        first = dialers[0].call(callees[0][0])   # through the first registrar
+        second = dialers[1].call(callees[1][0])  # through the second
+        assert first.answered and second.answered, ((first.status, first.reason), (second.status, second.reason))
+        time.sleep(1)  # the dialogs' profiles reach the other registrar over DMQ
+        third = dialers[2].call(callees[2][0])
+        assert third.status == 403 and "Channel limit" in third.reason, (third.status, third.reason)
+        first.hangup()
+        time.sleep(1)
+        fourth = dialers[2].call(callees[2][0])
+        assert fourth.answered, (fourth.status, fourth.reason)
+        fourth.hangup()
+        second.hangup()
+    finally:
+        for phone in phones + dialers:
+            phone.close()
+
+
+def test_phones_of_a_killed_registrar_reregister_through_the_other_and_none_is_lost(scale):
+    accounts = scale.accounts(scale.customer(channels=5), 10)
+    caller = scale.accounts(scale.customer(), 1)[0]
+    killed, other = scale.registrars
+    phones = [scale.agent_on(0, account) for account in accounts]
+    moved = []
+    try:
+        for phone in phones:
+            assert phone.register().status == 200
+        assert _until(lambda: all(scale.contacts_on(1, a[0]) == 1 for a in accounts), 10)
+        # A crash (SIGKILL), then the host stays down: systemd would restart Kamailio at once otherwise.
+        scale.on_host(killed.name, "systemctl kill -s KILL kamailio; systemctl stop kamailio")
+        # Each phone's next REGISTER finds its registrar gone and goes to the other one (as DNS SRV makes it).
+        for phone in phones:
+            assert phone.register(timeout=2) is None
+        for phone in phones:
+            phone.close()
+        moved = [scale.agent_on(1, account) for account in accounts]
+        assert all(p.register().status == 200 for p in moved)
+        with scale.agent_on(1, caller) as dialer:
+            assert dialer.register().status == 200
+            for account, phone in zip(accounts, moved):
+                call = dialer.call(account[0])
+                assert call.answered, (account[0], call.status, call.reason)
+                call.hangup()
+        # The killed registrar comes back and takes every registration over again from the other (DMQ sync).
+        scale.on_host(killed.name, "systemctl start kamailio")
+        assert _until(lambda: "active" == scale.on_host(killed.name, "systemctl is-active kamailio || true").strip(), 30)
+        assert _until(lambda: all(scale.contacts_on(0, a[0]) == 1 for a in accounts), 30)
+    finally:
+        for phone in phones + moved:
+            phone.close()
+
+
+def test_new_calls_go_to_the_other_media_host_when_one_is_down(scale):
+    caller, callee = scale.accounts(scale.customer(), 2)
+    down, up = scale.deployment.hosts_with("media")
+    scale.on_host(down.name, "systemctl stop rtpengine-daemon 2>/dev/null || systemctl stop rtpengine")
+    try:
+        with scale.agent_on(0, callee, rtp_seconds=1) as b, scale.agent_on(1, caller, rtp_seconds=1) as a:
+            assert b.register().status == 200 and a.register().status == 200
+            assert _until(lambda: scale.contacts_on(1, callee[0]) == 1)
+            for _ in range(4):
+                call = a.call(callee[0])
+                assert call.answered, (call.status, call.reason)
+                assert sdp_media(call.remote_sdp)[0] == str(up.advertised_address)
+                time.sleep(1.2)
+                assert call.rtp.received > 0
+                call.hangup()
+    finally:
+        scale.on_host(down.name, "systemctl start rtpengine-daemon 2>/dev/null || systemctl start rtpengine")
+
+
+def test_the_standby_streams_what_the_primary_writes(scale):
+    primary, standby = scale.databases
+    name = scale.customer()
+    query = f"SELECT count(*) FROM customers WHERE name = '{name}'"
+    state = scale.on_host(standby.name, "runuser -u postgres -- psql -XAtc 'SELECT pg_is_in_recovery(), status "
+                                        "FROM pg_stat_wal_receiver'").strip()
+    assert state == "t|streaming", state
+    assert _until(lambda: scale.on_host(standby.name, f"runuser -u postgres -- psql -XAt -d "
+                                                      f"{scale.deployment.database.name} -c \"{query}\"").strip() == "1")
+    # Writes on the standby are refused: it is read-only until promoted.
+    refused = scale.on_host(standby.name, f"runuser -u postgres -- psql -XAt -d {scale.deployment.database.name} "
+                                          f"-c \"DELETE FROM customers WHERE name = '{name}'\" 2>&1 || true")
+    assert "read-only transaction" in refused
