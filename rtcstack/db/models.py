@@ -214,6 +214,17 @@ class VoicemailGreeting(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ActiveCall(Base):
+    """R5 across registrars: a call in progress holding one of its SIP profile's channels (claim_channel(), 0008)."""
+
+    __tablename__ = "active_calls"
+
+    call_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    sip_profile_id: Mapped[int] = mapped_column(Integer, index=True)
+    registrar: Mapped[int] = mapped_column(Integer)
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Tariff(Base):
     """Per-minute price of destinations by E.164 prefix (R8): the longest matching prefix wins."""
 

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -87,8 +88,13 @@ def _own_wheel(into: Path) -> None:
         return
     built = cache_root() / f"own-{_source_digest(source)}"
     if not list(built.glob("*.whl")):
-        built.mkdir(parents=True, exist_ok=True)
-        _build_own_wheel(source, built)
+        # Built beside the cache entry and renamed into it: an interrupted build never leaves a broken wheel there.
+        cache_root().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".building-", dir=cache_root()) as staging:
+            _build_own_wheel(source, Path(staging))
+            built.mkdir(parents=True, exist_ok=True)
+            for wheel in Path(staging).glob("*.whl"):
+                os.replace(wheel, built / wheel.name)
     for wheel in built.glob("*.whl"):
         shutil.copyfile(wheel, into / wheel.name)
 
@@ -160,9 +166,19 @@ def _build_own_wheel(source: Path, into: Path) -> None:
         _normalize(wheel)
 
 
-@cache
+#: pyinfra runs each host's deploy code side by side (gevent): the first hosts to need the wheelhouse would each
+#: start building it into the same directories.
+_BUILD_LOCK = threading.Lock()
+
+
 def build() -> Path:
-    """The wheelhouse directory for this run (built once per process)."""
+    """The wheelhouse directory for this run (built once per process, by the first host that needs it)."""
+    with _BUILD_LOCK:
+        return _build()
+
+
+@cache
+def _build() -> Path:
     root = cache_root()
     requirements = service_requirements()
     key = hashlib.sha256(repr((requirements, HOST_PYTHON)).encode()).hexdigest()[:16]

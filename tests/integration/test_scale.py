@@ -68,9 +68,6 @@ def test_the_phones_own_registrar_alone_keeps_it_alive(scale):
         assert b.options_sources == {str(scale.registrars[1].private_address)}
 
 
-@pytest.mark.xfail(strict=True, reason="measured: dialog DMQ replicates the dialogs and the value-less `platform` profile, "
-                   "but a dialog's `sip_profile` value (the customer's channels) is not counted on the other registrar "
-                   "(dlg.profile_list shows only local calls), and a replicated dialog outlived its BYE once")
 def test_channel_limits_count_the_calls_of_both_registrars(scale):
     customer = scale.customer(channels=2)
     callers = scale.accounts(customer, 3)
@@ -84,15 +81,16 @@ def test_channel_limits_count_the_calls_of_both_registrars(scale):
         first = dialers[0].call(callees[0][0])   # through the first registrar
         second = dialers[1].call(callees[1][0])  # through the second
         assert first.answered and second.answered, ((first.status, first.reason), (second.status, second.reason))
-        time.sleep(1)  # the dialogs' profiles reach the other registrar over DMQ
         third = dialers[2].call(callees[2][0])
         assert third.status == 403 and "Channel limit" in third.reason, (third.status, third.reason)
         first.hangup()
-        time.sleep(1)
         fourth = dialers[2].call(callees[2][0])
         assert fourth.answered, (fourth.status, fourth.reason)
         fourth.hangup()
         second.hangup()
+        assert _until(lambda: scale.sql(f"SELECT count(*) FROM active_calls a JOIN sip_profiles p ON p.id = "
+                                        f"a.sip_profile_id JOIN customers c ON c.id = p.customer_id "
+                                        f"WHERE c.name = '{customer}'") == [["0"]])  # every claim released
     finally:
         for phone in phones + dialers:
             phone.close()

@@ -15,3 +15,22 @@ def test_kamailio_cfg_carries_the_model(project_copy):
     secrets_file = files["rtcstack-secrets.cfg"]
     assert FAKE_SECRETS["database_registrar_password"] in secrets_file.render()
     assert (secrets_file.mode, secrets_file.group) == ("640", "kamailio")
+
+
+def test_registrars_of_a_cluster_replicate_registrations_and_claim_channels_in_the_database(project_copy):
+    from rtcstack.roles.registrar import config_files as registrar_files, listeners
+    from rtcstack.site import load
+    from tests.unit.test_templates import FAKE_SECRETS
+
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    first, second = deployment.hosts_with("registrar")
+    cfg = registrar_files(deployment, first)["kamailio.cfg"].render()
+    assert 'modparam("dmq", "notification_address", "sip:198.18.40.22:5090")' in cfg
+    assert "server_id=1" in cfg and 'modparam("usrloc", "ka_filter", 1)' in cfg
+    assert "claim_channel(" in cfg and "release_channel(" in cfg and 'set_dlg_profile("sip_profile"' not in cfg
+    assert "server_id=2" in registrar_files(deployment, second)["kamailio.cfg"].render()
+    dmq = [l for l in listeners(deployment, first) if l.service == "dmq"]
+    assert [str(a) for a in dmq[0].sources] == ["198.18.40.22"]  # the other registrars only
+    single = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    alone = registrar_files(single, single.hosts_with("registrar")[0])["kamailio.cfg"].render()
+    assert "dmq" not in alone and 'set_dlg_profile("sip_profile"' in alone and "claim_channel" not in alone
