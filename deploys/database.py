@@ -16,7 +16,7 @@ from rtcstack.infra.ordering import checkpoint
 from rtcstack.infra.service import CertificateReload, Service
 from rtcstack.roles.database import (
     BILLING_SQL, KAMAILIO_SCHEMA_DIR, KAMAILIO_SCHEMA_FILES, PG_PACKAGES, PG_SERVICE, ROLES_SQL, UPGRADE_SQL, config_files,
-    primary, standby_rebuild_command, standbys, slot_name,
+    STANDBY_CONF, primary, standby_rebuild_command, standbys, slot_name,
 )
 
 dep = deployment()
@@ -76,6 +76,9 @@ if not is_standby:
         commands=[f"{psql} < {BILLING_SQL}"],
         _if=lambda: billing.did_change() or bool(upgrade),
     )
+
+    # A primary that was a standby (promoted, or rejoined and switched over) keeps no pointer to another primary.
+    files.file(name="No standby settings on the primary", path=STANDBY_CONF, present=False)
 
     for standby in standbys(dep):
         slot = slot_name(standby)

@@ -3,6 +3,6 @@
 
 # base first: it imports pyinfra_cli, which patches the standard library for gevent before ssl is imported.
 from .base import main  # noqa: I001
-from . import billing, conference, deploy, features, lab, links, load, portal, registrar, secrets, turn  # noqa: F401  (each registers its commands)
+from . import billing, conference, database, deploy, features, lab, links, load, portal, registrar, secrets, turn  # noqa: F401  (each registers its commands)
 
 __all__ = ["main"]

@@ -71,10 +71,11 @@ def slot_name(host: Host) -> str:
 FENCED_MARK = "rtcstack-fenced"
 
 
-def standby_rebuild_command(deployment: Deployment, host: Host) -> str:
-    """Shell that makes `host` a fresh standby of the primary: base backup beside the data directory, then swap.
-    It refuses to replace a live primary's database (an inventory listing the real primary second)."""
-    source, db, port = primary(deployment), deployment.database.name, deployment.database.port
+def standby_rebuild_command(deployment: Deployment, host: Host, source: Host | None = None) -> str:
+    """Shell that makes `host` a fresh standby of `source` (the primary): base backup beside the data directory,
+    then swap. It refuses to replace a live primary's database (an inventory listing the real primary second)."""
+    source = source or primary(deployment)
+    db, port = deployment.database.name, deployment.database.port
     conninfo = (f"host={source.private_address} port={port} user={REPLICATION_LOGIN} sslmode=verify-ca "
                 "sslrootcert=/etc/rtcstack/tls/ca.crt")
     return "; ".join([
@@ -99,6 +100,17 @@ def listeners(deployment: Deployment, host: Host):
     clients = deployment.addresses_of(*(role for role, _ in deployment.database_logins()), "database")
     return listen("postgresql", "tcp", deployment.database.port, "database.port",
                   [a for a in clients if a != host.private_address])
+
+
+STANDBY_CONF = f"{PG_ETC}/conf.d/61-rtcstack-standby.conf"
+
+
+def standby_file(deployment: Deployment, host: Host, source: Host) -> ConfigFile:
+    """The standby's pointer to its primary (primary_conninfo, its slot): reloaded, not restarted, when it changes."""
+    return ConfigFile(STANDBY_CONF, f"database{STANDBY_CONF}.j2",
+                      {"primary_address": source.private_address, "port": deployment.database.port,
+                       "login": REPLICATION_LOGIN, "slot": slot_name(host), "host": host.name},
+                      mode="644", user="postgres", group="postgres", effect="reload")
 
 
 def hba_entries(deployment: Deployment) -> list[dict]:
@@ -146,11 +158,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
                               mode="600", effect="none"),
     }
     if replicated and host.name != source.name:
-        files["standby"] = ConfigFile(
-            f"{PG_ETC}/conf.d/61-rtcstack-standby.conf", f"database{PG_ETC}/conf.d/61-rtcstack-standby.conf.j2",
-            {"primary_address": source.private_address, "port": deployment.database.port, "login": REPLICATION_LOGIN,
-             "slot": slot_name(host), "host": host.name},
-            mode="644", user="postgres", group="postgres", effect="reload")
+        files["standby"] = standby_file(deployment, host, source)
     if replicated:
         # The standby's walreceiver and pg_basebackup read the replication password from here (libpq's passfile).
         files["pgpass"] = ConfigFile(PGPASS, "database/var/lib/postgresql/.pgpass.j2", {

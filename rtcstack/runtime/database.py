@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..domain.provisioning import sql_text
 from ..roles.database import primary
 from ..site import Deployment, Site
-from .remote import RemoteHost, connect
+from .remote import RemoteError, RemoteHost, connect
 
 
 @dataclass
@@ -54,6 +54,6 @@ def writable(site: Site, names: list[str]) -> RemoteHost:
                               "`rtcstack database promote INVENTORY HOST`")
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(RemoteError):
     """No host of the database group is a primary."""
 
