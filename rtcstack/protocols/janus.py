@@ -152,3 +152,10 @@ class JanusHttp:
             except (JanusError, urllib.error.URLError):
                 pass
             self.session_id = None
+
+
+def room_path(janus_path: str, index: int, hosts: int) -> str:
+    """The edge's path to the index-th SFU host's Janus API: a room lives on one host, and with several hosts its
+    participants are sent there (`/sfu/N/janus`); one host keeps the plain path."""
+    return janus_path if hosts == 1 else f"/sfu/{index}{janus_path}"
+

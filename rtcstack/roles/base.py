@@ -47,6 +47,8 @@ class EdgeRoute:
     #: the path carries secrets (invite tokens): nginx's error log for it stays at `crit`, so no upstream
     #: warning writes the request line (the access log never shows such a path: see edge's log format)
     secret_path: bool = False
+    #: only this host of the role (its index in the role's group) serves the path: a resource living on one host
+    host_index: int | None = None
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,10 @@ def upstreams(deployment: Deployment) -> list[dict]:
     """Every route the proxied roles contribute, with the servers (private address:port) behind it."""
     out = []
     for role, route in deployment.edge_routes():
-        servers = [f"{h.private_address}:{route.port}" for h in deployment.hosts_with(role)]
+        hosts = deployment.hosts_with(role)
+        if route.host_index is not None:
+            hosts = hosts[route.host_index:route.host_index + 1]
+        servers = [f"{h.private_address}:{route.port}" for h in hosts]
         out.append({"route": route, "servers": servers})
     return out
 

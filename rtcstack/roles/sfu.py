@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..config.ports import PortRange
 from ..config.settings import Int, Port, RangeStart, Settings, per_channel, range_start
+from ..protocols.janus import room_path
 from ..templating import ConfigFile
 from .base import EdgeRoute, Role, listen, sized_range
 
@@ -61,9 +62,15 @@ def listeners(deployment: Deployment, host: Host):
 
 
 def edge_routes(deployment: Deployment) -> list[EdgeRoute]:
-    """A Janus session lives on one SFU host: the same client address always reaches the same one."""
+    """A Janus session lives on one SFU host: the same client address always reaches the same one. With several
+    SFU hosts, each also has its own path (`/sfu/N/janus`): a conference page talks to the host of its room."""
     e, s = deployment.edge, deployment.sfu
-    return [
+    hosts = deployment.hosts_with("sfu")
+    own = [EdgeRoute(f"janus_http_{i}", room_path(e.janus_path, i, len(hosts)), s.http_port, upstream_path="/janus",
+                     keepalive=8, buffering=False, read_timeout_seconds=65, refused=("/info",), host_index=i,
+                     comment=f"Janus HTTP API of {host.name} only (the rooms placed there).")
+           for i, host in enumerate(hosts)] if len(hosts) > 1 else []
+    return own + [
         EdgeRoute("janus_http", e.janus_path, s.http_port, upstream_path="/janus", sticky=True, keepalive=32,
                   buffering=False, read_timeout_seconds=65, refused=("/info",),
                   comment="Janus HTTP API; long polls hold a request up to 30 s. /info names the SFU's private "

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import conference as domain
 from ..domain.provisioning import ProvisioningError
-from ..protocols.janus import CONFERENCE_PLUGINS, JanusError, signed_token
+from ..protocols.janus import CONFERENCE_PLUGINS, JanusError, room_path, signed_token
 from ..protocols.turn_rest import rest_credentials
 from . import i18n
 from .api import ApiError, IceServer, Lines, Problem, Problems, Text
@@ -192,7 +192,8 @@ def register(app: FastAPI, *, runner, config, signing_key: str, turn_secret: str
         turn = rest_credentials(turn_secret, f"conference-{link['id']}-{secrets.token_hex(4)}",
                                 turn_lifetime_seconds, uris=turn_uris)
         return {"video_phone": link["display_name"],
-                "janus": JanusAccess(path=options.janus_path,
+                "janus": JanusAccess(path=room_path(options.janus_path, rooms.host_index(link["room"]),
+                                                    len(options.janus_urls)) if rooms else options.janus_path,
                                      token=signed_token(options.janus_token_secret, CONFERENCE_PLUGINS,
                                                         options.janus_token_seconds)),
                 "ice_servers": [IceServer(**turn.ice_server(), expires_at=turn.expires_at)],

@@ -38,8 +38,12 @@ class Rooms:
     timeout: float = 5.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def host_index(self, room: int) -> int:
+        """The SFU host a room lives on (its index among the SFU hosts): the same for every page and the gateway."""
+        return room % len(self.janus_urls)
+
     def host_for(self, room: int) -> str:
-        return self.janus_urls[room % len(self.janus_urls)]
+        return self.janus_urls[self.host_index(room)]
 
     def _session(self, url: str) -> JanusHttp:
         janus = JanusHttp(url, api_secret=self.api_secret, timeout=self.timeout)

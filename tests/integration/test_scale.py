@@ -214,3 +214,36 @@ def test_after_the_standby_is_promoted_provisioning_registrations_and_cdrs_go_on
     # Nothing is left for a deploy to repair (no stale pointer to a primary, no fenced host).
     assert scale.on_host(primary.name, "ls /etc/postgresql/15/main/conf.d/").split() == ["60-rtcstack.conf"]
     assert scale.sql(f"SELECT count(*) FROM cdrs WHERE call_id = '{call_id}'") == [["1"]]  # kept over both moves
+
+
+def test_a_conference_room_lives_on_one_sfu_host_and_its_page_is_sent_there(scale):
+    from rtcstack.protocols.janus import JanusError, JanusHttp
+    from tests.integration.links_lab import LinksLab
+
+    links = LinksLab(SCALE_INVENTORY)
+    sfus = scale.deployment.hosts_with("sfu")
+    placed = {}
+    for _ in range(4):  # rooms are numbered in order and placed by number: two links reach both hosts
+        phone, _, _ = links.family(contacts=0)
+        out = rtcstack("conference-links", "issue", SCALE_INVENTORY, "--video-phone", phone).stdout
+        token = out.split("/c/", 1)[1].split()[0]
+        joined = links.http("POST", f"/api/v1/conference/{token}/join", {"display": "Tester"}).json()
+        placed[joined["room"] % len(sfus)] = joined
+        if len(placed) == len(sfus):
+            break
+    assert len(placed) == len(sfus), placed
+    for index, joined in placed.items():
+        assert joined["janus"]["path"] == f"/sfu/{index}{scale.deployment.edge.janus_path}"
+        for other in range(len(sfus)):
+            janus = JanusHttp(f"https://{links.edge.advertised_address}/sfu/{other}{scale.deployment.edge.janus_path}",
+                              token=joined["janus"]["token"])
+            janus._ssl.check_hostname, janus._ssl.verify_mode = False, 0  # the edge's TLS: test_edge checks it
+            try:
+                janus.create()
+                handle = janus.attach()
+                exists = janus.message(handle, {"request": "exists", "room": joined["room"]})
+                assert exists["plugindata"]["data"]["exists"] is (other == index), (index, other, exists)
+            except JanusError as exc:
+                raise AssertionError(f"/sfu/{other}: {exc}") from None
+            finally:
+                janus.destroy()

@@ -35,3 +35,16 @@ def test_janus_maps_a_public_address_onto_its_private_one(project_copy):
     deployment = _lab(project_copy, "inventories/production.example.py")
     janus = sfu.config_files(deployment, deployment.hosts["sfu1.example.net"])["janus"].render()
     assert 'nat_1_1_mapping = "203.0.113.16"' in janus and 'ice_enforce_list = "10.0.0.16"' in janus
+
+
+def test_each_sfu_host_of_several_has_its_own_edge_path(project_copy):
+    from rtcstack.roles.edge import upstreams
+    from rtcstack.site import load
+    from tests.unit.test_templates import FAKE_SECRETS
+
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    routes = {u["route"].path: u["servers"] for u in upstreams(deployment)}
+    assert routes["/sfu/0/janus"] == ["198.18.40.51:8088"] and routes["/sfu/1/janus"] == ["198.18.40.52:8088"]
+    assert routes["/janus"] == ["198.18.40.51:8088", "198.18.40.52:8088"]
+    single = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    assert not any(u["route"].path.startswith("/sfu/") for u in upstreams(single))
