@@ -247,3 +247,34 @@ def test_a_conference_room_lives_on_one_sfu_host_and_its_page_is_sent_there(scal
                 raise AssertionError(f"/sfu/{other}: {exc}") from None
             finally:
                 janus.destroy()
+
+
+def test_one_set_of_turn_credentials_relays_through_every_turn_host(scale):
+    import json
+    import socket
+    import subprocess
+
+    issued = json.loads(rtcstack("turn-credentials", SCALE_INVENTORY, "scale-tester", "--lifetime", "600").stdout)
+    server = issued["iceServers"][0]
+    turns = scale.deployment.hosts_with("turn")
+    port = scale.deployment.turn.listening_port
+    for turn in turns:  # the browser gets every TURN host, on the one shared secret
+        assert f"turn:{turn.advertised_address}:{port}?transport=udp" in server["urls"]
+    machine = str(scale.deployment.lab.subnet.network_address + 1)  # an allowed relay peer (group_data/scale.py)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((machine, 0))
+        peer_port = probe.getsockname()[1]
+    peer = subprocess.Popen(["turnutils_peer", "-L", machine, "-p", str(peer_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        for turn in turns:
+            out = subprocess.run(["turnutils_uclient", "-u", server["username"], "-w", server["credential"], "-e",
+                                  machine, "-r", str(peer_port), "-c", "-n", "20", "-m", "1", "-l", "120",
+                                  str(turn.advertised_address), "-p", str(port)],
+                                 capture_output=True, text=True, timeout=60)
+            text = out.stdout + out.stderr
+            assert "tot_send_msgs=20, tot_recv_msgs=20" in text, (turn.name, text[-1500:])
+    finally:
+        peer.terminate()
+        peer.wait(timeout=5)
