@@ -25,7 +25,8 @@ db = dep.database.name
 postgresql = Service("PostgreSQL", PG_SERVICE, config_files(dep, this_host()), packages=PG_PACKAGES, mask=False,
                      tls_reader="postgres",
                      # PostgreSQL re-reads its certificate and key on reload (SIGHUP): sessions stay up.
-                     certificate=CertificateReload.reload())
+                     certificate=CertificateReload.reload(),
+                     ready=f"pg_isready -q -h {this_host().private_address} -p {dep.database.port}")
 postgresql.deploy()
 is_standby = this_host().name != primary(dep).name
 standby_state_probe = ("test -e /var/lib/postgresql/15/main/standby.signal "

@@ -8,4 +8,5 @@ from rtcstack.roles.media import RTPENGINE_SERVICE, config_files
 Service(
     "rtpengine", RTPENGINE_SERVICE, config_files(deployment(), this_host()), packages=("rtpengine-daemon",),
     before_install=("defaults", "dropin"), install_args="-o Dpkg::Options::=--force-confold",
+    ready=f"ss -Hlun 'sport = :{deployment().media.control_port}' | grep -q .",
 ).deploy()

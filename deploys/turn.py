@@ -8,4 +8,5 @@ from rtcstack.roles.turn import COTURN_SERVICE, COTURN_USER, config_files
 Service(
     "coturn", COTURN_SERVICE, config_files(deployment(), this_host()), packages=("coturn",), tls_reader=COTURN_USER,
     certificate=CertificateReload.signal("SIGUSR2", "SIGUSR2: allocations stay up"),
+    ready=f"ss -Hlun 'sport = :{deployment().turn.listening_port}' | grep -q .",
 ).deploy()

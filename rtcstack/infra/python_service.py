@@ -30,7 +30,11 @@ class PythonService(Service):
     serving (an edge in front of it never sees it half-started)."""
 
     health_url: str = ""
-    ready_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.health_url and not self.ready:
+            self.ready = f"curl -sf -o /dev/null {self.health_url}"
 
     def install(self) -> None:
         installed = host.get_fact(DebPackages)

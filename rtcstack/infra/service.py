@@ -105,6 +105,10 @@ class Service:
     #: Files put before the package is installed (packages that keep an existing conffile).
     before_install: tuple[str, ...] = ()
     install_args: str | None = None
+    #: Succeeds once the daemon serves again after a restart (a port answering, an API call). Restarts go one
+    #: host at a time, each waiting for this before the next host restarts: a role with several hosts keeps serving.
+    ready: str | None = None
+    ready_seconds: int = 30
     first_install: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -174,8 +178,9 @@ class Service:
         by_reload = certificate is not None and certificate.how == "reload"
         restarted = Unchanged()
         if "restart" in effects:
-            restarted = systemd.service(name=f"Restart {self.title} (a file it reads changed)", service=self.unit,
-                                        restarted=True, _if=lambda: not fresh and self.changed("restart"))
+            restarted = server.shell(
+                name=f"Restart {self.title} (a file it reads changed; one host at a time, each serving before the next)",
+                commands=[self.rolling_restart()], _serial=True, _if=lambda: not fresh and self.changed("restart"))
         if "reload" in effects or by_reload:
             systemd.service(
                 name=f"Reload {self.title} (its config{' or certificate' if by_reload else ''} changed)",
@@ -189,6 +194,14 @@ class Service:
                          _if=lambda: not fresh and self.stamp.did_change() and not restarted.did_change())
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def rolling_restart(self) -> str:
+        """Restart the unit and wait until it serves (`ready`, else systemd calls it active); fail loudly if not."""
+        ready = self.ready or f"systemctl is-active --quiet {self.unit}.service"
+        return (f"systemctl restart {self.unit}.service && for i in $(seq {self.ready_seconds * 5}); do "
+                f"( {ready} ) >/dev/null 2>&1 && exit 0; sleep 0.2; done; "
+                f"echo '{self.title} does not serve {self.ready_seconds} s after its restart' >&2; "
+                f"journalctl -u {self.unit}.service -n 20 --no-pager >&2; exit 1")
 
     def records(self) -> tuple[str, ...]:
         """Paths of files the deploy keeps on the host for its own bookkeeping (their state is read up front)."""

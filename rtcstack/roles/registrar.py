@@ -193,6 +193,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         "rtcstack-secrets.cfg": staged("rtcstack-secrets.cfg", {
             "user": "kamailio", "password": deployment.secret("database_registrar_password"),
             "rpc_token": deployment.secret("registrar_rpc_token"),
+            "nonce_secret": deployment.secret("registrar_nonce_secret"),
             # Every database host (libpq's host list); PGTARGETSESSIONATTRS in the unit picks the one taking writes.
             "address": ",".join(str(h.private_address) for h in deployment.hosts_with("database")),
             "port": deployment.database.port, "database": deployment.database.name}),
@@ -236,7 +237,8 @@ ROLE = Role(
     name="registrar", settings=RegistrarSettings, units=("kamailio",), needs=("database", "media"),
     secrets={"database_registrar_password": "PostgreSQL password of Kamailio's database user",
              "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts",
-             "registrar_rpc_token": "bearer token of Kamailio's JSON-RPC port (the portal's lamps)"},
+             "registrar_rpc_token": "bearer token of Kamailio's JSON-RPC port (the portal's lamps)",
+             "registrar_nonce_secret": "secret every registrar signs its digest nonces with"},
     database_login=LOGIN, serves_sip_domain=True, network_heavy=True,
     listeners=listeners, config_files=config_files, weakened=weakened, weakenable=("registrar.flood_exempt",),
 )

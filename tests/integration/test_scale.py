@@ -278,3 +278,80 @@ def test_one_set_of_turn_credentials_relays_through_every_turn_host(scale):
     finally:
         peer.terminate()
         peer.wait(timeout=5)
+
+
+def test_a_rolling_deploy_restarts_the_registrars_one_by_one_without_losing_a_call_or_a_registration(
+        scale, lab_runner):
+    import threading
+
+    customer = scale.customer(channels=10)
+    accounts = scale.accounts(customer, 8)
+    pairs = [(accounts[2 * i], accounts[2 * i + 1]) for i in range(4)]
+    # The deployed Kamailio config drifted on both registrars (an edit by hand): the deploy puts it back, which
+    # restarts Kamailio on each, one at a time.
+    for registrar in scale.registrars:
+        scale.on_host(registrar.name, "for f in /etc/rtcstack/kamailio/kamailio.cfg /etc/kamailio/kamailio.cfg; do "
+                                      "echo '# drift' >> $f; done")
+    outcomes = {"calls": 0, "failed_calls": [], "registrations": 0, "failed_registrations": []}
+    stop = threading.Event()
+
+    def traffic(index: int, caller: tuple[str, str], callee: tuple[str, str]) -> None:
+        with scale.agent_on(index % 2, callee, rtp_seconds=0.5) as b, \
+                scale.agent_on((index + 1) % 2, caller, rtp_seconds=0.5) as a:
+            for phone in (a, b):
+                assert phone.register().status == 200
+            assert _until(lambda: scale.contacts_on((index + 1) % 2, callee[0]) == 1)
+            while not stop.is_set():
+                for phone in (a, b):
+                    reply = phone.register(timeout=40)
+                    outcomes["registrations"] += 1
+                    if reply is None or reply.status != 200:
+                        outcomes["failed_registrations"].append((phone.username, reply and reply.status))
+                call = a.call(callee[0], timeout=40)
+                outcomes["calls"] += 1
+                if not call.answered:
+                    outcomes["failed_calls"].append((call.status, call.reason, callee[0], time.strftime("%X")))
+                    continue
+                time.sleep(0.5)
+                bye = call.hangup()
+                if bye is None or bye.status != 200:
+                    outcomes["failed_calls"].append(("BYE", bye and bye.status))
+
+    threads = [threading.Thread(target=traffic, args=(i, *pair)) for i, pair in enumerate(pairs)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    try:
+        rolled = deploy(SCALE_INVENTORY, lab_runner.tmp)
+    finally:
+        time.sleep(3)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+    assert rolled["returncode"] == 0, rolled["output"][-4000:]
+    restarted = [hosts for name, hosts in rolled["changed"].items() if "| Restart Kamailio" in name]
+    assert restarted and sorted(restarted[0]) == sorted(h.name for h in scale.registrars), rolled["changed"]
+    assert outcomes["calls"] >= 20 and outcomes["registrations"] >= 40, outcomes
+    assert outcomes["failed_calls"] == [] and outcomes["failed_registrations"] == [], outcomes
+
+
+def test_a_phone_whose_registration_did_not_replicate_is_still_reached_through_the_location_table(scale):
+    caller, callee = scale.accounts(scale.customer(), 2)
+    second = scale.registrars[1]
+    dmq_port = scale.deployment.registrar.dmq_port
+    # Replication to the second registrar is lost (its DMQ port drops everything) while the callee registers.
+    scale.on_host(second.name, f"nft add table inet rtcstack_test; nft add chain inet rtcstack_test input "
+                               f"'{{ type filter hook input priority -10; }}'; nft add rule inet rtcstack_test input "
+                               f"udp dport {dmq_port} drop")
+    try:
+        with scale.agent_on(0, callee, rtp_seconds=1) as b, scale.agent_on(1, caller, rtp_seconds=1) as a:
+            assert b.register().status == 200 and a.register().status == 200
+            time.sleep(1)
+            assert scale.contacts_on(1, callee[0]) == 0  # not in the second registrar's memory
+            call = a.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            time.sleep(1.2)
+            assert call.rtp.received > 0
+            call.hangup()
+    finally:
+        scale.on_host(second.name, "nft delete table inet rtcstack_test")

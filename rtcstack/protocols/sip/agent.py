@@ -260,11 +260,18 @@ class UserAgent:
                        timeout: float | None = None,
                        cancel: threading.Event | None = None) -> tuple[SipMessage | None, list[tuple[str, str]]]:
         reply = self.transaction(method, uri, headers, body, timeout, cancel=cancel)
-        if reply is not None and reply.status in (401, 407):
+        # A challenge is answered once; a second one marked stale (the nonce was good but is no longer known
+        # there: a restarted registrar) is answered again with its fresh nonce, as RFC 2617 (3.2.1) says.
+        for attempt in range(2):
+            if reply is None or reply.status not in (401, 407):
+                break
             name = "WWW-Authenticate" if reply.status == 401 else "Proxy-Authenticate"
             answer = "Authorization" if reply.status == 401 else "Proxy-Authorization"
             challenge = digest.parse_challenge(reply.get(name) or "")
-            headers = [(k, v if k != "CSeq" else f"{self._next_cseq()} {method}") for k, v in headers]
+            if attempt and challenge.get("stale", "").lower() != "true":
+                break
+            headers = [(k, v if k != "CSeq" else f"{self._next_cseq()} {method}") for k, v in headers
+                       if k not in ("Authorization", "Proxy-Authorization")]
             headers.append((answer, digest.authorization(challenge, method, uri, self.username, self.password)))
             reply = self.transaction(method, uri, headers, body, timeout, cancel=cancel)
         return reply, headers

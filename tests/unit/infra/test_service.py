@@ -54,6 +54,7 @@ class FakeHost:
     def record(self, kind: str):
         def operation(**arguments):
             op = Operation(kind, arguments.get("name", kind), arguments.get("_if"))
+            op.arguments = arguments
             self.operations.append(op)
             return op
         return operation
@@ -146,7 +147,19 @@ def test_a_changed_config_is_checked_installed_and_restarts_the_daemon(host):
     ran = deploy(host, daemon_files(config="listen 2", staged=True), check="daemon -t")
     assert ran == ["Render /etc/rtcstack/daemon/daemon.conf",
                    "Check the staged config with daemon, then install it in /etc/daemon",
-                   "Restart Daemon (a file it reads changed)"]
+                   "Restart Daemon (a file it reads changed; one host at a time, each serving before the next)"]
+
+
+def test_hosts_of_a_role_restart_one_at_a_time_each_serving_before_the_next(host):
+    """The restart runs host by host (pyinfra's _serial) and returns only once the daemon answers its probe."""
+    host.packages = ("daemon", "daemon-modules")
+    in_place(host, daemon_files())
+    deploy(host, daemon_files(config="listen 2"), ready="daemon-ping --port 7")
+    restart = next(op for op in host.operations if op.name.startswith("Restart Daemon"))
+    assert restart.arguments["_serial"] is True
+    command = restart.arguments["commands"][0]
+    assert command.startswith("systemctl restart daemon.service && ") and "( daemon-ping --port 7 )" in command
+    assert command.endswith("exit 1")  # a daemon that never serves fails its host, and the deploy says so
 
 
 def test_a_missing_module_package_on_a_running_daemon_neither_masks_nor_skips_the_restart(host):
@@ -156,7 +169,7 @@ def test_a_missing_module_package_on_a_running_daemon_neither_masks_nor_skips_th
     in_place(host, daemon_files())
     ran = deploy(host, daemon_files(config="listen 2"))
     assert not [name for name in ran if name.startswith("Mask")]
-    assert "Install Daemon" in ran and "Restart Daemon (a file it reads changed)" in ran
+    assert "Install Daemon" in ran and "Restart Daemon (a file it reads changed; one host at a time, each serving before the next)" in ran
 
 
 def test_a_run_stopped_between_stage_and_install_installs_on_the_next(host):
@@ -167,7 +180,7 @@ def test_a_run_stopped_between_stage_and_install_installs_on_the_next(host):
     host.files["/etc/daemon/daemon.conf"] = "listen 1"
     ran = deploy(host, files, check="daemon -t")
     assert "Check the staged config with daemon, then install it in /etc/daemon" in ran
-    assert "Restart Daemon (a file it reads changed)" in ran
+    assert "Restart Daemon (a file it reads changed; one host at a time, each serving before the next)" in ran
 
 
 def test_a_changed_drop_in_reloads_systemd_and_restarts_even_a_reload_only_daemon(host):
@@ -175,7 +188,7 @@ def test_a_changed_drop_in_reloads_systemd_and_restarts_even_a_reload_only_daemo
     host.packages = ("daemon", "daemon-modules")
     in_place(host, daemon_files())
     ran = deploy(host, daemon_files(dropin="LimitNOFILE=131072"), effect="reload")
-    assert ran[-2:] == ["Reload systemd units (Daemon's unit files changed)", "Restart Daemon (a file it reads changed)"]
+    assert ran[-2:] == ["Reload systemd units (Daemon's unit files changed)", "Restart Daemon (a file it reads changed; one host at a time, each serving before the next)"]
 
 
 def test_a_reload_only_change_reloads(host):
