@@ -2,7 +2,8 @@
 as production is (`rtcstack lab up inventories/scale.py && rtcstack deploy inventories/scale.py`).
 
 The hosts are containers of the same name; rtcstack reaches them with pyinfra's SSH connector and the lab's
-own key (`inventories/scale.ssh/id_ed25519`, made by `rtcstack lab up`), never through `docker exec`.
+own key (`inventories/scale.ssh/id_ed25519`, made by `rtcstack lab up`), never through `docker exec`, and checks
+each host's key against `inventories/scale.ssh/known_hosts` (written by every `lab up`).
 """
 
 from pathlib import Path
@@ -20,13 +21,12 @@ _ADDRESSES = {
     "scale-sfu2": "198.18.40.52",
     "scale-web1": "198.18.40.61",
 }
-_KEY = Path(__file__).resolve().with_name("scale.ssh") / "id_ed25519"
+_SSH = Path(__file__).resolve().with_name("scale.ssh")
 
 
 def _host(name):
-    return (name, {"ssh_hostname": _ADDRESSES[name], "ssh_user": "root", "ssh_key": str(_KEY),
-                   # Lab hosts make new host keys whenever they are recreated: nothing is learnt or checked.
-                   "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "no",
+    return (name, {"ssh_hostname": _ADDRESSES[name], "ssh_user": "root", "ssh_key": str(_SSH / "id_ed25519"),
+                   "ssh_known_hosts_file": str(_SSH / "known_hosts"), "ssh_strict_host_key_checking": "yes",
                    "private_address": _ADDRESSES[name]})
 
 

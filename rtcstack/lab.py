@@ -40,6 +40,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SSH_KEY_NAME = "id_ed25519"
 SSH_USER = "root"
 SSH_PORT = 22
+#: The lab hosts' host keys, beside the lab key (`<lab>.ssh/known_hosts`).
+KNOWN_HOSTS = "known_hosts"
 
 # sshd as on a Debian host, but root may log in with a key only. The image carries no host keys:
 # each container makes its own when ssh.service first starts (`ssh-keygen -A` runs before the
@@ -323,6 +325,11 @@ class Lab:
         """The lab's private SSH key (OpenSSH format, no passphrase): root's key on every lab host."""
         return self.ssh_dir / SSH_KEY_NAME
 
+    @property
+    def known_hosts_path(self) -> Path:
+        """The lab hosts' SSH host keys (rewritten by every `up`: recreated containers make new ones)."""
+        return self.ssh_dir / KNOWN_HOSTS
+
     def ensure_ssh_key(self) -> str:
         """Make the lab's ed25519 key pair unless it exists; return the public key's authorized_keys line."""
         path = self.ssh_key_path
@@ -398,6 +405,14 @@ class Lab:
             done.append("sshd started")
         return ", ".join(done) or "ready"
 
+    def host_key_line(self, host: Host) -> str:
+        """HOST's ed25519 host key as a known_hosts line for its private address ('' if sshd made none)."""
+        result = self.container(host).exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+        if result.exit_code != 0:
+            return ""
+        kind, key = result.output.decode().split()[:2]
+        return f"{host.private_address} {kind} {key}\n"
+
     @staticmethod
     def ssh_answers(host: Host, timeout: float = 5) -> str | None:
         """None when HOST's sshd greets this machine, else why not."""
@@ -422,9 +437,11 @@ class Lab:
             for host in hosts:
                 outcome = self.ensure_container(host)
                 say(f"  {host.name:<10} {host.private_address!s:<15} {outcome}")
+            known = []
             for host in hosts:
                 self.wait_for_systemd(host)
                 access = self.ensure_ssh_access(host, public_line)
+                known.append(self.host_key_line(host))
                 state = self.wait_for_systemd(host)  # again: ensure_ssh_access may have mended a failed sshd
                 if state != "running":
                     say(f"  {host.name}: systemd is {state}; `docker exec {host.name} systemctl --failed` says why")
@@ -434,6 +451,8 @@ class Lab:
                         f"({unreachable}); @docker/{host.name} still works")
                 else:
                     say(f"  {host.name:<10} ssh: {access}")
+            # The hosts' own keys, as this lab made them: an SSH inventory of the lab checks them (`scale.py`).
+            (self.ssh_dir / KNOWN_HOSTS).write_text("".join(line for line in known if line))
 
     def down(self) -> None:
         for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.name}"}):

@@ -34,7 +34,8 @@ def _until(condition, seconds: float = 5.0) -> bool:
 
 
 def test_the_scale_lab_is_deployed_over_ssh_and_a_second_deploy_changes_nothing(scale, lab_runner):
-    assert all(not host.name.startswith("@") and host.data.get("ssh_key") for host in scale.site.inventory)
+    assert all(not host.name.startswith("@") and host.data.get("ssh_key") and
+               host.data.get("ssh_strict_host_key_checking") == "yes" for host in scale.site.inventory)  # keys checked
     second = deploy(SCALE_INVENTORY, lab_runner.tmp)
     assert second["returncode"] == 0, second["output"][-4000:]
     assert second["changed_count"] == 0, second["changed"]
