@@ -124,7 +124,7 @@ def main() -> None:
     try:
         measure("DMQ (deployed)")
         for host in (first, second):
-            lab.on_host(host, f"cp {CFG} /tmp/kamailio.cfg.deployed && {SHARED_TABLE} && kamailio -c -f {CFG} >/dev/null")
+            lab.on_host(host, f"cp -p {CFG} /tmp/kamailio.cfg.deployed && {SHARED_TABLE} && kamailio -c -f {CFG} >/dev/null")
             changed.append(host)
         restart(lab, [first, second])
         measure("shared table (db_mode 3)")
