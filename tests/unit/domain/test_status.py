@@ -20,3 +20,13 @@ def test_lamps_follow_the_thresholds(project_copy):
     assert lamp_for(None, deployment, now)[0] == "grey"
     assert (lamp(0, 1), lamp(20_000, 1), lamp(300_000, 1), lamp(700_000, 1), lamp(20_000, 600)) == (
         "blue", "green", "yellow", "red", "red")
+
+
+def test_the_live_copy_of_a_replicated_contact_is_the_one_with_the_newest_keepalive():
+    from rtcstack.domain.status import contact_age_key
+
+    owner = {"Last-Modified": "100", "Last-Keepalive": "130", "KA-Roundtrip": "900"}
+    replica = {"Last-Modified": "100", "Last-Keepalive": "100", "KA-Roundtrip": "0"}
+    assert max([replica, owner], key=contact_age_key) is owner
+    newer = {"Last-Modified": "140", "Last-Keepalive": "140"}  # registered again since: the newer registration wins
+    assert max([owner, newer], key=contact_age_key) is newer
