@@ -8,8 +8,12 @@ are named with tls_certificate_file and tls_key_file (paths on the machine runni
 
 _SSH = {"ssh_user": "root"}
 
-database = [("db1.example.net", {**_SSH, "private_address": "10.0.0.11"})]
-registrar = [("sip1.example.net", {**_SSH, "private_address": "10.0.0.12", "public_address": "203.0.113.12"})]
+# The first database host is the primary, the next a hot standby (streaming replication; see the README's Failover).
+database = [("db1.example.net", {**_SSH, "private_address": "10.0.0.11"}),
+            ("db2.example.net", {**_SSH, "private_address": "10.0.0.21"})]
+# Two registrars form a cluster; publish DNS SRV records for the SIP domain naming both.
+registrar = [("sip1.example.net", {**_SSH, "private_address": "10.0.0.12", "public_address": "203.0.113.12"}),
+             ("sip2.example.net", {**_SSH, "private_address": "10.0.0.22", "public_address": "203.0.113.22"})]
 media = [
     ("media1.example.net", {**_SSH, "private_address": "10.0.0.13", "public_address": "203.0.113.13"}),
     ("media2.example.net", {**_SSH, "private_address": "10.0.0.14", "public_address": "203.0.113.14"}),
