@@ -205,6 +205,11 @@ def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *ar
             answering.kill()
 
 
+def shm_used(lab: Lab, host: str) -> int:
+    """Bytes of shared memory Kamailio uses on a registrar host."""
+    return int(re.search(r"used:\s*(\d+)", lab.on_host(host, "kamcmd core.shmmem")).group(1))
+
+
 def sipp_auth(user: str, password: str) -> str:
     return f"[authentication username={user} password={password}]"
 

@@ -20,12 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, sipp, sipp_auth  # noqa: E402
+from benchmarks._load import command_line, fmt, shm_used, sipp, sipp_auth  # noqa: E402
 from benchmarks._report import report  # noqa: E402
-
-
-def shm_used(lab, host: str) -> int:
-    return int(re.search(r"used:\s*(\d+)", lab.on_host(host, "kamcmd core.shmmem")).group(1))
 
 
 def main() -> None:

@@ -21,17 +21,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
+from benchmarks._load import command_line, fmt, shm_used, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 
 CFG = "/etc/kamailio/kamailio.cfg"
 SHARED_TABLE = ("sed -i -e 's/\"usrloc\", \"db_mode\", 1)/\"usrloc\", \"db_mode\", 3)/' "
                 "-e 's/\"dmq_usrloc\", \"enable\", 1)/\"dmq_usrloc\", \"enable\", 0)/' " + CFG)
 REGISTER_RATE, CALL_RATE = 500, 100
-
-
-def shm_used(lab, host: str) -> int:
-    return int(re.search(r"used:\s*(\d+)", lab.on_host(host, "kamcmd core.shmmem")).group(1))
 
 
 def unregistered(lab, pool: list[tuple[str, str]], count: int, taken: dict) -> list[tuple[str, str]]:

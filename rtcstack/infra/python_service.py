@@ -71,8 +71,9 @@ class PythonService(Service):
             wait = (f"for i in $(seq {self.ready_seconds * 5}); do curl -sf -o /dev/null {self.health_url} && exit 0; "
                     f"sleep 0.2; done; echo '{self.title} does not answer {self.health_url}' >&2; "
                     f"journalctl -u {self.unit} -n 20 --no-pager >&2; exit 1")
-            server.shell(name=f"Wait until the {self.title} answers (it was started or restarted)", commands=[wait],
-                         _if=lambda: self.first_install or self.changed("restart"))
+            # (a restart waits itself: Service.rolling_restart with `ready`)
+            server.shell(name=f"Wait until the {self.title} answers (it was started)", commands=[wait],
+                         _if=lambda: self.first_install)
 
 
 def _code_digest() -> str:

@@ -12,7 +12,7 @@ from ..roles.database import (
     FENCED_MARK, PG_DATA, PG_SERVICE, STANDBY_CONF, slot_name, standby_file, standby_rebuild_command,
 )
 from ..site import Host, Site
-from .database import DatabaseUnavailable
+from .database import DatabaseUnavailable, writable
 from .remote import RemoteError, RemoteHost, connect
 
 PSQL = "runuser -u postgres -- psql -XAtq"
@@ -139,8 +139,4 @@ def rejoin(site: Site, name: str, say=print) -> None:
 
 
 def _writable_host(site: Site, hosts: dict[str, Host]) -> Host:
-    for name, host in hosts.items():
-        remote = _remote(site, name)
-        if remote is not None and _in_recovery(remote) is False:
-            return host
-    raise DatabaseUnavailable("no database host takes writes: promote a standby first")
+    return hosts[writable(site, list(hosts)).name]
