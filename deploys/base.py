@@ -10,13 +10,13 @@ from rtcstack.infra.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
 from rtcstack.infra.context import deployment, host_tls, site, this_host
 from rtcstack.infra.host_files import HostFiles, checked_install
 from rtcstack.infra.service import ensure_running
+from rtcstack.roles.base import TLS_DIR
 
 dep = deployment()
 me = this_host()
 conf = config_files(dep, me)
 
 
-TLS_DIR = "/etc/rtcstack/tls"
 LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{site().name}-ca.crt"
 accounts = dep.service_accounts(me)
 wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f"{TLS_DIR}/ca.crt",

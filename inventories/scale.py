@@ -20,6 +20,8 @@ _ADDRESSES = {
     "scale-sfu1": "198.18.40.51",
     "scale-sfu2": "198.18.40.52",
     "scale-web1": "198.18.40.61",
+    "scale-load1": "198.18.40.71",  # load generators: Locust workers of `rtcstack load --workers N`
+    "scale-load2": "198.18.40.72",
 }
 _SSH = Path(__file__).resolve().with_name("scale.ssh")
 
@@ -41,3 +43,4 @@ links = [_host("scale-web1")]
 gateway = [_host("scale-web1")]
 portal = [_host("scale-web1")]
 edge = [_host("scale-web1")]
+loadgen = [_host("scale-load1"), _host("scale-load2")]

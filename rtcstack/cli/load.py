@@ -34,7 +34,10 @@ def _duration(ctx, param, value: str) -> float:
 @click.option("--duration", callback=_duration, default="60s", show_default=True,
               help="How long to run: 30s, 5m, 1h30m.")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, show_default=True,
-              help="Local Locust worker processes under a master (0: one process).")
+              help="Locust worker processes under a master (0: one process here): on the inventory's loadgen "
+                   "hosts, spread evenly, when it has any, else on this machine.")
+@click.option("--local", "local_workers", is_flag=True,
+              help="Run the --workers on this machine even when the inventory has loadgen hosts.")
 @click.option("--remote-workers", type=click.IntRange(0, 1024), default=0, show_default=True,
               help="Also wait for this many workers started on other machines with --worker.")
 @click.option("--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True,
@@ -49,7 +52,7 @@ def _duration(ctx, param, value: str) -> float:
 @click.option("--master-host", default=None, help="With --worker: the master's address.")
 def load_command(scenario: str, inventory: Path, users: int, spawn_rate: float | None, duration: float, workers: int,
                  remote_workers: int, master_port: int, report_dir: Path | None, overrides: tuple[str, ...],
-                 web: bool, as_worker: bool, master_host: str | None) -> None:
+                 web: bool, as_worker: bool, master_host: str | None, local_workers: bool) -> None:
     """Run load SCENARIO against INVENTORY's hosts with Locust; exit 1 when a service level is missed.
 
     Targets, secrets and the test accounts (created as needed, customer rtcstack-load) come from the
@@ -66,10 +69,12 @@ def load_command(scenario: str, inventory: Path, users: int, spawn_rate: float |
                 sys.exit(_worker(scenario, site, deployment, users, duration, remote_workers, master_host,
                                  master_port))
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            on_loadgen = workers if deployment.hosts_with("loadgen") and not local_workers else 0
             run = LoadRun(scenario, site, deployment, users=users, spawn_rate=spawn_rate,
-                          duration_seconds=duration, workers=workers, remote_workers=remote_workers,
+                          duration_seconds=duration, workers=workers - on_loadgen, remote_workers=remote_workers,
+                          loadgen_workers=on_loadgen,
                           report_dir=report_dir or Path("out/load") / f"{scenario}-{stamp}", web=web,
-                          master_port=master_port if remote_workers else 0, log=click.echo)
+                          master_port=master_port if remote_workers or on_loadgen else 0, log=click.echo)
             code = run.run()
         except LoadError as exc:
             fail(str(exc))

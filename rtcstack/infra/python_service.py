@@ -37,24 +37,7 @@ class PythonService(Service):
             self.ready = f"curl -sf -o /dev/null {self.health_url}"
 
     def install(self) -> None:
-        installed = host.get_fact(DebPackages)
-        missing = [p for p in PYTHON_PACKAGES if p not in installed]
-        if missing:
-            apt.packages(name="Install Python for rtcstack's services", packages=missing)
-        # The venv records the wheelhouse it was installed from: when that is this run's, there is nothing to
-        # upload (a sync compares every wheel: seconds), and the first service on a host installs for the others.
-        digest = f"{_code_digest()}\n"
-        if not self.wanted.holds(INSTALLED_RECORD, digest) and (host.name, digest) not in _installing:
-            _installing.add((host.name, digest))
-            files.sync(name="Upload the wheelhouse (changed wheels only)", src=str(build()), dest=HOST_WHEELS,
-                       delete=True, mode="644", dir_mode="755")
-            if not host.get_fact(File, path=f"{HOST_VENV}/pyvenv.cfg"):  # (bin/python3 is a link)
-                server.shell(name=f"Create the services' venv {HOST_VENV}", commands=[f"python3 -m venv {HOST_VENV}"])
-            server.shell(
-                name="Install rtcstack's services into the venv (offline, from the wheelhouse)",
-                commands=[f"{HOST_VENV}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
-                          f"--force-reinstall {HOST_WHEELS}/*.whl"])
-            self.wanted.put("Record the wheelhouse installed in the venv", digest, INSTALLED_RECORD)
+        digest = install_wheelhouse(self.wanted)
         # Several services share the venv: the first one's install is no change for the next ones. Each service
         # records which code it runs, and restarts when that record changes.
         self.code_record = self.wanted.put(f"Record the code the {self.title} runs", digest, self.records()[0])
@@ -76,9 +59,34 @@ class PythonService(Service):
                          _if=lambda: self.first_install)
 
 
-def _code_digest() -> str:
+def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS, venv: str = HOST_VENV) -> str:
+    """Queue the install of `extra`'s wheelhouse into `venv` on this host (once per host and run, and only when
+    the venv does not hold this run's wheelhouse already); returns the wheelhouse's digest line. `wanted` is the
+    HostFiles that read the venv's record."""
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in PYTHON_PACKAGES if p not in installed]
+    if missing:
+        apt.packages(name="Install Python for rtcstack's services", packages=missing)
+    # The venv records the wheelhouse it was installed from: when that is this run's, there is nothing to
+    # upload (a sync compares every wheel: seconds), and the first service on a host installs for the others.
+    digest, record = f"{_code_digest(extra)}\n", f"{venv}/.installed-wheelhouse"
+    if not wanted.holds(record, digest) and (host.name, digest) not in _installing:
+        _installing.add((host.name, digest))
+        files.sync(name=f"Upload the {extra} wheelhouse (changed wheels only)", src=str(build(extra)), dest=wheels,
+                   delete=True, mode="644", dir_mode="755")
+        if not host.get_fact(File, path=f"{venv}/pyvenv.cfg"):  # (bin/python3 is a link)
+            server.shell(name=f"Create the venv {venv}", commands=[f"python3 -m venv {venv}"])
+        server.shell(
+            name=f"Install rtcstack's {extra} wheelhouse into {venv} (offline)",
+            commands=[f"{venv}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
+                      f"--force-reinstall {wheels}/*.whl"])
+        wanted.put(f"Record the wheelhouse installed in {venv}", digest, record)
+    return digest
+
+
+def _code_digest(extra: str = "service") -> str:
     """SHA-256 of the wheelhouse this run installs (the wheels' names and contents)."""
     digest = hashlib.sha256()
-    for wheel in sorted(build().glob("*.whl")):
+    for wheel in sorted(build(extra).glob("*.whl")):
         digest.update(wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest())
     return digest.hexdigest()

@@ -1,7 +1,9 @@
 """The wheelhouse rtcstack's web services are installed from: rtcstack's own wheel (without its dependencies)
 and the wheels of its `service` extra for the hosts' Python (Debian 12: CPython 3.11 on x86_64), gathered
 once per run on the operator's machine. Hosts install from it offline (`pip install --no-index`): they never
-reach PyPI, and get nothing the services do not import (no pyinfra, Locust or matplotlib).
+reach PyPI, and get nothing the services do not import (no pyinfra, Locust or matplotlib). Load generator
+hosts (role `loadgen`) get the same wheel with the wheels of the `loadgen` extra instead (Locust), in a venv
+of their own.
 
 rtcstack's wheel is built from the source checkout when there is one (reproducibly: the same source gives
 the same bytes, so an unchanged tree uploads nothing), else packed again from the installed distribution's
@@ -28,6 +30,8 @@ HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "im
 #: Where the hosts keep the wheelhouse and the services' venv.
 HOST_WHEELS = "/opt/rtcstack/wheels"
 HOST_VENV = "/opt/rtcstack/venv"
+#: The extras a wheelhouse can be built for: the services' and the load generators'.
+EXTRAS = ("service", "loadgen")
 #: Zip timestamps of the wheel we build (1980-01-01, the zip epoch): the same source, the same bytes.
 REPRODUCIBLE_EPOCH = "315532800"
 
@@ -40,17 +44,17 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack" / "wheelhouse"
 
 
-def service_requirements() -> list[str]:
-    """rtcstack's `service` extra, from its installed metadata, without the extra's marker."""
+def service_requirements(extra: str = "service") -> list[str]:
+    """rtcstack's `extra` (`service` or `loadgen`), from its installed metadata, without the extra's marker."""
     out = []
     for line in metadata.requires("rtcstack") or []:
         requirement = Requirement(line)
-        if requirement.marker and requirement.marker.evaluate({"extra": "service"}) and \
+        if requirement.marker and requirement.marker.evaluate({"extra": extra}) and \
                 not requirement.marker.evaluate({"extra": ""}):
             requirement.marker = None
             out.append(str(requirement))
     if not out:
-        raise WheelhouseError("rtcstack's metadata names no `service` extra: reinstall rtcstack")
+        raise WheelhouseError(f"rtcstack's metadata names no `{extra}` extra: reinstall rtcstack")
     return sorted(out)
 
 
@@ -171,16 +175,16 @@ def _build_own_wheel(source: Path, into: Path) -> None:
 _BUILD_LOCK = threading.Lock()
 
 
-def build() -> Path:
-    """The wheelhouse directory for this run (built once per process, by the first host that needs it)."""
+def build(extra: str = "service") -> Path:
+    """The wheelhouse directory of `extra` for this run (built once per process, by the first host that needs it)."""
     with _BUILD_LOCK:
-        return _build()
+        return _build(extra)
 
 
 @cache
-def _build() -> Path:
+def _build(extra: str) -> Path:
     root = cache_root()
-    requirements = service_requirements()
+    requirements = service_requirements(extra)
     key = hashlib.sha256(repr((requirements, HOST_PYTHON)).encode()).hexdigest()[:16]
     dependencies = root / f"dependencies-{key}"
     if not (dependencies / ".complete").exists():
@@ -190,7 +194,7 @@ def _build() -> Path:
              HOST_PYTHON["python_version"], "--implementation", HOST_PYTHON["implementation"], "--abi",
              HOST_PYTHON["abi"], "-d", str(dependencies), *requirements)
         (dependencies / ".complete").write_text("\n".join(requirements) + "\n")
-    house = root / "house"
+    house = root / ("house" if extra == "service" else f"house-{extra}")
     with tempfile.TemporaryDirectory(prefix="rtcstack-wheel-") as own:
         _own_wheel(Path(own))
         wanted = {p.name: p for p in [*dependencies.glob("*.whl"), *Path(own).glob("*.whl")]}

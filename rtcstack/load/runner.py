@@ -21,6 +21,9 @@ from .context import CUSTOMER, ENV, LoadContext, account, accounts_needed
 from .gate import Check, as_json, evaluate, media_summary
 from .scenarios import SCENARIOS
 
+#: Seconds the master waits for the loadgen hosts' workers before it gives up (a firewall, a wrong
+#: loadgen.master_address).
+WORKERS_MAX_WAIT = 60
 #: Fresh invites each user slot of the http scenario may redeem; then it redeems unknown links (404).
 REDEEMS_PER_USER = 10
 
@@ -40,11 +43,17 @@ class LoadRun:
     duration_seconds: float = 60
     workers: int = 0
     remote_workers: int = 0
+    #: workers on the inventory's loadgen hosts (started and stopped by this run)
+    loadgen_workers: int = 0
     report_dir: Path = Path("out/load")
     web: bool = False
     master_port: int = 5557
     log: callable = print
     checks: list[Check] = field(default_factory=list)
+
+    @property
+    def all_workers(self) -> int:
+        return self.workers + self.remote_workers + self.loadgen_workers
 
     @property
     def parts(self):
@@ -58,8 +67,11 @@ class LoadRun:
             if missing:
                 raise LoadError(f"scenario {part.name} needs a host with the role(s) {', '.join(missing)}; "
                                 f"{self.site.path.name} has none")
-        if any(p.name == "turn_relay" for p in self.parts):
-            self._check_echo_peer_allowed()
+        users_here = self.workers or self.remote_workers or not self.all_workers
+        if any(p.name == "turn_relay" for p in self.parts) and users_here:
+            self._check_echo_peer_allowed()  # (loadgen hosts are allowed peers of the TURN hosts)
+        if self.loadgen_workers and not self.deployment.hosts_with("loadgen"):
+            raise LoadError(f"{self.site.path.name} has no loadgen host for {self.loadgen_workers} worker(s)")
         if self.users < 1:
             raise LoadError(f"--users {self.users}: run at least one user")
 
@@ -98,7 +110,7 @@ class LoadRun:
         from ..domain.provisioning import import_accounts
         from ..runtime.database import Database
 
-        needed = accounts_needed(self.scenario, self.users, self.workers + self.remote_workers)
+        needed = accounts_needed(self.scenario, self.users, self.all_workers)
         total = sum(needed.values())
         if not total:
             return 0
@@ -141,7 +153,7 @@ class LoadRun:
         self.load_customer(db)
         phone = f"load-vp-{secrets.token_hex(3)}"
         add_video_phone(db, self.deployment.sip_domain, phone, CUSTOMER, "Load Test")
-        slots = self.users * max(1, self.workers + self.remote_workers)
+        slots = self.users * max(1, self.all_workers)
         tokens = issue_bulk(db, link_settings(self.deployment), phone, "load-", 1 + slots * REDEEMS_PER_USER)
         self.log(f"invites ready: {len(tokens)} (video phone {phone})")
         return {"page": tokens[0], "redeem": [tokens[1 + i * REDEEMS_PER_USER:1 + (i + 1) * REDEEMS_PER_USER]
@@ -185,7 +197,7 @@ class LoadRun:
         scenario = SCENARIOS[self.scenario]
         with tempfile.TemporaryDirectory(prefix="rtcstack-load-") as private:
             context = LoadContext.build(self.deployment, self.site, self.scenario, self.users,
-                                        self.workers + self.remote_workers, self.duration_seconds,
+                                        self.all_workers, self.duration_seconds,
                                         self.report_dir.resolve())
             context.invites = self.create_invites()
             context.portal = self.create_portal_user()
@@ -199,10 +211,13 @@ class LoadRun:
                 common += ["--headless", "-t", f"{int(self.duration_seconds)}s", "--csv", prefix,
                            "--csv-full-history", "--html", str(self.report_dir / "report.html")]
             workers: list[subprocess.Popen] = []
-            if self.workers or self.remote_workers:
+            remote = None
+            if self.all_workers:
                 port = self.master_port or _free_port()
-                common += ["--master", "--master-bind-port", str(port),
-                           "--expect-workers", str(self.workers + self.remote_workers)]
+                common += ["--master", "--master-bind-port", str(port), "--expect-workers", str(self.all_workers)]
+                if self.loadgen_workers:
+                    remote = self.remote_workers_for(context, port)
+                    common += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT)]
                 for n in range(self.workers):
                     log = (self.report_dir / f"worker-{n}.log").open("w")
                     workers.append(subprocess.Popen(
@@ -212,20 +227,41 @@ class LoadRun:
                     self.log(f"waiting for {self.remote_workers} worker(s) from other machines on port {port}")
             self.log(f"{self.scenario}: {self.users} users, {spawn:g}/s spawn, "
                      f"{'web UI on http://127.0.0.1:8089' if self.web else f'{self.duration_seconds:g} s'}"
-                     f"{f', {self.workers} local worker(s)' if self.workers else ''}; report in {self.report_dir}")
+                     f"{f', {self.workers} local worker(s)' if self.workers else ''}"
+                     f"{f', {self.loadgen_workers} on loadgen hosts' if self.loadgen_workers else ''}"
+                     f"; report in {self.report_dir}")
+            master = subprocess.Popen(self.locust_command(scenario.locustfile, *common), env=env)
+            failed = []
             try:
-                code = subprocess.run(self.locust_command(scenario.locustfile, *common), env=env).returncode
+                if remote:
+                    remote.start(context)
+                code = master.wait()
             finally:
+                if master.poll() is None:
+                    master.terminate()
+                    master.wait()
                 for worker in workers:
                     try:
                         worker.wait(timeout=30)
                     except subprocess.TimeoutExpired:
                         worker.kill()
+                if remote:
+                    failed = remote.stop(self.report_dir)
+            if failed:
+                self.log(f"worker(s) that did not end well: {', '.join(failed)}; see worker-*.log in "
+                         f"{self.report_dir}")
         if self.web:
             return code
         if code != 0 or not (self.report_dir / "locust_stats.csv").exists():
             raise LoadError(f"Locust exited {code} without results; see its output above")
         return self.report()
+
+    def remote_workers_for(self, context: LoadContext, port: int):
+        from .remote import RemoteWorkers, master_address
+
+        return RemoteWorkers(self.site, self.deployment, self.loadgen_workers,
+                             SCENARIOS[self.scenario].locustfile.name, master_address(self.deployment, port), port,
+                             run_id=f"{self.report_dir.name.replace('_', '-')[-30:]}-{secrets.token_hex(2)}", log=self.log)
 
     # --- after -----------------------------------------------------------------------------------
 
@@ -236,7 +272,7 @@ class LoadRun:
         self.checks = evaluate(self.scenario, self.deployment.load, self.report_dir)
         media = media_summary(self.report_dir)
         summary = {"scenario": self.scenario, "users": self.users, "duration_seconds": self.duration_seconds,
-                   "workers": self.workers + self.remote_workers, "checks": as_json(self.checks), "media": media,
+                   "workers": self.all_workers, "checks": as_json(self.checks), "media": media,
                    "plots": [p.name for p in plots], "passed": all(c.passed for c in self.checks)}
         (self.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         self.log("")

@@ -18,6 +18,9 @@ from ..config.problems import Problem
 from ..config.settings import Settings
 from ..templating import ConfigFile
 
+#: Where every host keeps the deployment's CA certificate, its own certificate and key (the base deploy).
+TLS_DIR = "/etc/rtcstack/tls"
+
 if TYPE_CHECKING:  # the deployment model imports the registry; roles only read it
     from ..site.deployment import Deployment, Host
 

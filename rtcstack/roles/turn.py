@@ -67,9 +67,11 @@ def total_quota(deployment: Deployment) -> int:
 
 def allowed_peers(deployment: Deployment) -> tuple[IPv4Network, ...]:
     """Destinations inside the denied networks that relays may still reach: our sfu and media hosts
-    (private and advertised addresses, so LAN media between our own hosts works) and the operator's list."""
+    (private and advertised addresses, so LAN media between our own hosts works), the load generators (the
+    turn_relay scenario's echo peers) and the operator's list."""
     ours = {IPv4Network(a) for h in deployment.hosts_with("sfu", "media")
             for a in (h.private_address, h.advertised_address)}
+    ours |= {IPv4Network(h.private_address) for h in deployment.hosts_with("loadgen")}
     return tuple(sorted(ours | set(deployment.turn.allowed_peer_addresses)))
 
 

@@ -356,3 +356,29 @@ def test_a_phone_whose_registration_did_not_replicate_is_still_reached_through_t
             call.hangup()
     finally:
         scale.on_host(second.name, "nft delete table inet rtcstack_test")
+
+
+def test_load_runs_its_workers_on_the_loadgen_hosts_and_leaves_nothing_there(scale, tmp_path):
+    """`rtcstack load --workers 2` with loadgen hosts: one worker on each, calls with RTP through the platform, the
+    phones registered from the loadgen hosts' addresses, the workers' journals in the report, and no worker unit
+    or context file (secrets) left on the hosts afterwards."""
+    import csv
+    import json
+    import re
+
+    report = tmp_path / "load"
+    result = rtcstack("load", "sip_calls", SCALE_INVENTORY, "--users", "4", "--workers", "2", "--duration", "20s",
+                      "--set", "call_hold_seconds=3", "--report", str(report), check=False, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "2 on loadgen hosts" in result.stdout and "scale-load1 (1), scale-load2 (1)" in result.stdout
+    with (report / "locust_stats.csv").open() as handle:
+        steps = {(r["Type"], r["Name"]): int(r["Request Count"]) for r in csv.DictReader(handle)}
+    assert steps[("SIP", "call setup")] > 0 and steps[("RTP", "call media")] > 0
+    assert json.loads((report / "summary.json").read_text())["workers"] == 2
+    loadgens = {str(h.private_address) for h in scale.deployment.hosts_with("loadgen")}
+    contacts = scale.on_host(scale.registrars[0].name, "kamcmd ul.dump")
+    assert set(re.findall(r"sip:load-sipcalls-\d+@([\d.]+):", contacts)) == loadgens
+    for host, n in (("scale-load1", 0), ("scale-load2", 1)):
+        assert "worker" in (report / f"worker-{host}-{n}.log").read_text().lower()
+        assert scale.on_host(host, "systemctl list-units --all --no-legend 'rtcstack-load-worker@*'").strip() == ""
+        assert scale.on_host(host, "ls -A /run/rtcstack-load").strip() == ""
