@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..config.settings import Int, Network, Port, Settings
 from ..templating import ConfigFile
 from .base import DatabaseLogin, Role, listen
-from .voicemail import sip_uri as voicemail_sip_uri
+from .voicemail import sip_addresses as voicemail_addresses
 
 if TYPE_CHECKING:
     from ..site.deployment import Deployment, Host
@@ -177,7 +177,8 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "national_prefix": r.national_prefix,
         "national_number_length": r.national_number_length,
         # R14: where unanswered, busy and do-not-disturb calls of accounts with voicemail go (none: busy).
-        "voicemail_uri": voicemail_sip_uri(deployment),
+        "voicemail_hosts": voicemail_addresses(deployment),
+        "voicemail_probe_seconds": VOICEMAIL_PROBE_SECONDS, "voicemail_answer_ms": VOICEMAIL_ANSWER_MS,
         # Two or more registrars: a cluster (registrations and dialogs replicated over DMQ, Path to the phone's own).
         "peers": [str(a) for a in peers(deployment, host)],
         "peer_networks": ",".join(f"{a}/32" for a in peers(deployment, host)),
@@ -198,6 +199,8 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
             "address": ",".join(str(h.private_address) for h in deployment.hosts_with("database")),
             "port": deployment.database.port, "database": deployment.database.name}),
     }
+    if deployment.hosts_with("voicemail"):
+        checked["dispatcher.list"] = staged("dispatcher.list", {"voicemail": voicemail_addresses(deployment)})
     channels = deployment.channels
     return checked | {
         "defaults": ConfigFile("/etc/default/kamailio", "registrar/etc/default/kamailio.j2",
@@ -207,6 +210,11 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
                              {"nofile": max(65536, channels * 64)}),
     }
 
+
+#: How often each registrar asks each voicemail host OPTIONS, and how long a voicemail host has to answer an INVITE
+#: before the call fails over to the next (the voicemail agent answers in milliseconds).
+VOICEMAIL_PROBE_SECONDS = 5
+VOICEMAIL_ANSWER_MS = 2000
 
 #: Flood-exempt networks larger than a /24 take the ban away from more than a few load generators.
 WIDE_EXEMPT_PREFIX = 24

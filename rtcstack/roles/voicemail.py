@@ -82,10 +82,9 @@ def greeting_path(deployment: Deployment, language: str) -> str:
     return f"{GREETINGS_DIR}/greeting-{language}-{digest}.wav"
 
 
-def sip_uri(deployment: Deployment) -> str | None:
-    """host:port of the voicemail Kamailio sends calls to (the first host of the role), or None without one."""
-    hosts = deployment.hosts_with("voicemail")
-    return f"{hosts[0].private_address}:{deployment.voicemail.sip_port}" if hosts else None
+def sip_addresses(deployment: Deployment) -> list[str]:
+    """host:port of every voicemail host, the set Kamailio's dispatcher sends voicemail calls to."""
+    return [f"{h.private_address}:{deployment.voicemail.sip_port}" for h in deployment.hosts_with("voicemail")]
 
 
 def api_urls(deployment: Deployment) -> dict[str, str]:

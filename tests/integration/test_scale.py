@@ -382,3 +382,42 @@ def test_load_runs_its_workers_on_the_loadgen_hosts_and_leaves_nothing_there(sca
         assert "worker" in (report / f"worker-{host}-{n}.log").read_text().lower()
         assert scale.on_host(host, "systemctl list-units --all --no-legend 'rtcstack-load-worker@*'").strip() == ""
         assert scale.on_host(host, "ls -A /run/rtcstack-load").strip() == ""
+
+
+def test_voicemail_calls_take_the_voicemail_hosts_in_turn_and_skip_one_that_is_down(scale):
+    """R14 with two voicemail hosts: Kamailio's dispatcher hands calls to each in turn; with one host's voicemail
+    stopped, every call still reaches voicemail (the first within the failover time), the probes take the host
+    out, and it is back once it answers again."""
+    from tests.integration.test_voicemail import voicemail_on
+
+    customer = scale.customer()
+    caller, callee = scale.accounts(customer, 2)
+    voicemail_on(scale, customer, callee[0])  # not registered: every call goes straight to voicemail
+    hosts = {str(h.private_address): h.name for h in scale.deployment.hosts_with("voicemail")}
+
+    def voicemail_host() -> tuple[str, float]:
+        with scale.agent_on(0, caller) as phone:
+            started = time.monotonic()
+            call = phone.call(callee[0])
+            took = time.monotonic() - started
+            assert call.answered, (call.status, call.reason)
+            call.hangup()
+        return call.remote_target.split("@")[1].split(":")[0], took
+
+    def states() -> dict[str, str]:
+        listing = scale.on_host(scale.registrars[0].name, "kamcmd dispatcher.list")
+        return dict(re.findall(r"URI: sip:([\d.]+):\d+\s+FLAGS: (\w+)", listing))
+
+    import re
+
+    assert {voicemail_host()[0] for _ in range(4)} == set(hosts)
+    down, up = sorted(hosts)
+    scale.on_host(hosts[down], "systemctl stop rtcstack-voicemail")
+    try:
+        answered = [voicemail_host() for _ in range(4)]
+        assert {address for address, _ in answered} == {up}
+        assert max(took for _, took in answered) < 2 + 3, answered  # VOICEMAIL_ANSWER_MS, then the next host
+        assert _until(lambda: states()[down].startswith("I"), 15), states()
+    finally:
+        scale.on_host(hosts[down], "systemctl start rtcstack-voicemail")
+    assert _until(lambda: states()[down] == "AP", 15), states()
