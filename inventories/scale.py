@@ -20,6 +20,7 @@ _ADDRESSES = {
     "scale-sfu1": "198.18.40.51",
     "scale-sfu2": "198.18.40.52",
     "scale-web1": "198.18.40.61",
+    "scale-web2": "198.18.40.62",  # a second web host: every role of the first
     "scale-load1": "198.18.40.71",  # load generators: Locust workers of `rtcstack load --workers N`
     "scale-load2": "198.18.40.72",
 }
@@ -38,9 +39,9 @@ media = [_host("scale-media1"), _host("scale-media2")]
 voicemail = [_host("scale-media1"), _host("scale-media2")]
 turn = [_host("scale-turn1"), _host("scale-turn2")]
 sfu = [_host("scale-sfu1"), _host("scale-sfu2")]
-relay = [_host("scale-web1")]
-links = [_host("scale-web1")]
-gateway = [_host("scale-web1")]
-portal = [_host("scale-web1")]
-edge = [_host("scale-web1")]
+relay = [_host("scale-web1"), _host("scale-web2")]
+links = [_host("scale-web1"), _host("scale-web2")]
+gateway = [_host("scale-web1"), _host("scale-web2")]
+portal = [_host("scale-web1"), _host("scale-web2")]
+edge = [_host("scale-web1"), _host("scale-web2")]
 loadgen = [_host("scale-load1"), _host("scale-load2")]

@@ -67,7 +67,8 @@ class LinksSettings(Settings):
     play_store_url: str = Field("https://play.google.com/store/apps", description="The app's Google Play page.")
     mail_from: str = Field("", description="From: address of invitations; empty: invites@SIP_DOMAIN.")
     smtp_relay: str = Field("", pattern=r"^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$",
-                            description="SMTP relay HOST:PORT; empty: the first relay host's Postfix.")
+                            description="SMTP relay HOST:PORT; empty: the relay hosts' Postfix (each links host starts "
+                                        "with a different one and tries the others when it cannot reach it).")
     sms_gateway: SmsGatewaySettings = Field(default_factory=SmsGatewaySettings, description="The SMS gateway.")
     page_rate_per_second: Int = Field(5, ge=1, le=10000,
                                       description="Invite-page requests per second one client address may make.")
@@ -103,15 +104,22 @@ def registrar_uris(deployment: Deployment) -> tuple[str, ...]:
     return tuple(out)
 
 
-def mail_relay(deployment: Deployment) -> dict | None:
+def mail_relay(deployment: Deployment, host: Host | None = None) -> dict | None:
+    """Where a links host sends mail: links.smtp_relay, else the relay hosts, each links host starting with a
+    different one (its index among the links hosts) and trying the others in turn when it cannot reach it."""
     sender = deployment.links.mail_from or f"invites@{deployment.sip_domain}"
     if deployment.links.smtp_relay:
-        host, _, port = deployment.links.smtp_relay.rpartition(":")
-        return {"host": host, "port": int(port), "sender": sender}
-    relays = deployment.hosts_with("relay")
+        address, _, port = deployment.links.smtp_relay.rpartition(":")
+        return {"host": address, "port": int(port), "sender": sender}
+    relays = [f"{h.private_address}:{deployment.relay.smtp_port}" for h in deployment.hosts_with("relay")]
     if not relays:
         return None
-    return {"host": str(relays[0].private_address), "port": deployment.relay.smtp_port, "sender": sender}
+    links_hosts = [h.name for h in deployment.hosts_with("links")]
+    start = links_hosts.index(host.name) % len(relays) if host is not None and host.name in links_hosts else 0
+    ordered = relays[start:] + relays[:start]
+    address, _, port = ordered[0].rpartition(":")
+    return {"host": address, "port": int(port), "sender": sender,
+            **({"fallbacks": ordered[1:]} if len(ordered) > 1 else {})}
 
 
 def sms_gateway(deployment: Deployment) -> dict:
@@ -139,7 +147,7 @@ def options(deployment: Deployment, host: Host) -> dict:
         "support_contact": support_contact(deployment),
         "default_language": s.default_language, "app_scheme": s.app_scheme,
         "app_link": s.app_link or f"{base}/app", "app_store_url": s.app_store_url,
-        "play_store_url": s.play_store_url, "mail": mail_relay(deployment), "sms": sms_gateway(deployment),
+        "play_store_url": s.play_store_url, "mail": mail_relay(deployment, host), "sms": sms_gateway(deployment),
         "turn_secret": deployment.secret("turn_shared_secret"), "turn_uris": list(turn_uris(deployment)),
         "turn_lifetime_seconds": deployment.turn.credential_lifetime_seconds,
         "registrars": list(registrar_uris(deployment)),

@@ -33,6 +33,11 @@ class MailRelay(BaseModel):
     host: str
     port: int = 25
     sender: str = Field(description="From: address of invitations")
+    #: Other relays (HOST:PORT), tried in turn when one cannot be reached or drops the connection.
+    fallbacks: tuple[str, ...] = ()
+
+    def relays(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)] + [(h, int(p)) for h, _, p in (f.rpartition(":") for f in self.fallbacks)]
 
 
 class SmsGateway(BaseModel):
@@ -65,11 +70,18 @@ def send_email(relay: MailRelay, recipient: str, message: dict) -> None:
     mail["Content-Language"] = message.get("language", "pl")
     mail.set_content(message["text"])
     mail.add_alternative(message["html"], subtype="html")
-    try:
-        with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
-            smtp.send_message(mail)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"SMTP {relay.host}:{relay.port}: {type(exc).__name__}: {exc}"[:500]) from None
+    problems = []
+    for host, port in relay.relays():
+        try:
+            with smtplib.SMTP(host, port, timeout=10) as smtp:
+                smtp.send_message(mail)
+            return
+        except (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
+            problems.append(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}")  # unreachable: the next relay
+        except smtplib.SMTPException as exc:
+            problems.append(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}")  # refused the message: no other
+            break
+    raise DeliveryError("; ".join(problems)[:500])
 
 
 def send_sms(gateway: SmsGateway, recipient: str, message: dict) -> None:

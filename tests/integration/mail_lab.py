@@ -47,24 +47,24 @@ def _site_of(lab) -> Site:
     raise ValueError(f"{name} is no relay host of {', '.join(LAB_INVENTORIES)}")
 
 
-def relay_host(lab) -> tuple[Site, Host, RemoteHost]:
-    """The lab's (first) relay host: its Site, its model and a connection to it."""
+def relay_host(lab, index: int = 0) -> tuple[Site, Host, RemoteHost]:
+    """The lab's relay host (the first, or the index-th): its Site, its model and a connection to it."""
     site = _site_of(lab)
-    host = site.deployment.hosts_with("relay")[0]
+    host = site.deployment.hosts_with("relay")[index]
     return site, host, connect(site, [host.name])[host.name]
 
 
-def _maildir(lab) -> tuple[RemoteHost, str]:
-    site, _, remote = relay_host(lab)
+def _maildir(lab, index: int = 0) -> tuple[RemoteHost, str]:
+    site, _, remote = relay_host(lab, index)
     mailbox = site.deployment.relay_mailbox
     if mailbox is None:
         raise ValueError(f"{site.path.name} keeps no mail: relay.catch_all_mailbox is not set")
     return remote, mailbox
 
 
-def mailbox_messages(lab) -> list[EmailMessage]:
-    """Every message in the catch-all Maildir (new/ and cur/), oldest first, newest last."""
-    remote, maildir = _maildir(lab)
+def mailbox_messages(lab, index: int = 0) -> list[EmailMessage]:
+    """Every message in the catch-all Maildir (new/ and cur/) of the (index-th) relay host, oldest first."""
+    remote, maildir = _maildir(lab, index)
     # Postfix makes the Maildir with the first message it delivers: none yet, no messages.
     listing = remote.run(f"cd {shlex.quote(maildir)} 2>/dev/null || exit 0; for f in $(ls -1 -rt --full-time new/* cur/* 2>/dev/null "
                          f"| awk '{{print $NF}}'); do printf '%s ' \"$f\"; base64 -w0 \"$f\"; echo; done")

@@ -459,3 +459,62 @@ def test_voicemail_calls_take_the_voicemail_hosts_in_turn_and_skip_one_that_is_d
     finally:
         scale.on_host(hosts[down], "systemctl start rtcstack-voicemail")
     assert _until(lambda: states()[down] == "AP", 15), states()
+
+
+def test_two_web_hosts_share_sessions_and_links_and_each_edge_survives_the_other_hosts_services_stopping(
+        scale, tmp_path):
+    """Two web hosts, each an edge in front of both hosts' portal and links services: a portal session made
+    through one edge works through the other; with the portal and links services stopped on one host, both edges
+    still serve the dashboard and invite pages (from the other host), and a redeem through either works."""
+    from tests.integration.links_lab import LinksLab
+    from tests.integration.portal_lab import Client, PortalLab
+
+    portal, links = PortalLab(SCALE_INVENTORY, tmp_path), LinksLab(SCALE_INVENTORY)
+    edges = scale.deployment.hosts_with("edge")
+    assert len(edges) == 2
+    customer, _ = portal.customer(accounts=1)
+    email = portal.user(customer)
+    client = Client(portal)
+    assert client.login(email).headers["Location"] == "/dashboard"
+    # (the cookie jar keeps cookies per address, and each edge is reached at its own: the cookie goes by hand)
+    session = "; ".join(f"{c.name}={c.value}" for c in client.jar)
+    portal.edge = edges[1]
+    dashboard = client.get("/dashboard", Cookie=session)
+    assert dashboard.status == 200 and customer in dashboard.text  # the session made through the other edge
+    phone, _, contacts = links.family(contacts=2)
+    tokens = [links.issue(phone, contact) for contact in contacts]
+    stopped = edges[0].name
+    scale.on_host(stopped, "systemctl stop rtcstack-portal rtcstack-links")
+    try:
+        for n, edge in enumerate(edges):
+            portal.edge = links.edge = edge
+            assert all(client.get("/dashboard", Cookie=session).status == 200 for _ in range(4)), edge.name
+            assert all(links.page(tokens[n]).status == 200 for _ in range(4)), edge.name
+            assert links.redeem(tokens[n]).status == 201, edge.name
+        links.edge = edges[0]
+        assert links.redeem(tokens[1]).status == 410  # spent through the other edge: one database
+    finally:
+        scale.on_host(stopped, "systemctl start rtcstack-portal rtcstack-links")
+
+
+def test_a_links_host_that_cannot_reach_its_relay_sends_through_the_other(scale):
+    """Two relay hosts: with Postfix stopped on the first and the links service stopped on the second (so the first
+    host's outbox sends), an e-mailed invitation still arrives, through the second relay."""
+    from tests.integration import mail_lab
+    from tests.integration.links_lab import LinksLab
+
+    links = LinksLab(SCALE_INVENTORY)
+    first, second = (h.name for h in scale.deployment.hosts_with("relay"))
+    phone, _, (jane,) = links.family(contacts=1)
+    before = len(mail_lab.mailbox_messages(scale.site, 1))
+    scale.on_host(first, "systemctl stop postfix")
+    scale.on_host(second, "systemctl stop rtcstack-links")
+    try:
+        token = links.issue(phone, jane, via="email")
+        assert _until(lambda: len(mail_lab.mailbox_messages(scale.site, 1)) > before, 30), "no mail arrived"
+        mail = mail_lab.mailbox_messages(scale.site, 1)[-1]
+        assert f"/i/{token}" in mail.get_body(("plain",)).get_content()
+        assert links.invites(phone)[0]["delivery"] == "sent"
+    finally:
+        scale.on_host(first, "systemctl start postfix")
+        scale.on_host(second, "systemctl start rtcstack-links")

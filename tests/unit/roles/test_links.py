@@ -43,3 +43,17 @@ def test_the_links_login_may_touch_only_its_tables(project_copy):
     rights = dict(login)["links"].grants
     assert any("ON customers" in g and g.startswith("GRANT SELECT ON") for g in rights)
     assert not any("cdrs" in g or "tariffs" in g or "location" in g for g in rights)
+
+
+def test_each_links_host_starts_with_its_own_relay_and_falls_back_to_the_others(project_copy):
+    from rtcstack.site import load
+    from tests.unit.test_templates import FAKE_SECRETS
+
+    deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
+    first = links.mail_relay(deployment, deployment.hosts["scale-web1"])
+    second = links.mail_relay(deployment, deployment.hosts["scale-web2"])
+    assert (first["host"], first["fallbacks"]) == ("198.18.40.61", ["198.18.40.62:25"])
+    assert (second["host"], second["fallbacks"]) == ("198.18.40.62", ["198.18.40.61:25"])
+    from rtcstack.web.outbox import MailRelay
+
+    assert MailRelay(**second).relays() == [("198.18.40.62", 25), ("198.18.40.61", 25)]
