@@ -7,13 +7,15 @@ from pyinfra import host, local
 
 from rtcstack.infra.context import deployment
 from rtcstack.infra.ordering import checkpoint
+from rtcstack.infra.timing import preparing
 from rtcstack.resources import deploy_script
 from rtcstack.roles import REGISTRY
 
 # Validate the whole inventory (every host, every cross-check) before any operation is queued.
 deployment()
 
-local.include(str(deploy_script("base")))
+with preparing("base"):
+    local.include(str(deploy_script("base")))
 
 # pyinfra runs each host's operations in order, but hosts advance side by side: nothing stops sip1's
 # Kamailio from starting before db1 has its tables. A checkpoint is one operation every host runs from
@@ -22,6 +24,7 @@ local.include(str(deploy_script("base")))
 for role in host.loop(REGISTRY.values()):
     script = deploy_script(role.name)
     if role.name in host.groups and script.is_file():
-        local.include(str(script))
+        with preparing(role.name):
+            local.include(str(script))
     if role.checkpoint:
         checkpoint(role.checkpoint)

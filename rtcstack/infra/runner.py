@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..resources import deploy_script
 from ..site import Site, short_name
-from . import context
+from . import context, timing
 
 
 class DeployError(Exception):
@@ -28,6 +28,9 @@ class DeployResult:
     operations: int = 0
     #: --dry only: per host, how many operations pyinfra expects to change something.
     planned: dict[str, int] = field(default_factory=dict)
+    #: Per role (and "base"): operations over its hosts, changed ones, and the seconds its deploy code took to
+    #: queue them (facts included), summed over its hosts.
+    roles: dict[str, dict] = field(default_factory=dict)
 
     @property
     def changed_count(self) -> int:
@@ -36,7 +39,8 @@ class DeployResult:
     def to_json(self) -> str:
         return json.dumps({"exit_code": self.exit_code, "dry": self.dry, "operations": self.operations,
                            "changed_count": self.changed_count, "changed": self.changed, "failed": self.failed,
-                           "failed_hosts": self.failed_hosts, "planned": self.planned}, indent=2)
+                           "failed_hosts": self.failed_hosts, "planned": self.planned, "roles": self.roles},
+                          indent=2)
 
 
 def pyinfra_limit(site: Site, limit: str | None) -> list[str]:
@@ -88,6 +92,7 @@ def run(site: Site, limit: str | None = None, dry: bool = False) -> DeployResult
     set_formatter(click.style)
     set_echo(click.echo)
     exit_code = 0
+    timing.reset()
     with _inventory_of(site):
         try:
             cli.main(args=args, prog_name="pyinfra", standalone_mode=False)
@@ -115,20 +120,33 @@ def _result(state, exit_code: int, dry: bool) -> DeployResult:
             result.operations += meta.ops
             result.planned[short_name(host.name)] = meta.ops_change
         return result
+    roles = {name: {"operations": 0, "changed": 0, "prepare_seconds": round(seconds, 3)}
+             for name, seconds in timing.seconds.items()}
     for op_hash in state.get_op_order():
         name = ", ".join(sorted(_short(n) for n in state.op_meta[op_hash].names))
+        role = _role_of(name)
         for host in state.inventory.iter_activated_hosts():
             if op_hash not in state.ops[host]:
                 continue
             result.operations += 1
+            counts = roles.setdefault(role, {"operations": 0, "changed": 0, "prepare_seconds": 0.0})
+            counts["operations"] += 1
             meta = state.ops[host][op_hash].operation_meta
             if not meta.did_succeed(_raise_if_not_complete=False):
                 result.failed.setdefault(name, []).append(short_name(host.name))
             elif meta.did_change():
                 result.changed.setdefault(name, []).append(short_name(host.name))
+                counts["changed"] += 1
+    result.roles = roles
     if result.failed or result.failed_hosts:
         result.exit_code = result.exit_code or 1
     return result
+
+
+def _role_of(operation: str) -> str:
+    """`deploys/registrar.py | Render …` -> `registrar`; site.py's own operations (checkpoints) -> `site`."""
+    script = operation.split(" | ", 1)[0]
+    return script.rsplit("/", 1)[-1].removesuffix(".py") if script.startswith("deploys/") else "site"
 
 
 def _short(name: str) -> str:
