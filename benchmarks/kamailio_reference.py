@@ -1,9 +1,15 @@
 """The deployed kamailio.cfg vs a minimal reference config (digest auth and location only) on the same
 registrar host, same Kamailio, same database and worker count: REGISTER/s and authenticated calls/s with
-sipp against each, each at its highest rate without failures. Target: deployed / reference >= 0.75, for both.
+sipp against each, each at its highest rate without failures. Targets: deployed / reference >= 0.75 for
+REGISTER/s, >= 0.5 for calls/s. A second reference, the minimal config plus rtpengine offer, answer and
+delete (R4 anchors every call's media), separates the cost of media anchoring from that of the routing logic.
 
-The reference instance runs beside the deployed one on port 5070 for the duration of the benchmark (a
-temporary nftables rule opens it to this machine); both are measured in the same run. Calls are signalling
+Overload: past the deployed config's peak call rate, the ladder goes on at 2x and 4x the peak and prints the
+goodput (completed calls per second) of each step; target >= 0.9 x the peak. Five seconds after the 4x burst a
+run at half the peak must complete every call (back to full service).
+
+The reference instances run beside the deployed one on ports 5070 and 5071 for the duration of the benchmark
+(temporary nftables rules open them to this machine); all are measured in the same run. Calls are signalling
 only (loadtests/sipp/call_signalling.xml, no hold) from one sipp to a second sipp answering as a registered
 account (answer.xml), so the registrar is measured rather than a media peer. Through the deployed config every
 call still gets its rtpengine offer/answer/delete, dialog, limits and accounting.
@@ -23,6 +29,11 @@ from benchmarks._load import Lab, command_line, fmt, sipp, sipp_auth, sipp_calle
 from benchmarks._report import report  # noqa: E402
 
 REFERENCE_PORT = 5070
+MEDIA_REFERENCE_PORT = 5071
+#: Overload steps, as multiples of the deployed config's peak call rate, and the goodput each must keep.
+OVERLOAD = (2, 4)
+OVERLOAD_TARGET = 0.9
+RECOVERY_SECONDS = 5
 COST_RATES = {"register": 1000, "call": 200}
 REFERENCE = """#!KAMAILIO
 import_file "/etc/kamailio/rtcstack-secrets.cfg"
@@ -44,6 +55,7 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "auth.so"
 loadmodule "auth_db.so"
+{media_modules}
 modparam("usrloc", "db_mode", 0)
 modparam("auth_db", "db_url", "DBURL")
 modparam("auth_db", "calculate_ha1", 0)
@@ -55,7 +67,7 @@ request_route {{
     force_rport();
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (has_totag()) {{
-        if (loose_route()) {{ t_relay(); exit; }}
+        if (loose_route()) {{ {media_bye}t_relay(); exit; }}
         if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
         sl_send_reply("404", "Not here"); exit;
     }}
@@ -71,13 +83,51 @@ request_route {{
         consume_credentials();
         record_route();
         if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
-        t_relay();
+        {media_invite}t_relay();
         exit;
     }}
     if (is_method("ACK")) {{ exit; }}
     sl_send_reply("405", "Method Not Allowed");
 }}
-"""
+{media_reply}"""
+#: What the media reference adds: rtpengine offer on the INVITE, answer on its reply, delete on the BYE.
+MEDIA = {
+    "media_modules": 'loadmodule "rtpengine.so"\nmodparam("rtpengine", "rtpengine_sock", "{sockets}")',
+    "media_bye": 'if (is_method("BYE")) {{ rtpengine_delete(); }} ',
+    "media_invite": 'rtpengine_offer("replace-origin replace-session-connection"); t_on_reply("MEDIA"); ',
+    "media_reply": 'onreply_route[MEDIA] {{ if (has_body("application/sdp")) '
+                   '{{ rtpengine_answer("replace-origin replace-session-connection"); }} }}\n',
+}
+
+
+def reference_config(children: str, domain: str, address: str, port: int, sockets: str | None) -> str:
+    """The minimal config; with rtpengine `sockets`, the media reference."""
+    parts = {key: (value.format(sockets=sockets).replace("{{", "{").replace("}}", "}") if sockets else "")
+             for key, value in MEDIA.items()}
+    return REFERENCE.format(children=children, domain=domain, address=address, port=port, **parts)
+
+
+def overload_steps(lab: Lab, call_rows: list[str], peak: float, seconds: int, port: int) -> list[list[str]]:
+    """Calls at OVERLOAD x the peak, then half the peak RECOVERY_SECONDS after the last burst."""
+    rows = []
+    if not peak:
+        return [["(no peak: the ladder had no clean step)", "-", "-", "-", "-", "-", "NO"]]
+    for times in OVERLOAD:
+        rate = int(peak * times)
+        result = sipp(lab, "call_signalling", call_rows, "-r", str(rate), "-m", str(rate * seconds), "-l", "250",
+                      "-timeout_error", "-timeout", f"{seconds * 3}s", target_port=port)
+        goodput = result.successful / seconds
+        rows.append([f"{times}x peak ({fmt(peak)}/s)", f"-r {rate}", str(result.successful), str(result.failed),
+                     fmt(goodput), f">= {fmt(OVERLOAD_TARGET * peak)}",
+                     "yes" if goodput >= OVERLOAD_TARGET * peak else "NO"])
+    time.sleep(RECOVERY_SECONDS)
+    rate = max(1, int(peak / 2))
+    result = sipp(lab, "call_signalling", call_rows, "-r", str(rate), "-m", str(rate * seconds), "-l", "250",
+                  "-timeout_error", target_port=port)
+    rows.append([f"{RECOVERY_SECONDS} s after the burst, half the peak", f"-r {rate}", str(result.successful),
+                 str(result.failed), fmt(result.successful / seconds), "0 failed",
+                 "yes" if not result.failed and result.successful == rate * seconds else "NO"])
+    return rows
 
 
 def drain_dialogs(lab: Lab, patience: float = 120) -> int:
@@ -93,14 +143,17 @@ def main() -> None:
     args, lab = command_line(__doc__, seconds=10)
     deployed_cfg = lab.on_registrar("cat /etc/kamailio/kamailio.cfg")
     children = re.search(r"^children=(\d+)", deployed_cfg, re.M).group(1)
-    config = REFERENCE.format(children=children, domain=lab.domain, address=lab.sip[0], port=REFERENCE_PORT)
-    lab.on_registrar(f"cat > /tmp/rtcstack-reference.cfg <<'EOF_CFG'\n{config}EOF_CFG\n"
-                     "kamailio -c -f /tmp/rtcstack-reference.cfg >/dev/null 2>&1 || "
-                     "{ kamailio -c -f /tmp/rtcstack-reference.cfg; exit 1; }\n"
-                     "PGSSLMODE=disable kamailio -f /tmp/rtcstack-reference.cfg -P /run/kamailio-reference.pid "
-                     "-u kamailio -g kamailio -m 256 -M 16 -Y /tmp\n"
-                     f"nft insert rule inet rtcstack input udp dport {REFERENCE_PORT} accept comment rtcstack-benchmark")
-    table, figures, left, costs = [], {}, 0, []
+    sockets = re.search(r'modparam\("rtpengine", "rtpengine_sock", "([^"]+)"\)', deployed_cfg).group(1)
+    references = {"reference": (REFERENCE_PORT, None), "reference+media": (MEDIA_REFERENCE_PORT, sockets)}
+    for name, (port, media) in references.items():
+        config = reference_config(children, lab.domain, lab.sip[0], port, media)
+        lab.on_registrar(f"cat > /tmp/rtcstack-{port}.cfg <<'EOF_CFG'\n{config}EOF_CFG\n"
+                         f"kamailio -c -f /tmp/rtcstack-{port}.cfg >/dev/null 2>&1 || "
+                         f"{{ kamailio -c -f /tmp/rtcstack-{port}.cfg; exit 1; }}\n"
+                         f"PGSSLMODE=disable kamailio -f /tmp/rtcstack-{port}.cfg -P /run/kamailio-reference-{port}.pid "
+                         "-u kamailio -g kamailio -m 256 -M 16 -Y /tmp\n"
+                         f"nft insert rule inet rtcstack input udp dport {port} accept comment rtcstack-benchmark")
+    table, figures, left, costs, overload = [], {}, 0, [], []
     hosts = [lab.registrar.name] + [lab.deployment.hosts_with(role)[0].name for role in ("database", "media")]
 
     def cost(label: str, kind: str, scenario: str, rows: list[str], rate: int, port: int, *extra: str) -> None:
@@ -116,29 +169,38 @@ def main() -> None:
         register_rows = [f"{u};{sipp_auth(u, p)};{lab.domain}" for u, p in registering]
         (caller, caller_pw), callee = lab.accounts("sip_calls", 2)
         call_rows = [f"{caller};{sipp_auth(caller, caller_pw)};{lab.domain};{callee[0]}"]
-        for label, port in (("deployed", lab.sip[1]), ("reference", REFERENCE_PORT)):
-            figures[(label, "register")], runs = sipp_ladder(
-                lab, "register", register_rows, [400, 800, 1600, 3200, 6400, 12800], args.seconds,
-                "-l", "400", "-timeout_error", target_port=port)
-            table += [[label, "register", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)] for rate, r in runs]
-            cost(label, "registration", "register", register_rows, COST_RATES["register"], port, "-l", "400")
+        configs = (("deployed", lab.sip[1]), ("reference+media", MEDIA_REFERENCE_PORT), ("reference", REFERENCE_PORT))
+        for label, port in configs:
+            if label != "reference+media":  # (its REGISTER is the reference's)
+                figures[(label, "register")], runs = sipp_ladder(
+                    lab, "register", register_rows, [400, 800, 1600, 3200, 6400, 12800], args.seconds,
+                    "-l", "400", "-timeout_error", target_port=port)
+                table += [[label, "register", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)]
+                          for rate, r in runs]
+                cost(label, "registration", "register", register_rows, COST_RATES["register"], port, "-l", "400")
             with sipp_callee(lab, callee, port):
                 figures[(label, "call")], runs = sipp_ladder(
                     lab, "call_signalling", call_rows, [100, 200, 400, 800, 1600, 3200], args.seconds,
                     "-l", "250", "-timeout_error", target_port=port)
                 if label == "deployed":
                     left = drain_dialogs(lab)
+                    overload += overload_steps(lab, call_rows, figures[(label, "call")], args.seconds, port)
+                    left = max(left, drain_dialogs(lab))
                 cost(label, "call", "call_signalling", call_rows, COST_RATES["call"], port, "-l", "250")
             table += [[label, "call", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)] for rate, r in runs]
     finally:
-        lab.on_registrar("kill $(cat /run/kamailio-reference.pid) 2>/dev/null; "
+        lab.on_registrar(f"kill $(cat /run/kamailio-reference-{REFERENCE_PORT}.pid) "
+                         f"$(cat /run/kamailio-reference-{MEDIA_REFERENCE_PORT}.pid) 2>/dev/null; "
                          "for h in $(nft -a list chain inet rtcstack input | sed -n 's/.*rtcstack-benchmark.*handle //p'); "
                          "do nft delete rule inet rtcstack input handle $h; done; true")
-    for kind in ("register", "call"):
-        deployed, reference = figures[("deployed", kind)], figures[("reference", kind)]
+    for kind, against, target in (("register", "reference", 0.75), ("call", "reference", 0.5),
+                                  ("call", "reference+media", None)):
+        deployed, reference = figures[("deployed", kind)], figures[(against, kind)]
         ratio = deployed / reference if reference else None
-        table.append([f"**{kind} ratio**", "", "", "", "", f"{fmt(deployed)} / {fmt(reference)} = {fmt(ratio, 2)} "
-                      f"(target >= 0.75: {'met' if ratio is not None and ratio >= 0.75 else 'MISSED'})"])
+        verdict = ("no target: the cost of the routing logic alone" if target is None else
+                   f"target >= {target}: {'met' if ratio is not None and ratio >= target else 'MISSED'}")
+        table.append([f"**{kind} ratio, deployed / {against}**", "", "", "", "",
+                      f"{fmt(deployed)} / {fmt(reference)} = {fmt(ratio, 2)} ({verdict})"])
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
            f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers and the same database. "
@@ -146,7 +208,13 @@ def main() -> None:
            "Each ladder doubles the rate until the first failure, then tries halfway between; a ladder that ends "
            "without a failure bounds the rate from below. Calls: at most 250 at once (-l 250), no hold. "
            f"Dialogs still active on the deployed registrar 120 s after its call ladder: {left}.")
-    report(f"CPU per registration and per call, deployed kamailio.cfg vs the minimal one, {args.inventory}",
+    report(f"Overload: the deployed kamailio.cfg past its peak call rate, {args.inventory}",
+           ["step", "rate asked", "successful", "failed", "goodput per second", "target", "met"], overload,
+           f"sipp's signalling-only calls (at most 250 at once) against the deployed config at 2x and 4x the peak "
+           f"call rate its ladder found, for {args.seconds} s each; goodput is the completed calls per second of "
+           f"the step. Then, {RECOVERY_SECONDS} s after the last burst, half the peak rate: every call must "
+           f"complete (back to full service).")
+    report(f"CPU per registration and per call, deployed kamailio.cfg vs the minimal ones, {args.inventory}",
            ["config", "per", "rate", "successful", "failed", *(f"{name} CPU (ms)" for name in hosts)], costs,
            "CPU time of each host (its container's cgroup in the Docker lab) over a fixed-rate sipp run that both "
            "configs handle, divided by the successful registrations or calls: where the deployed config's extra "

@@ -51,6 +51,11 @@ class RegistrarSettings(Settings):
         None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
     max_call_seconds: Int = Field(
         14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout).")
+    max_call_attempts_per_second: Int = Field(
+        0, ge=0, le=100000,
+        description="New calls per second one registrar admits; the rest get 503 with Retry-After at once (graceful "
+                    "overload). 0: no rate cap (shared memory and max_calls still shed). Set it to about 80 % of the "
+                    "calls/s benchmarks/kamailio_reference.py measures on the registrar's hardware.")
     country_code: str = Field("48", pattern=r"^[1-9][0-9]{0,2}$", description="Country code national numbers belong to (E.164, R7).")
     national_prefix: str = Field(
         "", pattern=r"^[0-9]?$", description="Trunk prefix before national numbers (empty in Poland, 0 in the UK).")
@@ -99,6 +104,18 @@ class RegistrarSettings(Settings):
         if self.lamp_good_rtt_ms >= self.lamp_severe_rtt_ms:
             raise ValueError("lamp_good_rtt_ms must be below lamp_severe_rtt_ms")
         return self
+
+
+#: Graceful overload: new calls and registrations are refused (503, Retry-After) once shared memory is this full.
+OVERLOAD_SHM_PERCENT = 80
+OVERLOAD_RETRY_AFTER_SECONDS = 5
+#: How long Kamailio leaves out a media host that did not answer (rtpengine's default is 60 s).
+RTPENGINE_DISABLE_SECONDS = 2
+
+
+def shm_mb(deployment: Deployment) -> int:
+    """Kamailio's shared memory (MB): a base, and room for each channel's transactions and dialog."""
+    return 64 + deployment.channels // 2
 
 
 def max_calls(deployment: Deployment) -> int:
@@ -164,6 +181,11 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "max_expires": r.max_expires,
         "max_call_seconds": r.max_call_seconds,
         "max_calls": max_calls(deployment),
+        "overload_shm_percent": OVERLOAD_SHM_PERCENT,
+        "overload_shm_bytes": shm_mb(deployment) * 1024 * 1024 * OVERLOAD_SHM_PERCENT // 100,
+        "overload_calls_per_second": r.max_call_attempts_per_second,
+        "overload_retry_after": OVERLOAD_RETRY_AFTER_SECONDS,
+        "rtpengine_disable_seconds": RTPENGINE_DISABLE_SECONDS,
         "rtpengine_sockets": " ".join(f"udp:{h.private_address}:{deployment.media.control_port}"
                                       for h in deployment.hosts_with("media")),
         "flood_per_unit": r.flood_requests_per_second * 2,
@@ -204,7 +226,7 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
     channels = deployment.channels
     return checked | {
         "defaults": ConfigFile("/etc/default/kamailio", "registrar/etc/default/kamailio.j2",
-                               {"channels": channels, "shm_mb": 64 + channels // 2, "pkg_mb": 16}),
+                               {"channels": channels, "shm_mb": shm_mb(deployment), "pkg_mb": 16}),
         "dropin": ConfigFile("/etc/systemd/system/kamailio.service.d/60-rtcstack.conf",
                              "registrar/etc/systemd/system/kamailio.service.d/60-rtcstack.conf.j2",
                              {"nofile": max(65536, channels * 64)}),
