@@ -33,11 +33,18 @@ RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
 REFERENCE = "9d55740"
 
 
+class ReferenceFailed(Exception):
+    """The reference commit could not deploy this lab (a newer lab state it does not know)."""
+
+
 def timed(*args: str, root: Path = PROJECT_ROOT, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
     result = subprocess.run([*RTCSTACK, *args], cwd=root, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
+        if root != PROJECT_ROOT:
+            failed = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("FAILED:")]
+            raise ReferenceFailed(f"{len(failed)} operations failed, the first: {failed[0] if failed else '?'}")
         sys.exit(f"rtcstack {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     print(f"{'' if root == PROJECT_ROOT else '[reference] '}rtcstack {' '.join(args)}: {elapsed:.1f}s", file=sys.stderr)
     return elapsed, result
@@ -108,7 +115,8 @@ def main() -> None:
     parser.add_argument("--keep-images", action="store_true", help="Keep the lab images (a warm start).")
     parser.add_argument("--drop-apt-cache", action="store_true", help="Also empty the lab's apt cache.")
     parser.add_argument("--warm", action="store_true", help="Skip the cold bring-up: only the no-op comparison.")
-    parser.add_argument("--reference", default=REFERENCE, help=f"Commit to compare no-op re-deploys with ({REFERENCE}).")
+    parser.add_argument("--reference", default=REFERENCE,
+                        help=f"Commit to compare no-op re-deploys with ({REFERENCE}); none: no comparison.")
     parser.add_argument("--runs", type=int, default=3, help="Timed no-op re-deploys of each (the median counts).")
     args = parser.parse_args()
 
@@ -120,14 +128,20 @@ def main() -> None:
     if not args.warm:
         rows = cold_rows(args, deployment)
     ours, changed, operations = no_op_runs(args.inventory, args.runs)
-    with reference_checkout(args.reference, args.inventory) as (tree, env):
-        theirs, their_changed, their_operations = no_op_runs(args.inventory, args.runs, tree, env)
-    timed("deploy", args.inventory)  # leave the lab as this commit deploys it
-    rows += [[f"no-op re-deploy, reference {args.reference}", f"{theirs:.1f}", f"{their_changed} of {their_operations}",
-              "-", "-"],
-             ["no-op re-deploy", f"{ours:.1f}", f"{changed} of {operations}",
-              f"< 10 s, 0 changed, <= reference ({theirs:.1f} s)",
-              "yes" if ours < 10 and changed == 0 and ours <= theirs else "NO"]]
+    theirs = None
+    if args.reference != "none":
+        try:
+            with reference_checkout(args.reference, args.inventory) as (tree, env):
+                theirs, their_changed, their_operations = no_op_runs(args.inventory, args.runs, tree, env)
+            rows.append([f"no-op re-deploy, reference {args.reference}", f"{theirs:.1f}",
+                         f"{their_changed} of {their_operations}", "-", "-"])
+        except ReferenceFailed as exc:
+            rows.append([f"no-op re-deploy, reference {args.reference}", "-", "-",
+                         f"could not deploy this lab: {exc}", "-"])
+        timed("deploy", args.inventory)  # leave the lab as this commit deploys it
+    compared = f", <= reference ({theirs:.1f} s)" if theirs is not None else ""
+    rows.append(["no-op re-deploy", f"{ours:.1f}", f"{changed} of {operations}", f"< 10 s, 0 changed{compared}",
+                 "yes" if ours < 10 and changed == 0 and (theirs is None or ours <= theirs) else "NO"])
     if ROLE_RUNS:
         report(f"No-op re-deploy by role, {args.inventory} ({len(deployment.hosts)} hosts)",
                ["role", "hosts", "operations", "host-seconds queueing them", "per host", "share"],
@@ -141,8 +155,8 @@ def main() -> None:
         ["step", "seconds", "changed operations", "target", "met"], rows,
         ("apt cache " + ("emptied first" if args.drop_apt_cache else "kept (as a re-built lab would find it)") + ". "
          if not args.warm else "Warm: the lab was up and deployed. ")
-        + f"No-op re-deploys: median of {args.runs} after one converging run, each commit on the same lab; "
-          f"ratio {ours / theirs:.2f}.",
+        + f"No-op re-deploys: median of {args.runs} after one converging run, each commit on the same lab"
+        + (f"; ratio {ours / theirs:.2f}." if theirs else "."),
     )
 
 
