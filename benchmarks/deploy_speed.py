@@ -44,7 +44,9 @@ def timed(*args: str, root: Path = PROJECT_ROOT, env: dict | None = None) -> tup
     if result.returncode != 0:
         if root != PROJECT_ROOT:
             failed = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("FAILED:")]
-            raise ReferenceFailed(f"{len(failed)} operations failed, the first: {failed[0] if failed else '?'}")
+            last = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+            raise ReferenceFailed(f"{len(failed)} operations failed, the first: {failed[0]}" if failed else
+                                  (last[-1][:300] if last else f"exit {result.returncode}"))
         sys.exit(f"rtcstack {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     print(f"{'' if root == PROJECT_ROOT else '[reference] '}rtcstack {' '.join(args)}: {elapsed:.1f}s", file=sys.stderr)
     return elapsed, result
