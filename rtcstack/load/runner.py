@@ -261,7 +261,7 @@ class LoadRun:
 
         return RemoteWorkers(self.site, self.deployment, self.loadgen_workers,
                              SCENARIOS[self.scenario].locustfile.name, master_address(self.deployment, port), port,
-                             run_id=f"{self.report_dir.name.replace('_', '-')[-30:]}-{secrets.token_hex(2)}", log=self.log)
+                             run_id=run_id(self.report_dir.name), log=self.log)
 
     # --- after -----------------------------------------------------------------------------------
 
@@ -314,6 +314,15 @@ def apply_overrides(load: LoadSettings, pairs: tuple[str, ...]) -> LoadSettings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise LoadError(f"--set: {problems}") from None
+
+
+def run_id(report_name: str) -> str:
+    """A run's name in its workers' unit instances: the report directory's name in letters, digits and dashes
+    (a systemd instance name needs no escaping then), and a random suffix (two runs never share files)."""
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9]+", "-", report_name).strip("-")[-30:] or "run"
+    return f"{cleaned}-{secrets.token_hex(2)}"
 
 
 def _number(text: str) -> int | float | str:

@@ -1,5 +1,6 @@
 """The loadgen role: where workers go, what the firewall and TURN let reach them, its unit; no lab needed."""
 
+import re
 from ipaddress import IPv4Network
 
 import pytest
@@ -53,3 +54,11 @@ def test_the_worker_unit_runs_locust_from_the_loadgen_venv_as_its_account_and_cl
     assert "ExecStart=/opt/rtcstack/loadgen/bin/python -m locust -f ${LOCUSTFILE} --worker" in unit
     assert "ExecStopPost=+/bin/rm -f /run/rtcstack-load/%i.env /run/rtcstack-load/%i.json" in unit
     assert "LimitNOFILE=65536" in unit
+
+
+def test_a_runs_worker_units_are_named_from_its_report_directory_in_plain_characters():
+    from rtcstack.load.runner import run_id
+
+    assert re.fullmatch(r"sip-calls-20261203-101500-[0-9a-f]{4}", run_id("sip_calls-20261203-101500"))
+    assert re.fullmatch(r"my-report-d-j-[0-9a-f]{4}", run_id("my report/d@j"))
+    assert re.fullmatch(r"run-[0-9a-f]{4}", run_id("@@@")) and run_id("x") != run_id("x")
