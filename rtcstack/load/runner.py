@@ -234,7 +234,12 @@ class LoadRun:
             failed = []
             try:
                 if remote:
-                    remote.start(context)
+                    from .remote import RemoteWorkersError
+
+                    try:
+                        remote.start(context)
+                    except RemoteWorkersError as exc:
+                        raise LoadError(str(exc)) from None  # a one-line message, as every refusal of a run
                 code = master.wait()
             finally:
                 if master.poll() is None:
