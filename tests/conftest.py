@@ -13,6 +13,23 @@ from tests import PROJECT_ROOT
 
 SHIPPED_INVENTORIES = ["inventories/lab.py", "inventories/single.py", "inventories/production.example.py"]
 LAB_INVENTORIES = ["inventories/lab.py", "inventories/single.py"]
+#: The single-host lab's copies of the lab tests: marked `single` (left out of the default run, which CI runs).
+SINGLE_INVENTORY = "inventories/single.py"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark `single` every lab test (integration or verify) that runs on the single-host lab because it is
+    parametrized over both labs. The six-host lab and the scale lab carry the same tests across hosts; the
+    installed-tool tests, which use the single lab by themselves, stay in the default run."""
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(PROJECT_ROOT / "tests/unit"):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        for value in params.values():
+            if value == SINGLE_INVENTORY or (isinstance(value, tuple) and value[:1] == (SINGLE_INVENTORY,)):
+                item.add_marker(pytest.mark.single)
+                break
 
 
 @pytest.fixture
