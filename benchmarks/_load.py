@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -41,6 +43,8 @@ class Lab:
         self.domain = self.deployment.sip_domain
         self.me = local_address_towards(*self.sip)
         self.tmp = Path(tempfile.mkdtemp(prefix="rtcstack-bench-"))
+        #: sipp processes running beside each sipp run (an answering sipp): their CPU counts as sipp's
+        self.companions: list[int] = []
 
     def accounts(self, component: str, count: int) -> list[tuple[str, str]]:
         """The load test accounts of a component, created (or re-imported unchanged) as `rtcstack load` does."""
@@ -123,6 +127,8 @@ class SippResult:
     failed: int
     seconds: float
     screen: str
+    #: CPU-seconds (user + system) sipp used, start-up included
+    cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -138,13 +144,16 @@ def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 30
                "-i", lab.me, "-timeout", f"{timeout}s", "-trace_screen", "-screen_file", str(screen), "-nostdin",
                "-default_behaviors", "pingreply,abortunexp", *args]
     print(f"  sipp -sf {scenario}.xml {' '.join(args)}", file=sys.stderr)
-    started = time.perf_counter()
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    companions = sum(process_cpu_seconds(pid) for pid in lab.companions)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
-    elapsed = time.perf_counter() - started
+    elapsed, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    companions = sum(process_cpu_seconds(pid) for pid in lab.companions) - companions
     text = screen.read_text() if screen.exists() else result.stdout
     ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
-    return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + companions
+    return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text, cpu)
 
 
 def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seconds: int, *args: str,
@@ -172,6 +181,12 @@ def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seco
     return max((result.rate for rate, result in runs if clean(rate, result)), default=0.0), runs
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU-seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *args: str) -> Iterator[int]:
     """sipp answering calls (loadtests/sipp/answer.xml, plus `args`) on a free local port, registered at the
@@ -187,6 +202,7 @@ def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *ar
          "-trace_screen", "-screen_file", str(lab.tmp / f"answer-{callee_port}.screen"), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     username, password = account
+    lab.companions.append(answering.pid)
     try:
         with UserAgent(lab.sip[0], port or lab.sip[1], lab.domain, username, password) as registering:
             registering.contact = f"<sip:{username}@{lab.me}:{callee_port}>"
@@ -198,6 +214,7 @@ def sipp_callee(lab: Lab, account: tuple[str, str], port: int | None = None, *ar
             finally:
                 registering.register(expires=0)
     finally:
+        lab.companions.remove(answering.pid)
         answering.terminate()
         try:
             answering.wait(10)

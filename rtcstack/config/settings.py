@@ -86,6 +86,11 @@ class LoadSettings(Settings):
 
     register_interval_seconds: Float = Field(
         1.0, ge=0, le=3600, description="sip_register: seconds between one user's REGISTERs (0: back to back).")
+    register_phones_per_user: Int = Field(
+        1, ge=1, le=500, description="sip_register: phones each user keeps registered over its one socket, all "
+                                     "re-registering together every register_interval_seconds (each registration is "
+                                     "still reported on its own); users x this = phones. More phones per user cost "
+                                     "the generator less CPU per registration.")
     call_hold_seconds: Float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
     call_pause_seconds: Float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
     call_fallback_percent: Int = Field(

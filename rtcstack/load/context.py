@@ -29,9 +29,16 @@ def account(deployment_key: str, scenario: str, index: int) -> tuple[str, str]:
     return username, "L" + hmac.new(deployment_key.encode(), username.encode(), hashlib.sha256).hexdigest()[:23]
 
 
-def accounts_needed(scenario: str, users: int, workers: int) -> dict[str, int]:
-    """Accounts per component: every worker gets a block of `users` slots (it never runs more users)."""
-    return {part.name: users * part.accounts_per_user * max(1, workers) for part in SCENARIOS[scenario].parts()
+def accounts_per_user(part, load=None) -> int:
+    """A component's accounts per user: its own count, times its setting (phones per user) when it has one."""
+    multiple = getattr(load, part.accounts_setting, 1) if load is not None and part.accounts_setting else 1
+    return part.accounts_per_user * int(multiple)
+
+
+def accounts_needed(scenario: str, users: int, workers: int, load=None) -> dict[str, int]:
+    """Accounts per component: every worker gets a block of `users` slots (it never runs more users); `load`: the
+    run's LoadSettings."""
+    return {part.name: users * accounts_per_user(part, load) * max(1, workers) for part in SCENARIOS[scenario].parts()
             if part.accounts_per_user}
 
 
@@ -68,7 +75,7 @@ class LoadContext:
 
         key = secret("load_account_key")
         accounts = {name: [account(key, name, i) for i in range(count)]
-                    for name, count in accounts_needed(scenario, users, workers).items()}
+                    for name, count in accounts_needed(scenario, users, workers, deployment.load).items()}
         edges = deployment.hosts_with("edge")
         edge_url = f"https://{edges[0].advertised_address}" if edges else ""
         return cls(

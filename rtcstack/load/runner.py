@@ -110,7 +110,7 @@ class LoadRun:
         from ..domain.provisioning import import_accounts
         from ..runtime.database import Database
 
-        needed = accounts_needed(self.scenario, self.users, self.all_workers)
+        needed = accounts_needed(self.scenario, self.users, self.all_workers, self.deployment.load)
         total = sum(needed.values())
         if not total:
             return 0
@@ -191,6 +191,8 @@ class LoadRun:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("locust_stats.csv", "locust_stats_history.csv", "media.csv", "summary.json"):
             (self.report_dir / stale).unlink(missing_ok=True)
+        for stale in self.report_dir.glob("cpu-*.json"):
+            stale.unlink()
         created = self.create_accounts()
         if created:
             self.log(f"test accounts ready: {created} (customer {CUSTOMER})")
@@ -276,8 +278,11 @@ class LoadRun:
         plots = write_plots(self.report_dir, self.scenario)
         self.checks = evaluate(self.scenario, self.deployment.load, self.report_dir)
         media = media_summary(self.report_dir)
+        cpu = [json.loads(path.read_text())["cpu_seconds"] for path in sorted(self.report_dir.glob("cpu-*.json"))]
         summary = {"scenario": self.scenario, "users": self.users, "duration_seconds": self.duration_seconds,
                    "workers": self.all_workers, "checks": as_json(self.checks), "media": media,
+                   # CPU-seconds of this machine's Locust processes while the load ran (loadgen hosts' not included)
+                   "generator_cpu_seconds": round(sum(cpu), 3) if cpu else None,
                    "plots": [p.name for p in plots], "passed": all(c.passed for c in self.checks)}
         (self.report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         self.log("")

@@ -22,6 +22,8 @@ class Scenario:
     components: tuple[str, ...] = field(default=())
     file: str = ""  # the Locust file's name in loadtests/, when it is not the scenario's
     roles: tuple[str, ...] = ()  # the roles whose hosts the scenario talks to
+    #: a load setting that multiplies accounts_per_user (phones per user), when the scenario has one
+    accounts_setting: str = ""
 
     @property
     def locustfile(self):
@@ -34,9 +36,10 @@ class Scenario:
 
 
 SIP_REGISTER = Scenario(
-    "sip_register", "Each user registers one account with digest auth, again every register_interval_seconds.",
+    "sip_register", "Each user registers register_phones_per_user accounts (default 1) with digest auth over one "
+    "socket, again every register_interval_seconds.",
     steps=(("SIP", "REGISTER"),), setup=("SIP", "REGISTER"), accounts_per_user=1,
-    roles=("registrar",))
+    roles=("registrar",), accounts_setting="register_phones_per_user")
 SIP_CALLS = Scenario(
     "sip_calls", "Each user registers a callee, calls it through the registrar with proxy auth and holds G.711 "
     "RTP both ways through the media relay for call_hold_seconds, then hangs up; loss, jitter and MOS per stream. "

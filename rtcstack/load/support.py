@@ -6,6 +6,8 @@ Imported only inside Locust processes (it imports locust, which patches the stan
 from __future__ import annotations
 
 import csv
+import json
+import os
 import socket
 import threading
 import time
@@ -45,6 +47,12 @@ def exchange(environment, protocol: str, step: str, reschedule: bool = True):
                                     response_length=outcome["length"], exception=exception, context={})
     if exception is not None and reschedule:
         raise RescheduleTask() from exception
+
+
+def report(environment, protocol: str, step: str, ms: float, error: str | None = None) -> None:
+    """Report one exchange measured elsewhere (a batch's registration): `error` makes it a failure."""
+    environment.events.request.fire(request_type=protocol, name=step, response_time=ms, response_length=0,
+                                    exception=ProtocolFailure(error) if error else None, context={})
 
 
 class Slots:
@@ -114,6 +122,34 @@ def _write_media(environment, **kwargs):
         writer = csv.DictWriter(handle, MEDIA_FIELDS)
         writer.writeheader()
         writer.writerows(sorted(_collected, key=lambda row: row["time"]))
+
+
+# --- the generator's own CPU: what each Locust process spent while the load ran ---------------------------
+
+_cpu_at_start: list[float] = []
+
+
+@events.test_start.add_listener
+def _cpu_start(environment, **kwargs):
+    _cpu_at_start[:] = [time.process_time()]
+
+
+@events.test_stop.add_listener
+def _cpu_stop(environment, **kwargs):
+    """cpu-HOST-PID.json in the report directory (when it is on this machine): the CPU-seconds this process used
+    between the start and the end of the test, imports and setup left out; `rtcstack load` adds them up."""
+    if not _cpu_at_start:
+        return
+    try:
+        report_dir = Path(LoadContext.current().report_dir)
+    except RuntimeError:
+        return
+    if not report_dir.is_dir():
+        return  # a worker on a loadgen host: its report directory is on the master's machine
+    role = "worker" if isinstance(environment.runner, WorkerRunner) else \
+        "master" if isinstance(environment.runner, MasterRunner) else "local"
+    (report_dir / f"cpu-{socket.gethostname()}-{os.getpid()}.json").write_text(
+        json.dumps({"role": role, "cpu_seconds": round(time.process_time() - _cpu_at_start[0], 3)}) + "\n")
 
 
 # --- the echo peer of turn_relay: sends every datagram back where it came from -------------------------

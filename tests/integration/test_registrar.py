@@ -560,3 +560,23 @@ def test_a_tcp_connection_that_sends_nothing_is_closed_but_a_registered_one_stil
             assert b.incoming and b.incoming[0].invite.get("via").startswith("SIP/2.0/TCP")
             call.hangup()
     silent.close()
+
+
+def test_many_phones_on_one_socket_each_register_and_a_wrong_password_is_reported_as_its_own_failure(lab_only):
+    """The load generator's lean client (one socket, no reader thread): every phone of the batch gets its own
+    contact on the socket's port, a wrong password fails that phone alone with the registrar's 401, and a second
+    round re-registers them all."""
+    from rtcstack.protocols.sip.registrations import Registrations
+
+    sip = lab_only
+    accounts = sip.accounts(sip.customer(), 12)
+    good, (bad_user, _) = accounts[:-1], accounts[-1]
+    with Registrations((str(sip.registrar.private_address), sip.sip_port), sip.domain,
+                       good + [(bad_user, "not-the-password")]) as batch:
+        for _ in range(2):
+            outcomes = batch.register_all(timeout=8)
+            assert sorted(o.username for o in outcomes if o.error is None) == sorted(u for u, _ in good)
+            assert [(o.username, o.error) for o in outcomes if o.error] == [(bad_user, "REGISTER: 401 Unauthorized")]
+        for username, _ in good[:3]:
+            assert _contact_address(sip, username) == f"sip:{username}@{batch.address}:{batch.port}"
+    assert _contact_address(sip, bad_user) is None

@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 
-_ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
 
 
 def parse_challenge(header: str) -> dict[str, str]:
@@ -20,7 +20,7 @@ def authorization(challenge: dict[str, str], method: str, uri: str, username: st
                   nc: int = 1, cnonce: str | None = None) -> str:
     """The Authorization / Proxy-Authorization value answering a challenge."""
     algorithm = challenge.get("algorithm", "MD5").upper()
-    h = lambda text: hashlib.new(_ALGORITHMS[algorithm], text.encode()).hexdigest()  # noqa: E731
+    h = lambda text: hashlib.new(ALGORITHMS[algorithm], text.encode()).hexdigest()  # noqa: E731
     realm, nonce = challenge["realm"], challenge["nonce"]
     ha1 = h(f"{username}:{realm}:{password}")
     ha2 = h(f"{method}:{uri}")

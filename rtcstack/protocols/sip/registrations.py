@@ -1,0 +1,253 @@
+"""Many phones registering over one UDP socket, driven by the caller's own greenlet or thread.
+
+`UserAgent` is a whole phone: a reader thread, a queue per transaction, calls and media. A load generator that
+only keeps registrations up needs none of that, and pays for it on every REGISTER (two thread switches and a
+queue per transaction). `Registrations` is the lean path for that job:
+
+- one socket for every phone of the batch (each phone is its own account, Call-ID and Contact user part);
+- no reader thread: `register_all()` sends every phone's REGISTER at once, then reads the answers itself,
+  answering each 401 as it comes in (once, or again when it says stale=true, RFC 2617 3.2.1), retransmitting over
+  UDP at T1 doubling up to T2 (RFC 3261 17.1.2.2);
+- the answers it expects are read with a narrow parse (status, Via branch, the digest challenge); anything else,
+  and every request that arrives (the registrar's OPTIONS keepalives, answered 200), goes through the full parser;
+- the digest's HA1 is kept per phone and realm.
+
+Each registration's outcome (its time, or why it failed) goes to a callback as soon as it is known, so a Locust
+user reports every registration as one request, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import digest
+from .message import SipParseError, parse, response_to
+from .transport import MAX_MESSAGE, local_address_towards
+
+T1, T2 = 0.5, 4.0
+_BRANCH = re.compile(rb"branch=([^;,\s]+)")
+_CHALLENGE = re.compile(rb"\r\nwww-authenticate[ \t]*:[ \t]*([^\r\n]+)", re.IGNORECASE)
+_STALE = re.compile(rb"stale[ \t]*=[ \t]*\"?true", re.IGNORECASE)
+_PARAMS = re.compile(r'(\w+)=("[^"]*"|[^,\s]+)')
+#: From tags and cnonces: unique per request, not secrets (the digest's secret is the password), so a fast
+#: generator seeded from the OS, not os.urandom per request (a system call each).
+_RANDOM = random.Random(secrets.randbits(64))
+
+
+@dataclass
+class Outcome:
+    """One registration: 200 after `ms`, or the reason it failed (`error`)."""
+
+    username: str
+    ms: float
+    error: str | None = None
+
+
+@dataclass
+class _Phone:
+    username: str
+    password: str
+    call_id: str
+    cseq: int = field(default_factory=lambda: secrets.randbelow(10000) + 1)
+    ha1: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    phone: _Phone
+    started: float
+    data: bytes
+    headers: str  # the request's headers after Via and CSeq, for the answer to a challenge
+    tag: str
+    answered: int = 0  # challenges answered so far
+    interval: float = T1
+    resend_at: float = 0.0
+
+
+class Registrations:
+    """`accounts` registering with `server` (host, port) for `domain` over one UDP socket."""
+
+    def __init__(self, server: tuple[str, int], domain: str, accounts: list[tuple[str, str]],
+                 local_address: str | None = None, expires: int = 300):
+        self.server, self.domain, self.expires = server, domain, expires
+        self.address = local_address or local_address_towards(*server)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind((self.address, 0))
+        self.port = self.sock.getsockname()[1]
+        tag = secrets.token_hex(4)
+        self.phones = [_Phone(u, p, f"reg-{u}-{tag}@{self.address}") for u, p in accounts]
+        self._branch_prefix = f"z9hG4bK{secrets.token_hex(4)}."
+        self._branches = itertools.count(1)
+        self._pending: dict[bytes, _Pending] = {}
+        self.uri = f"sip:{domain}"
+        self._via = f"Via: SIP/2.0/UDP {self.address}:{self.port};rport;branch="
+        #: requests the registrar sent (keepalive OPTIONS), all answered
+        self.requests_served = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Registrations:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- registering ---------------------------------------------------------------------------------
+
+    def register_all(self, timeout: float = 8.0, report: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """REGISTER every phone; return (and `report`, one by one as they end) their outcomes."""
+        outcomes: list[Outcome] = []
+
+        def done(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if report is not None:
+                report(outcome)
+
+        now = time.monotonic()
+        for phone in self.phones:
+            self._send_register(phone, now)
+        deadline = now + timeout
+        while self._pending:
+            now = time.monotonic()
+            if now >= deadline:
+                for pending in self._pending.values():
+                    done(Outcome(pending.phone.username, (now - pending.started) * 1000,
+                                 f"REGISTER: no answer within {timeout:g} s"))
+                self._pending.clear()
+                break
+            for pending in self._pending.values():
+                if pending.resend_at <= now:
+                    self.sock.sendto(pending.data, self.server)
+                    pending.interval = min(pending.interval * 2, T2)
+                    pending.resend_at = now + pending.interval
+            wait = min([p.resend_at for p in self._pending.values()] + [deadline]) - now
+            self.sock.settimeout(max(wait, 0.001))
+            try:
+                data, source = self.sock.recvfrom(MAX_MESSAGE)
+            except (TimeoutError, socket.timeout):
+                continue
+            self._handle(data, source, done)
+            # Read what else is queued without waiting (one wake-up, many answers).
+            self.sock.settimeout(0)
+            try:
+                while self._pending:
+                    data, source = self.sock.recvfrom(MAX_MESSAGE)
+                    self._handle(data, source, done)
+            except (BlockingIOError, InterruptedError, TimeoutError, socket.timeout):
+                pass
+        return outcomes
+
+    def serve(self, seconds: float) -> None:
+        """Answer what the registrar sends (keepalive OPTIONS) for `seconds`: the time between two rounds."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data, source = self.sock.recvfrom(MAX_MESSAGE)
+            except (TimeoutError, socket.timeout):
+                return
+            if not data.startswith(b"SIP/2.0 "):
+                self._serve_request(data, source)
+
+    def _send_register(self, phone: _Phone, now: float, authorization: str = "", tag: str | None = None,
+                       answered: int = 0, started: float | None = None) -> None:
+        phone.cseq += 1
+        tag = tag or f"{_RANDOM.getrandbits(32):08x}"
+        branch = f"{self._branch_prefix}{next(self._branches)}"
+        aor = f"sip:{phone.username}@{self.domain}"
+        headers = (f"From: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {phone.call_id}\r\n"
+                   f"Contact: <sip:{phone.username}@{self.address}:{self.port}>\r\nExpires: {self.expires}\r\n")
+        data = (f"REGISTER {self.uri} SIP/2.0\r\n{self._via}{branch}\r\nMax-Forwards: 70\r\n{headers}"
+                f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
+        self._pending[branch.encode()] = _Pending(phone, now if started is None else started, data, headers, tag,
+                                                  answered, T1, now + T1)
+        self.sock.sendto(data, self.server)
+
+    def _handle(self, data: bytes, source: tuple[str, int], done: Callable[[Outcome], None]) -> None:
+        if not data.startswith(b"SIP/2.0 "):
+            self._serve_request(data, source)
+            return
+        head = data[:data.find(b"\r\n\r\n")]
+        match = _BRANCH.search(head)
+        pending = self._pending.get(match.group(1)) if match else None
+        if pending is None:
+            return  # a late retransmission's answer, or not ours
+        status = int(head[8:11]) if head[8:11].isdigit() else 0
+        now = time.monotonic()
+        if status < 200:
+            pending.interval, pending.resend_at = T2, now + T2  # 1xx: keep the transaction, retransmit at T2
+            return
+        del self._pending[match.group(1)]
+        phone = pending.phone
+        if status == 200:
+            done(Outcome(phone.username, (now - pending.started) * 1000))
+            return
+        if status == 401 and (pending.answered == 0 or (pending.answered == 1 and _STALE.search(head))):
+            challenge = _CHALLENGE.search(head)
+            if challenge is not None:
+                authorization = self._authorization(phone, challenge.group(1).decode("utf-8", "replace"))
+                if authorization:
+                    self._send_register(phone, now, f"Authorization: {authorization}\r\n", pending.tag,
+                                        pending.answered + 1, pending.started)
+                    return
+        try:
+            reason = parse(data).reason
+        except SipParseError as exc:
+            reason = f"(unparsable answer: {exc})"
+        done(Outcome(phone.username, (now - pending.started) * 1000, f"REGISTER: {status} {reason}".strip()))
+
+    def _authorization(self, phone: _Phone, header: str) -> str | None:
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != "digest":
+            return None
+        challenge = {k.lower(): v.strip('"') for k, v in _PARAMS.findall(rest)}
+        algorithm = challenge.get("algorithm", "MD5").upper()
+        if "realm" not in challenge or "nonce" not in challenge or algorithm not in digest.ALGORITHMS:
+            return None
+        if algorithm != "MD5":  # SHA-256 (RFC 8760): the general path
+            return digest.authorization(challenge, "REGISTER", self.uri, phone.username, phone.password)
+        realm, nonce = challenge["realm"], challenge["nonce"]
+        ha1 = phone.ha1.get((realm, algorithm))
+        if ha1 is None:
+            ha1 = phone.ha1[(realm, algorithm)] = _md5(f"{phone.username}:{realm}:{phone.password}")
+        fields = (f'Digest username="{phone.username}", realm="{realm}", nonce="{nonce}", uri="{self.uri}", '
+                  f"algorithm=MD5")
+        ha2 = _md5(f"REGISTER:{self.uri}")
+        if "auth" in [q.strip() for q in challenge.get("qop", "").split(",")]:
+            cnonce = f"{_RANDOM.getrandbits(64):016x}"
+            response = _md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+            fields += f', response="{response}", qop=auth, nc=00000001, cnonce="{cnonce}"'
+        else:
+            fields += f', response="{_md5(f"{ha1}:{nonce}:{ha2}")}"'
+        if "opaque" in challenge:
+            fields += f', opaque="{challenge["opaque"]}"'
+        return fields
+
+    # --- what the registrar sends -----------------------------------------------------------------------
+
+    def _serve_request(self, data: bytes, source: tuple[str, int]) -> None:
+        """OPTIONS (keepalives): 200; anything else a registration-only phone cannot take: 405; junk: dropped."""
+        try:
+            request = parse(data)
+        except SipParseError:
+            return
+        if request.method == "ACK":
+            return
+        self.requests_served += 1
+        reply = response_to(request, 200, "OK") if request.method == "OPTIONS" else \
+            response_to(request, 405, "Method Not Allowed", extra=[("Allow", "OPTIONS")])
+        self.sock.sendto(reply.encode(), source)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
