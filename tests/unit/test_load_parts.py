@@ -121,3 +121,14 @@ def test_gate_reads_locust_and_media_results_and_finds_each_breach(tmp_path):
 def test_gate_fails_a_scenario_that_measured_nothing(tmp_path):
     checks = evaluate("turn_relay", LoadSettings(), tmp_path)
     assert checks and not any(c.passed for c in checks)
+
+
+def test_sip_register_needs_an_account_per_phone_and_the_other_scenarios_keep_theirs():
+    from rtcstack.load.context import accounts_needed
+
+    many = LoadSettings(register_phones_per_user=25)
+    assert accounts_needed("sip_register", 10, 0) == {"sip_register": 10}
+    assert accounts_needed("sip_register", 10, 0, many) == {"sip_register": 250}
+    assert accounts_needed("sip_register", 10, 2, many) == {"sip_register": 500}  # a block per worker
+    assert accounts_needed("sip_calls", 10, 0, many) == {"sip_calls": 20}
+    assert accounts_needed("release", 4, 0, many) == {"sip_register": 100, "sip_calls": 8}
