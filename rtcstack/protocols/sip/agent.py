@@ -21,11 +21,9 @@ from queue import Empty, Queue
 from ..rtp import RtpStream
 from . import digest
 from .message import SipMessage, SipParseError, parse, request, response_to
-from .transport import local_address_towards, open_transport
+from .transport import T1, T2, local_address_towards, open_transport
 
 __all__ = ["Call", "IncomingCall", "UserAgent", "local_address_towards", "sdp_media", "sdp_offer"]
-
-T1, T2 = 0.5, 4.0
 
 
 def sdp_offer(address: str, port: int, session: int) -> bytes:

@@ -18,7 +18,6 @@ user reports every registration as one request, as before.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import re
@@ -30,13 +29,11 @@ from dataclasses import dataclass, field
 
 from . import digest
 from .message import SipParseError, parse, response_to
-from .transport import MAX_MESSAGE, local_address_towards
+from .transport import MAX_MESSAGE, T1, T2, local_address_towards
 
-T1, T2 = 0.5, 4.0
 _BRANCH = re.compile(rb"branch=([^;,\s]+)")
 _CHALLENGE = re.compile(rb"\r\nwww-authenticate[ \t]*:[ \t]*([^\r\n]+)", re.IGNORECASE)
 _STALE = re.compile(rb"stale[ \t]*=[ \t]*\"?true", re.IGNORECASE)
-_PARAMS = re.compile(r'(\w+)=("[^"]*"|[^,\s]+)')
 #: From tags and cnonces: unique per request, not secrets (the digest's secret is the password), so a fast
 #: generator seeded from the OS, not os.urandom per request (a system call each).
 _RANDOM = random.Random(secrets.randbits(64))
@@ -65,7 +62,6 @@ class _Pending:
     phone: _Phone
     started: float
     data: bytes
-    headers: str  # the request's headers after Via and CSeq, for the answer to a challenge
     tag: str
     answered: int = 0  # challenges answered so far
     interval: float = T1
@@ -90,8 +86,6 @@ class Registrations:
         self._pending: dict[bytes, _Pending] = {}
         self.uri = f"sip:{domain}"
         self._via = f"Via: SIP/2.0/UDP {self.address}:{self.port};rport;branch="
-        #: requests the registrar sent (keepalive OPTIONS), all answered
-        self.requests_served = 0
 
     def close(self) -> None:
         self.sock.close()
@@ -169,8 +163,8 @@ class Registrations:
                    f"Contact: <sip:{phone.username}@{self.address}:{self.port}>\r\nExpires: {self.expires}\r\n")
         data = (f"REGISTER {self.uri} SIP/2.0\r\n{self._via}{branch}\r\nMax-Forwards: 70\r\n{headers}"
                 f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
-        self._pending[branch.encode()] = _Pending(phone, now if started is None else started, data, headers, tag,
-                                                  answered, T1, now + T1)
+        self._pending[branch.encode()] = _Pending(phone, now if started is None else started, data, tag, answered,
+                                                  T1, now + T1)
         self.sock.sendto(data, self.server)
 
     def _handle(self, data: bytes, source: tuple[str, int], done: Callable[[Outcome], None]) -> None:
@@ -207,31 +201,18 @@ class Registrations:
         done(Outcome(phone.username, (now - pending.started) * 1000, f"REGISTER: {status} {reason}".strip()))
 
     def _authorization(self, phone: _Phone, header: str) -> str | None:
-        scheme, _, rest = header.partition(" ")
-        if scheme.lower() != "digest":
+        try:
+            challenge = digest.parse_challenge(header)
+        except ValueError:
             return None
-        challenge = {k.lower(): v.strip('"') for k, v in _PARAMS.findall(rest)}
-        algorithm = challenge.get("algorithm", "MD5").upper()
-        if "realm" not in challenge or "nonce" not in challenge or algorithm not in digest.ALGORITHMS:
+        if "realm" not in challenge or "nonce" not in challenge or \
+                challenge.get("algorithm", "MD5").upper() not in digest.ALGORITHMS:
             return None
-        if algorithm != "MD5":  # SHA-256 (RFC 8760): the general path
-            return digest.authorization(challenge, "REGISTER", self.uri, phone.username, phone.password)
-        realm, nonce = challenge["realm"], challenge["nonce"]
-        ha1 = phone.ha1.get((realm, algorithm))
-        if ha1 is None:
-            ha1 = phone.ha1[(realm, algorithm)] = _md5(f"{phone.username}:{realm}:{phone.password}")
-        fields = (f'Digest username="{phone.username}", realm="{realm}", nonce="{nonce}", uri="{self.uri}", '
-                  f"algorithm=MD5")
-        ha2 = _md5(f"REGISTER:{self.uri}")
-        if "auth" in [q.strip() for q in challenge.get("qop", "").split(",")]:
-            cnonce = f"{_RANDOM.getrandbits(64):016x}"
-            response = _md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
-            fields += f', response="{response}", qop=auth, nc=00000001, cnonce="{cnonce}"'
-        else:
-            fields += f', response="{_md5(f"{ha1}:{nonce}:{ha2}")}"'
-        if "opaque" in challenge:
-            fields += f', opaque="{challenge["opaque"]}"'
-        return fields
+        key = (challenge["realm"], challenge.get("algorithm", "MD5").upper())
+        if key not in phone.ha1:
+            phone.ha1[key] = digest.ha1(challenge, phone.username, phone.password)
+        return digest.authorization(challenge, "REGISTER", self.uri, phone.username, phone.password,
+                                    cnonce=f"{_RANDOM.getrandbits(64):016x}", known_ha1=phone.ha1[key])
 
     # --- what the registrar sends -----------------------------------------------------------------------
 
@@ -243,11 +224,6 @@ class Registrations:
             return
         if request.method == "ACK":
             return
-        self.requests_served += 1
         reply = response_to(request, 200, "OK") if request.method == "OPTIONS" else \
             response_to(request, 405, "Method Not Allowed", extra=[("Allow", "OPTIONS")])
         self.sock.sendto(reply.encode(), source)
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()

@@ -12,6 +12,8 @@ from ..sockets import close_waking_readers
 
 _LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 MAX_MESSAGE = 65535
+#: RFC 3261 17.1.2.2: a non-INVITE request over UDP is retransmitted at T1, doubling up to T2.
+T1, T2 = 0.5, 4.0
 
 
 def local_address_towards(host: str, port: int) -> str:
