@@ -84,6 +84,7 @@ class Registrations:
         self._branch_prefix = f"z9hG4bK{secrets.token_hex(4)}."
         self._branches = itertools.count(1)
         self._pending: dict[bytes, _Pending] = {}
+        self._next_resend = 0.0  # no transaction is due before this (monotonic seconds)
         self.uri = f"sip:{domain}"
         self._via = f"Via: SIP/2.0/UDP {self.address}:{self.port};rport;branch="
 
@@ -108,9 +109,10 @@ class Registrations:
                 report(outcome)
 
         now = time.monotonic()
+        deadline = now + timeout
+        self._next_resend = deadline
         for phone in self.phones:
             self._send_register(phone, now)
-        deadline = now + timeout
         while self._pending:
             now = time.monotonic()
             if now >= deadline:
@@ -119,13 +121,17 @@ class Registrations:
                                  f"REGISTER: no answer within {timeout:g} s"))
                 self._pending.clear()
                 break
-            for pending in self._pending.values():
-                if pending.resend_at <= now:
-                    self.sock.sendto(pending.data, self.server)
-                    pending.interval = min(pending.interval * 2, T2)
-                    pending.resend_at = now + pending.interval
-            wait = min([p.resend_at for p in self._pending.values()] + [deadline]) - now
-            self.sock.settimeout(max(wait, 0.001))
+            if now >= self._next_resend:
+                # The transactions are looked through only when one may be due (not on every answer: with many
+                # phones on the socket that scan would cost more than the answer).
+                self._next_resend = deadline
+                for pending in self._pending.values():
+                    if pending.resend_at <= now:
+                        self.sock.sendto(pending.data, self.server)
+                        pending.interval = min(pending.interval * 2, T2)
+                        pending.resend_at = now + pending.interval
+                    self._next_resend = min(self._next_resend, pending.resend_at)
+            self.sock.settimeout(max(self._next_resend - now, 0.001))
             try:
                 data, source = self.sock.recvfrom(MAX_MESSAGE)
             except (TimeoutError, socket.timeout):
@@ -165,6 +171,7 @@ class Registrations:
                 f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
         self._pending[branch.encode()] = _Pending(phone, now if started is None else started, data, tag, answered,
                                                   T1, now + T1)
+        self._next_resend = min(self._next_resend, now + T1)
         self.sock.sendto(data, self.server)
 
     def _handle(self, data: bytes, source: tuple[str, int], done: Callable[[Outcome], None]) -> None:
