@@ -10,7 +10,14 @@ queue per transaction). `Registrations` is the lean path for that job:
   UDP at T1 doubling up to T2 (RFC 3261 17.1.2.2);
 - the answers it expects are read with a narrow parse (status, Via branch, the digest challenge); anything else,
   and every request that arrives (the registrar's OPTIONS keepalives, answered 200), goes through the full parser;
-- the digest's HA1 is kept per phone and realm.
+- the digest's HA1 is kept per phone and realm;
+- answers are gathered: after each read, the loop lets `gather` seconds (2 ms) pass before the next while four or more phones wait, so that one
+  wake-up reads the several answers that came in meanwhile instead of one. A registrar that answers one message at
+  a time otherwise costs a wake-up per answer, which cost the generator more than the protocol work (measured: 102
+  against 48 µs of CPU per registration with 100 phones on a socket). The times reported stay exact: each answer's
+  time is the kernel's receive timestamp (SO_TIMESTAMPNS), and a registration's time is the sum of its two
+  exchanges (each request's first sending to its answer's arrival), so the gathering delay before the second
+  REGISTER is not counted as the registrar's.
 
 Each registration's outcome (its time, or why it failed) goes to a callback as soon as it is known, so a Locust
 user reports every registration as one request, as before.
@@ -23,6 +30,7 @@ import random
 import re
 import secrets
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +45,13 @@ _STALE = re.compile(rb"stale[ \t]*=[ \t]*\"?true", re.IGNORECASE)
 #: From tags and cnonces: unique per request, not secrets (the digest's secret is the password), so a fast
 #: generator seeded from the OS, not os.urandom per request (a system call each).
 _RANDOM = random.Random(secrets.randbits(64))
+#: Linux's receive timestamps (not exported by Python's socket module): the option, and its control message.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_ANCILLARY = socket.CMSG_SPACE(16)
+#: How long the loop lets answers gather between two reads (see the module's docstring).
+GATHER_SECONDS = 0.002
+#: ... from this many phones waiting for an answer on the socket.
+GATHER_FROM = 4
 
 
 @dataclass
@@ -60,24 +75,33 @@ class _Phone:
 @dataclass
 class _Pending:
     phone: _Phone
-    started: float
+    started: float  # this request's first sending (monotonic seconds)
     data: bytes
     tag: str
     answered: int = 0  # challenges answered so far
     interval: float = T1
     resend_at: float = 0.0
+    spent: float = 0.0  # seconds the registration's earlier exchanges took
+
+    def ms(self, received: float) -> float:
+        return max(self.spent + received - self.started, 0.0) * 1000
 
 
 class Registrations:
     """`accounts` registering with `server` (host, port) for `domain` over one UDP socket."""
 
     def __init__(self, server: tuple[str, int], domain: str, accounts: list[tuple[str, str]],
-                 local_address: str | None = None, expires: int = 300):
-        self.server, self.domain, self.expires = server, domain, expires
+                 local_address: str | None = None, expires: int = 300, gather: float = GATHER_SECONDS):
+        self.server, self.domain, self.expires, self.gather = server, domain, expires, gather
         self.address = local_address or local_address_towards(*server)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind((self.address, 0))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self._stamped = True
+        except OSError:  # not Linux: an answer's time is when it is read
+            self._stamped = False
         self.port = self.sock.getsockname()[1]
         tag = secrets.token_hex(4)
         self.phones = [_Phone(u, p, f"reg-{u}-{tag}@{self.address}") for u, p in accounts]
@@ -117,7 +141,7 @@ class Registrations:
             now = time.monotonic()
             if now >= deadline:
                 for pending in self._pending.values():
-                    done(Outcome(pending.phone.username, (now - pending.started) * 1000,
+                    done(Outcome(pending.phone.username, pending.ms(now),
                                  f"REGISTER: no answer within {timeout:g} s"))
                 self._pending.clear()
                 break
@@ -133,19 +157,32 @@ class Registrations:
                     self._next_resend = min(self._next_resend, pending.resend_at)
             self.sock.settimeout(max(self._next_resend - now, 0.001))
             try:
-                data, source = self.sock.recvfrom(MAX_MESSAGE)
+                self._handle(*self._receive(), done)
             except (TimeoutError, socket.timeout):
                 continue
-            self._handle(data, source, done)
             # Read what else is queued without waiting (one wake-up, many answers).
             self.sock.settimeout(0)
             try:
                 while self._pending:
-                    data, source = self.sock.recvfrom(MAX_MESSAGE)
-                    self._handle(data, source, done)
+                    self._handle(*self._receive(), done)
             except (BlockingIOError, InterruptedError, TimeoutError, socket.timeout):
                 pass
+            # (with a few phones waiting, little comes in meanwhile: the wait would only slow them down)
+            if self.gather and len(self._pending) >= GATHER_FROM:
+                time.sleep(max(min(self.gather, self._next_resend - time.monotonic()), 0))
         return outcomes
+
+    def _receive(self) -> tuple[bytes, tuple[str, int], float]:
+        """The next datagram, where from, and when it arrived (monotonic seconds)."""
+        if not self._stamped:
+            data, source = self.sock.recvfrom(MAX_MESSAGE)
+            return data, source, time.monotonic()
+        data, ancillary, _, source = self.sock.recvmsg(MAX_MESSAGE, _ANCILLARY)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", payload[:16])
+                return data, source, seconds + nanoseconds / 1e9 - (time.time() - time.monotonic())
+        return data, source, time.monotonic()
 
     def serve(self, seconds: float) -> None:
         """Answer what the registrar sends (keepalive OPTIONS) for `seconds`: the time between two rounds."""
@@ -160,7 +197,7 @@ class Registrations:
                 self._serve_request(data, source)
 
     def _send_register(self, phone: _Phone, now: float, authorization: str = "", tag: str | None = None,
-                       answered: int = 0, started: float | None = None) -> None:
+                       answered: int = 0, spent: float = 0.0) -> None:
         phone.cseq += 1
         tag = tag or f"{_RANDOM.getrandbits(32):08x}"
         branch = f"{self._branch_prefix}{next(self._branches)}"
@@ -169,12 +206,12 @@ class Registrations:
                    f"Contact: <sip:{phone.username}@{self.address}:{self.port}>\r\nExpires: {self.expires}\r\n")
         data = (f"REGISTER {self.uri} SIP/2.0\r\n{self._via}{branch}\r\nMax-Forwards: 70\r\n{headers}"
                 f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
-        self._pending[branch.encode()] = _Pending(phone, now if started is None else started, data, tag, answered,
-                                                  T1, now + T1)
+        self._pending[branch.encode()] = _Pending(phone, now, data, tag, answered, T1, now + T1, spent)
         self._next_resend = min(self._next_resend, now + T1)
         self.sock.sendto(data, self.server)
 
-    def _handle(self, data: bytes, source: tuple[str, int], done: Callable[[Outcome], None]) -> None:
+    def _handle(self, data: bytes, source: tuple[str, int], received: float,
+                done: Callable[[Outcome], None]) -> None:
         if not data.startswith(b"SIP/2.0 "):
             self._serve_request(data, source)
             return
@@ -191,7 +228,7 @@ class Registrations:
         del self._pending[match.group(1)]
         phone = pending.phone
         if status == 200:
-            done(Outcome(phone.username, (now - pending.started) * 1000))
+            done(Outcome(phone.username, pending.ms(received)))
             return
         if status == 401 and (pending.answered == 0 or (pending.answered == 1 and _STALE.search(head))):
             challenge = _CHALLENGE.search(head)
@@ -199,13 +236,13 @@ class Registrations:
                 authorization = self._authorization(phone, challenge.group(1).decode("utf-8", "replace"))
                 if authorization:
                     self._send_register(phone, now, f"Authorization: {authorization}\r\n", pending.tag,
-                                        pending.answered + 1, pending.started)
+                                        pending.answered + 1, pending.spent + received - pending.started)
                     return
         try:
             reason = parse(data).reason
         except SipParseError as exc:
             reason = f"(unparsable answer: {exc})"
-        done(Outcome(phone.username, (now - pending.started) * 1000, f"REGISTER: {status} {reason}".strip()))
+        done(Outcome(phone.username, pending.ms(received), f"REGISTER: {status} {reason}".strip()))
 
     def _authorization(self, phone: _Phone, header: str) -> str | None:
         try:
