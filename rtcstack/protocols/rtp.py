@@ -2,8 +2,10 @@
 an E-model (ITU-T G.107) MOS estimate.
 
 Plain sockets and threads, so the same code runs in tests (OS threads) and under Locust (gevent patches
-both into greenlets). One `RtpClock` per process sends every active stream's packet on each 20 ms tick:
-hundreds of streams cost one timer, not hundreds.
+both into greenlets). One `RtpClock` per process sends every active stream's packet on each 20 ms tick and
+reads what every open stream received since the last one: hundreds of streams cost one timer and one wake-up
+per tick, not a wake-up per packet (measured: LOOPBACK_FIGURES). Each packet's arrival is the kernel's
+receive timestamp (SO_TIMESTAMPNS), so jitter and delay do not depend on when the tick read it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .sockets import close_waking_readers, datagrams
+from .sockets import close_waking_readers
 
 PTIME = 0.02
 SAMPLES = 160  # 20 ms of 8 kHz G.711
@@ -25,6 +27,10 @@ PCMU = 0
 #: Payload prefix that lets a receiver on the same clock compute one-way delay: magic, host id, send time.
 _MAGIC = b"RTCS"
 _STAMP = struct.Struct("!4s8sd")
+#: Linux's receive timestamps (not exported by Python's socket module): the option, and its control message.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_ANCILLARY = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
 
 
 def _host_id() -> bytes:
@@ -57,6 +63,15 @@ def jitter_step(jitter: float, previous_transit: float, transit: float) -> float
     return jitter + (abs(transit - previous_transit) - jitter) / 16
 
 
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """A packet's arrival (Unix seconds): the kernel's receive timestamp, else now."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+            return seconds + nanoseconds / 1e9
+    return time.time()
+
+
 @dataclass
 class StreamQuality:
     """What one receiver measured: `expected` from the sequence numbers seen (RFC 3550 A.3)."""
@@ -82,13 +97,15 @@ class StreamQuality:
 
 
 class RtpClock:
-    """Sends a packet for every registered stream each 20 ms, from one thread (greenlet)."""
+    """Each 20 ms, from one thread (greenlet): reads what every open stream received, and sends a packet for
+    every stream that is sending."""
 
     _instance: RtpClock | None = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self.streams: set[RtpStream] = set()
+        self.streams: set[RtpStream] = set()  # sending
+        self.open: set[RtpStream] = set()  # receiving
         self._thread = threading.Thread(target=self._run, daemon=True, name="rtp-clock")
         self._thread.start()
 
@@ -102,6 +119,8 @@ class RtpClock:
     def _run(self) -> None:
         tick = time.monotonic()
         while True:
+            for stream in list(self.open):
+                stream._drain()
             for stream in list(self.streams):
                 stream._tick()
             tick += PTIME
@@ -117,7 +136,12 @@ class RtpStream:
     def __init__(self, address: str, clock: RtpClock | None = None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, 0))
-        self.sock.settimeout(0.5)
+        self.sock.settimeout(0)  # read by the clock's tick, never waited on
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self._stamped = True
+        except OSError:  # not Linux: a packet's arrival is when the tick read it
+            self._stamped = False
         self.port = self.sock.getsockname()[1]
         self.sent = 0
         self.received = 0
@@ -137,8 +161,8 @@ class RtpStream:
         self._jitter = 0.0  # in timestamp units
         self._max_jitter = 0.0
         self._delays: list[float] = []
-        self._receiver = threading.Thread(target=self._receive, daemon=True, name=f"rtp-rx-{self.port}")
-        self._receiver.start()
+        self._clock = clock or RtpClock.shared()
+        self._clock.open.add(self)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -146,7 +170,6 @@ class RtpStream:
         """Send to peer for `seconds` (from the shared clock); `wait_sent()` returns when done."""
         self._peer = peer
         self._send_until = time.monotonic() + seconds
-        self._clock = self._clock or RtpClock.shared()
         self._clock.streams.add(self)
 
     def _tick(self) -> None:
@@ -168,24 +191,35 @@ class RtpStream:
 
     # --- receiving ---------------------------------------------------------------------------------
 
-    def _receive(self) -> None:
-        for data, source in datagrams(self.sock, self._closed, 2048):
-            arrival = time.time()
-            if len(data) < 12 or data[0] >> 6 != 2:
-                continue
-            self.received += 1
-            self.sources.add(source)
-            seq, ts = struct.unpack_from("!HI", data, 2)
-            self._sequence(seq)
-            transit = arrival * CLOCK_RATE - ts
-            if self._transit is not None:
-                self._jitter = jitter_step(self._jitter, self._transit, transit)
-                self._max_jitter = max(self._max_jitter, self._jitter)
-            self._transit = transit
-            if len(data) >= 12 + _STAMP.size:
-                magic, host, sent_at = _STAMP.unpack_from(data, 12)
-                if magic == _MAGIC and host == HOST_ID:
-                    self._delays.append(arrival - sent_at)
+    def _drain(self) -> None:
+        """What arrived since the last tick."""
+        while not self._closed.is_set():
+            try:
+                if self._stamped:
+                    data, ancillary, _, source = self.sock.recvmsg(2048, _ANCILLARY)
+                    self._received(data, source, _arrival(ancillary))
+                else:
+                    data, source = self.sock.recvfrom(2048)
+                    self._received(data, source, time.time())
+            except OSError:  # nothing more until the next tick (BlockingIOError), or closed
+                return
+
+    def _received(self, data: bytes, source: tuple, arrival: float) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        self.received += 1
+        self.sources.add(source)
+        seq, ts = struct.unpack_from("!HI", data, 2)
+        self._sequence(seq)
+        transit = arrival * CLOCK_RATE - ts
+        if self._transit is not None:
+            self._jitter = jitter_step(self._jitter, self._transit, transit)
+            self._max_jitter = max(self._max_jitter, self._jitter)
+        self._transit = transit
+        if len(data) >= 12 + _STAMP.size:
+            magic, host, sent_at = _STAMP.unpack_from(data, 12)
+            if magic == _MAGIC and host == HOST_ID:
+                self._delays.append(arrival - sent_at)
 
     def _sequence(self, seq: int) -> None:
         if self._base_seq is None:
@@ -205,8 +239,7 @@ class RtpStream:
 
     def close(self) -> None:
         self._closed.set()
-        if self._clock is not None:  # started: stop sending
-            self._clock.streams.discard(self)
+        self._clock.streams.discard(self)
+        self._clock.open.discard(self)
         self._done.set()
         close_waking_readers(self.sock)
-        self._receiver.join(timeout=1)
