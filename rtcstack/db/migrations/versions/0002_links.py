@@ -96,8 +96,12 @@ def upgrade() -> None:
         SELECT a.username, d.video_phone_id, true AS scoped
         FROM devices d JOIN sip_accounts a ON a.id = d.account_id
     """)
-    op.execute("""
-        CREATE FUNCTION call_in_scope(caller text, callee text) RETURNS integer LANGUAGE sql STABLE
+    op.execute(f"CREATE {IN_SCOPE}")
+
+
+#: L4 as this migration wrote it (0011 makes it PL/pgSQL; its downgrade puts this back).
+IN_SCOPE = """
+        FUNCTION call_in_scope(caller text, callee text) RETURNS integer LANGUAGE sql STABLE
         SECURITY DEFINER SET search_path = public AS $$
             SELECT CASE
                 WHEN NOT EXISTS (SELECT 1 FROM account_circles WHERE scoped AND username IN (caller, callee)) THEN 1
@@ -105,7 +109,7 @@ def upgrade() -> None:
                              WHERE x.username = caller AND y.username = callee) THEN 1
                 ELSE 0 END
         $$
-    """)
+"""
 
 
 def downgrade() -> None:

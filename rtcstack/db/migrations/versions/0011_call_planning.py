@@ -82,16 +82,6 @@ SUBSCRIBERS = """
     WHERE a.enabled AND t.customer_enabled
 """
 
-OLD_IN_SCOPE = r"""
-CREATE OR REPLACE FUNCTION call_in_scope(caller text, callee text) RETURNS integer LANGUAGE sql STABLE
-SECURITY DEFINER SET search_path = public AS $$
-    SELECT CASE
-        WHEN NOT EXISTS (SELECT 1 FROM account_circles WHERE scoped AND username IN (caller, callee)) THEN 1
-        WHEN EXISTS (SELECT 1 FROM account_circles x JOIN account_circles y USING (video_phone_id)
-                     WHERE x.username = caller AND y.username = callee) THEN 1
-        ELSE 0 END
-$$
-"""
 
 
 def upgrade() -> None:
@@ -106,9 +96,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     from importlib import import_module
 
+    links = import_module("rtcstack.db.migrations.versions.0002_links")
     features = import_module("rtcstack.db.migrations.versions.0007_call_features")
     limits = import_module("rtcstack.db.migrations.versions.0010_subscriber_limits")
     op.execute(f"CREATE OR REPLACE VIEW sip_subscribers AS {limits.SUBSCRIBERS}")
     op.execute("DROP FUNCTION subscriber_terms(integer, integer, numeric)")
-    op.execute(OLD_IN_SCOPE)
+    op.execute(f"CREATE OR REPLACE {links.IN_SCOPE}")
     op.execute(features.LOCAL)
