@@ -3,8 +3,34 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
+
+#: Linux's receive timestamps (not exported by Python's socket module): the option, and its control message.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+ANCILLARY = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
+
+
+def stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to timestamp every datagram `sock` receives (read them with `recvmsg(size, ANCILLARY)` and
+    `arrival()`); False where it cannot (not Linux): an arrival is then when it is read."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def arrival(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """A datagram's arrival (Unix seconds) from recvmsg's control messages: the kernel's timestamp, else now."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+            return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 def close_waking_readers(sock: socket.socket) -> None:
