@@ -129,20 +129,44 @@ class SippResult:
     screen: str
     #: CPU-seconds (user + system) sipp used, start-up included
     cpu_seconds: float = 0.0
+    #: with timeline=True: (seconds since the start, successful calls so far, failed calls so far), once a second
+    timeline: list[tuple[int, int, int]] | None = None
 
     @property
     def rate(self) -> float:
         return self.successful / self.seconds if self.seconds else 0.0
 
+    def successful_within(self, seconds: int) -> int:
+        """Calls completed in the run's first `seconds` (from the timeline)."""
+        return max((done for at, done, _ in self.timeline or [] if at <= seconds), default=0)
+
+
+def read_timeline(path: Path) -> list[tuple[int, int, int]]:
+    """sipp's -trace_stat file: the cumulative successful and failed calls at each second of the run."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    names = lines[0].split(";") if lines else []
+    rows = []
+    for line in lines[1:]:
+        row = dict(zip(names, line.split(";")))
+        h, m, sec = (row.get("ElapsedTime(C)") or "0:0:0").split(":")[:3]
+        rows.append((int(h) * 3600 + int(m) * 60 + int(float(sec)), int(row.get("SuccessfulCall(C)") or 0),
+                     int(row.get("FailedCall(C)") or 0)))
+    return rows
+
 
 def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 300,
-         target_port: int | None = None) -> SippResult:
+         target_port: int | None = None, timeline: bool = False) -> SippResult:
     inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in rows))
     screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
     command = ["sipp", f"{lab.sip[0]}:{target_port or lab.sip[1]}", "-sf", str(SIPP_SCENARIOS / f"{scenario}.xml"), "-inf", str(inf),
                "-i", lab.me, "-timeout", f"{timeout}s", "-trace_screen", "-screen_file", str(screen), "-nostdin",
                "-default_behaviors", "pingreply,abortunexp", *args]
+    stats = lab.tmp / f"{scenario}-{time.monotonic_ns()}.stats.csv"
+    if timeline:
+        command += ["-trace_stat", "-stf", str(stats), "-fd", "1"]
     print(f"  sipp -sf {scenario}.xml {' '.join(args)}", file=sys.stderr)
     started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     companions = sum(process_cpu_seconds(pid) for pid in lab.companions)
@@ -153,7 +177,8 @@ def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 30
     ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + companions
-    return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text, cpu)
+    return SippResult(result.returncode, int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0, elapsed, text, cpu,
+                      read_timeline(stats) if timeline else None)
 
 
 def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seconds: int, *args: str,

@@ -55,7 +55,8 @@ class RegistrarSettings(Settings):
         0, ge=0, le=100000,
         description="New calls per second one registrar admits; the rest get 503 with Retry-After at once (graceful "
                     "overload). 0: no rate cap (shared memory and max_calls still shed). Set it to about 80 % of the "
-                    "calls/s benchmarks/kamailio_reference.py measures on the registrar's hardware.")
+                    "highest calls/s benchmarks/kamailio_reference.py completes without failures on the registrar's "
+                    "hardware with no cap: past that, the shed calls' replies still fit beside the admitted ones.")
     country_code: str = Field("48", pattern=r"^[1-9][0-9]{0,2}$", description="Country code national numbers belong to (E.164, R7).")
     national_prefix: str = Field(
         "", pattern=r"^[0-9]?$", description="Trunk prefix before national numbers (empty in Poland, 0 in the UK).")

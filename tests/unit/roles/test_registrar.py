@@ -46,8 +46,18 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
     assert f"if ($stat(real_used_size) > {shm})" in cfg and "if ($var(all) > 300)" in cfg  # (route(LIMITS))
     assert cfg.index("route(OVERLOAD);") < cfg.index("route(REGISTRAR);") < cfg.index("route(CALL);")
     assert 'append_to_reply("Retry-After: 5\\r\\n");' in cfg.split("route[SHED]")[1].split("}")[0]
-    assert 'modparam("rtpengine", "rtpengine_disable_tout", 2)' in cfg and "pipelimit" not in cfg
-    capped = deployment.model_copy(update={"registrar": deployment.registrar.model_copy(
-        update={"max_call_attempts_per_second": 250})})
-    cfg = registrar.config_files(capped, capped.hosts["sip1"])["kamailio.cfg"].render()
+    assert 'modparam("rtpengine", "rtpengine_disable_tout", 2)' in cfg
+    # R4 under overload: a call no media host takes is refused (503, Retry-After), never relayed unanchored
+    relay = cfg.split("route[RING_RELAY]")[1].split("t_relay()")[0]
+    assert 'if (!rtpengine_manage("replace-origin replace-session-connection"))' in relay and "503" in relay
+
+    def capped(rate: int) -> str:
+        model = deployment.model_copy(update={"registrar": deployment.registrar.model_copy(
+            update={"max_call_attempts_per_second": rate})})
+        return registrar.config_files(model, model.hosts["sip1"])["kamailio.cfg"].render()
+    assert "pipelimit" not in capped(0)
+    cfg = capped(250)
     assert 'loadmodule "pipelimit.so"' in cfg and 'pl_check("calls", "TAILDROP", 250)' in cfg
+    # a call counts once: its first INVITE in "calls", the INVITE with credentials apart (room for a second's lag)
+    assert cfg.index('is_present_hf("Proxy-Authorization")') < cfg.index('pl_check("calls"') \
+        < cfg.index('pl_check("authorised", "TAILDROP", 500)')
