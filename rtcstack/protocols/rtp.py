@@ -30,6 +30,11 @@ _MAGIC = b"RTCS"
 _STAMP = struct.Struct("!4s8sd")
 #: The RTP header and the stamp, written into each stream's packet in place.
 _HEADER_AND_STAMP = struct.Struct("!BBHII4s8sd")
+_pack_into = _HEADER_AND_STAMP.pack_into
+_time = time.time
+#: A received packet's sequence number and timestamp, with (or without) the stamp after the 12-byte header.
+_SEQ_TS_STAMP = struct.Struct("!HI4x4s8sd").unpack_from
+_SEQ_TS = struct.Struct("!HI").unpack_from
 
 
 def _host_id() -> bytes:
@@ -158,8 +163,9 @@ class RtpClock:
         tick = time.monotonic()
         while True:
             self._read()
+            now = time.monotonic()
             for stream in list(self.streams):
-                stream._tick()
+                stream._tick(now)
             tick += PTIME
             delay = tick - time.monotonic()
             if delay < -0.2:  # far behind (a stalled process): start again rather than burst
@@ -175,6 +181,10 @@ class RtpStream:
         self.sock.bind((address, 0))
         self.sock.settimeout(0)  # read by the clock's tick, never waited on
         self._stamped = stamp_arrivals(self.sock)  # (else a packet's arrival is when the tick read it)
+        # The clock's per-packet calls go to the OS socket itself: under gevent, `sock` wraps it with Python
+        # methods that only matter to a reader that waits, and this socket is never waited on.
+        raw = getattr(self.sock, "_sock", self.sock)
+        self._sendto, self._recvmsg, self._recvfrom = raw.sendto, raw.recvmsg, raw.recvfrom
         self.port = self.sock.getsockname()[1]
         self.sent = 0
         self.received = 0
@@ -186,6 +196,7 @@ class RtpStream:
         self._packet = bytearray(b"\xff" * (12 + SAMPLES))  # header, stamp, then silence-like filler
         self._done = threading.Event()
         self._closed = threading.Event()
+        self._is_closed = False  # _closed, read per packet without a call
         # receiver state (RFC 3550 A.1, A.3, A.8)
         self._base_seq: int | None = None
         self._max_seq = 0
@@ -205,19 +216,20 @@ class RtpStream:
         self._send_until = time.monotonic() + seconds
         self._clock.streams.add(self)
 
-    def _tick(self) -> None:
-        if self._closed.is_set() or time.monotonic() >= self._send_until:
+    def _tick(self, now: float | None = None) -> None:
+        """Send this tick's packet (`now`: the tick's time.monotonic(), read once for every stream)."""
+        if self._is_closed or (time.monotonic() if now is None else now) >= self._send_until:
             self._clock.streams.discard(self)
             self._done.set()
             return
-        _HEADER_AND_STAMP.pack_into(self._packet, 0, 0x80, PCMU, self._seq & 0xFFFF, self._ts & 0xFFFFFFFF,
-                                    self._ssrc, _MAGIC, HOST_ID, time.time())
+        seq, ts = self._seq, self._ts
+        _pack_into(self._packet, 0, 0x80, PCMU, seq & 0xFFFF, ts & 0xFFFFFFFF, self._ssrc, _MAGIC, HOST_ID, _time())
         try:
-            self.sock.sendto(self._packet, self._peer)
+            self._sendto(self._packet, self._peer)
         except OSError:
             return
         self.sent += 1
-        self._seq, self._ts = self._seq + 1, self._ts + SAMPLES
+        self._seq, self._ts = seq + 1, ts + SAMPLES
 
     def wait_sent(self, timeout: float | None = None) -> None:
         if self._peer is not None:
@@ -232,14 +244,14 @@ class RtpStream:
 
     def _read_one(self) -> bool:
         """One datagram, if there is one (False: nothing more until the next tick, or closed)."""
-        if self._closed.is_set():
+        if self._is_closed:
             return False
         try:
             if self._stamped:
-                data, ancillary, _, source = self.sock.recvmsg(2048, ANCILLARY)
+                data, ancillary, _, source = self._recvmsg(2048, ANCILLARY)
                 self._received(data, source, arrival(ancillary))
             else:
-                data, source = self.sock.recvfrom(2048)
+                data, source = self._recvfrom(2048)
                 self._received(data, source, time.time())
         except OSError:
             return False
@@ -250,17 +262,18 @@ class RtpStream:
             return
         self.received += 1
         self.sources.add(source)
-        seq, ts = struct.unpack_from("!HI", data, 2)
+        if len(data) >= 12 + _STAMP.size:
+            seq, ts, magic, host, sent_at = _SEQ_TS_STAMP(data, 2)
+            if magic == _MAGIC and host == HOST_ID:
+                self._delays.append(arrival - sent_at)
+        else:
+            seq, ts = _SEQ_TS(data, 2)
         self._sequence(seq)
         transit = arrival * CLOCK_RATE - ts
         if self._transit is not None:
             self._jitter = jitter_step(self._jitter, self._transit, transit)
             self._max_jitter = max(self._max_jitter, self._jitter)
         self._transit = transit
-        if len(data) >= 12 + _STAMP.size:
-            magic, host, sent_at = _STAMP.unpack_from(data, 12)
-            if magic == _MAGIC and host == HOST_ID:
-                self._delays.append(arrival - sent_at)
 
     def _sequence(self, seq: int) -> None:
         if self._base_seq is None:
@@ -279,6 +292,7 @@ class RtpStream:
                              delays[len(delays) // 2] * 1000 if delays else None)
 
     def close(self) -> None:
+        self._is_closed = True
         self._closed.set()
         self._clock.forget(self)
         self._done.set()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from queue import Empty, Queue
+from queue import Empty, SimpleQueue
 
 from ..rtp import RtpStream
 from . import digest
@@ -141,7 +141,11 @@ class UserAgent:
         self.options_received = 0
         #: Where the OPTIONS (keepalives) came from: addresses.
         self.options_sources: set[str] = set()
-        self._waiting: dict[str, Queue] = {}
+        self._waiting: dict[str, _Waiting] = {}
+        #: 200s to INVITEs waiting for their ACK (UDP), repeated by the reader itself: [due, interval, give up at,
+        #: call, source] by Call-ID. No thread per answered call; the reader waits no longer than the next due.
+        self._unacked: dict[str, list] = {}
+        self._repeat_armed = False  # the transport's wait is set to a due repeat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"sip-{username}")
         self._thread.start()
@@ -171,6 +175,8 @@ class UserAgent:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self._unacked or self._repeat_armed:
+                self._repeat_due()
             try:
                 arrived = self.transport.receive()
             except OSError:
@@ -183,9 +189,13 @@ class UserAgent:
                 if message.is_request:
                     self._serve(message, source)
                 else:
-                    queue = self._waiting.get(_branch(message.get("via") or ""))
-                    if queue:
-                        queue.put(message)
+                    waiting = self._waiting.get(_branch(message.get("via") or ""))
+                    if waiting is None:
+                        continue
+                    if waiting.quiet and message.status < 200 and message.cseq[1] == waiting.method:
+                        waiting.provisional = True  # all the transaction needs to know: no wake-up for it
+                    else:
+                        waiting.queue.put(message)
 
     # --- client transactions -----------------------------------------------------------------
 
@@ -202,24 +212,33 @@ class UserAgent:
         via = self._via(branch)
         message = request(method, uri, [via, ("Max-Forwards", "70")] + headers +
                           ([("Content-Type", "application/sdp")] if body else []), body)
-        queue: Queue = Queue()
-        self._waiting[branch] = queue
+        waiting = _Waiting(method, on_provisional is None)
+        queue = waiting.queue
+        self._waiting[branch] = waiting
         retransmit = not self.transport.reliable
         try:
             interval, deadline, provisional = self.t1, time.monotonic() + (timeout or 64 * self.t1), False
             self.send(message)
             next_send = time.monotonic() + interval
             cancel_sent: SipMessage | None = None
-            while time.monotonic() < deadline:
-                now = time.monotonic()
-                if retransmit and now >= next_send and not (provisional and method == "INVITE"):
+            while (now := time.monotonic()) < deadline:
+                provisional = provisional or waiting.provisional  # (a 1xx the reader took for us)
+                resending = retransmit and not (provisional and method == "INVITE")
+                if resending and now >= next_send:
                     self.send(message)
                     interval = min(interval * 2, T2) if method != "INVITE" else interval * 2
                     next_send = now + (T2 if provisional else interval)
                 if cancel is not None and cancel.is_set() and provisional and cancel_sent is None:
                     cancel_sent = self._cancel(message, via)
+                # Wait for the next answer, no longer than the next retransmission or the deadline (and, while a
+                # cancel may still come, 50 ms: the Event is polled); not a wake-up every 50 ms.
+                wait = deadline - now
+                if resending:
+                    wait = min(wait, next_send - now)
+                if cancel is not None and cancel_sent is None:
+                    wait = min(wait, 0.05)
                 try:
-                    reply = queue.get(timeout=0.05)
+                    reply = queue.get(timeout=max(wait, 0.0))
                 except Empty:
                     continue
                 if reply.cseq[1] != method:  # the answer to our CANCEL
@@ -396,6 +415,7 @@ class UserAgent:
         elif message.method == "ACK":
             if known:
                 known.acked.set()
+                self._unacked.pop(known.invite.call_id, None)
         else:
             self._respond(None, message, 405, "Method Not Allowed", [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")],
                           target=source)
@@ -408,7 +428,11 @@ class UserAgent:
         self._respond(call, call.invite, 200, "OK", [("Contact", self.contact), ("Content-Type", "application/sdp")],
                       answer, target=source)
         if not self.transport.reliable:
-            threading.Thread(target=self._repeat_answer, args=(call, source), daemon=True).start()
+            if threading.current_thread() is self._thread:  # the reader repeats it (and wakes in time)
+                now = time.monotonic()
+                self._unacked[call.invite.call_id] = [now + self.t1, self.t1, now + 64 * self.t1, call, source]
+            else:  # answered later (a Timer): the reader may be waiting with no deadline
+                threading.Thread(target=self._repeat_answer, args=(call, source), daemon=True).start()
         media = sdp_media(call.invite.body)
         if media and self.rtp_seconds and call.rtp:
             call.rtp.start(media, self.rtp_seconds)
@@ -424,6 +448,27 @@ class UserAgent:
                 return
             interval = min(interval * 2, T2)
 
+    def _repeat_due(self) -> None:
+        """The reader's Timer G/H: repeat the due 200s (T1 doubling up to T2) and drop the ACKed or given-up ones;
+        then set the reader's wait to the next due repeat (none: wait for the next datagram)."""
+        now = time.monotonic()
+        next_due = None
+        for call_id, entry in list(self._unacked.items()):
+            due, interval, give_up, call, source = entry
+            if call.acked.is_set() or now >= give_up:
+                del self._unacked[call_id]
+                continue
+            if now >= due:
+                try:
+                    self.send(call.last_response, source)
+                except OSError:
+                    pass
+                entry[1] = interval = min(interval * 2, T2)
+                entry[0] = due = now + interval
+            next_due = due if next_due is None else min(next_due, due)
+        self.transport.timeout = None if next_due is None else max(next_due - now, 0.001)
+        self._repeat_armed = next_due is not None
+
     def forget(self, call: IncomingCall) -> None:
         """Drop a finished incoming call (long-running load users would otherwise keep every one)."""
         call.acked.set()
@@ -431,6 +476,18 @@ class UserAgent:
             call.rtp.close()
         if call in self.incoming:
             self.incoming.remove(call)
+
+
+class _Waiting:
+    """A client transaction as the reader sees it: where its responses go. When nobody asked to see the
+    provisional responses (`quiet`), the reader only notes that one came (`provisional`: no more INVITE
+    retransmissions) instead of waking the transaction for it."""
+
+    __slots__ = ("method", "quiet", "provisional", "queue")
+
+    def __init__(self, method: str, quiet: bool):
+        self.method, self.quiet, self.provisional = method, quiet, False
+        self.queue: SimpleQueue = SimpleQueue()
 
 
 class _NoMedia:

@@ -65,9 +65,16 @@ class SipMessage:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 
+_CANONICAL = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate"}
+
+
 def _canonical(name: str) -> str:
-    special = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate"}
-    return special.get(name, "-".join(part.capitalize() for part in name.split("-")))
+    canonical = _CANONICAL.get(name)
+    if canonical is None:
+        canonical = "-".join(part.capitalize() for part in name.split("-"))
+        if len(_CANONICAL) < 1024:  # the names a run sends are few
+            _CANONICAL[name] = canonical
+    return canonical
 
 
 def request(method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b"") -> SipMessage:
@@ -86,6 +93,12 @@ def response_to(req: SipMessage, status: int, reason: str, to_tag: str | None = 
                       status=status, reason=reason)
 
 
+_QUOTE = re.compile(r'(?<!\\)"')
+#: Header names (as written) already found valid, to their stored form (lower case, compact forms expanded).
+_NAMES: dict[str, str] = {}
+_NAME = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")
+
+
 def _check_values(message: SipMessage) -> None:
     """The scalar and structural checks RFC 4475's invalid messages probe (section 3.1.2)."""
     cseq = _CSEQ.match(message.get("cseq") or "")
@@ -99,12 +112,12 @@ def _check_values(message: SipMessage) -> None:
     expires = message.get("expires")
     if expires is not None and expires.isdigit() and int(expires) > 2**32 - 1:
         raise SipParseError(f"Expires {expires} is larger than 2**32-1")
-    for name in _NAME_ADDR_HEADERS:
-        for value in message.get_all(name):
-            if len(re.findall(r'(?<!\\)"', value)) % 2:
-                raise SipParseError(f"unterminated quoted string in {name}: {value[:60]!r}")
+    for key, value in message.headers:
+        if key in _NAME_ADDR_HEADERS:
+            if '"' in value and len(_QUOTE.findall(value)) % 2:
+                raise SipParseError(f"unterminated quoted string in {key}: {value[:60]!r}")
             if value.count("<") != value.count(">"):
-                raise SipParseError(f"unbalanced <> in {name}: {value[:60]!r}")
+                raise SipParseError(f"unbalanced <> in {key}: {value[:60]!r}")
 
 
 def parse(data: bytes) -> SipMessage:
@@ -131,10 +144,15 @@ def parse(data: bytes) -> SipMessage:
             message.headers[-1] = (key, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
-        if not colon or not re.fullmatch(r"[A-Za-z0-9!%*_+`'~.-]+", name.strip()):
-            raise SipParseError(f"bad header line: {line[:80]!r}")
-        name = name.strip().lower()
-        message.headers.append((COMPACT.get(name, name), value.strip()))
+        key = _NAMES.get(name) if colon else None
+        if key is None:
+            if not colon or not _NAME.fullmatch(name.strip()):
+                raise SipParseError(f"bad header line: {line[:80]!r}")
+            key = name.strip().lower()
+            key = COMPACT.get(key, key)
+            if len(_NAMES) < 1024:
+                _NAMES[name] = key
+        message.headers.append((key, value.strip()))
     for required in ("via", "from", "to", "call-id", "cseq"):
         if message.get(required) is None:
             raise SipParseError(f"missing {required} header")

@@ -34,7 +34,11 @@ class UdpTransport:
         self.server = server
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, 0))
-        self.sock.settimeout(0.5)
+        #: How long receive() waits (None: until a datagram comes or close() wakes it). A reader that has
+        #: timers of its own (the 200's repeats) sets it; an idle reader costs no wake-ups.
+        self.timeout: float | None = None
+        self.sock.settimeout(None)
+        self._timeout_set: float | None = None
         self.port = self.sock.getsockname()[1]
 
     def send(self, data: bytes, target: tuple[str, int] | None = None) -> None:
@@ -42,9 +46,14 @@ class UdpTransport:
 
     def receive(self) -> list[tuple[bytes, tuple[str, int]]]:
         """The messages that arrived (empty on a timeout); raises OSError once closed."""
+        if self.timeout != self._timeout_set:
+            self.sock.settimeout(self.timeout)
+            self._timeout_set = self.timeout
         try:
             data, source = self.sock.recvfrom(MAX_MESSAGE)
         except (TimeoutError, socket.timeout):
+            return []
+        if not data:  # an empty datagram, or close_waking_readers() shut the socket down (the agent stops)
             return []
         return [(data, source)]
 
