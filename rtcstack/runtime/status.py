@@ -4,6 +4,7 @@ addresses (R13). The rules are in rtcstack.domain.status."""
 from __future__ import annotations
 
 import ipaddress
+import shlex
 import time
 
 from sqlalchemy import select
@@ -16,14 +17,25 @@ from .database import Database
 from .remote import connect
 
 
-def registered_contacts(site: Site) -> dict[str, dict[str, str]]:
-    """The live contact of each registered account, from every registrar host's memory (ul.dump)."""
+#: Accounts looked up per command on a registrar host (one kamcmd each, in one shell loop).
+LOOKUPS_PER_COMMAND = 200
+
+
+def registered_contacts(site: Site, usernames: list[str]) -> dict[str, dict[str, str]]:
+    """The live contact of each of `usernames` that is registered, from every registrar host's memory.
+
+    One `kamcmd ul.lookup` per account, not one `ul.dump`: kamcmd refuses a reply past its buffer ("reply too
+    big", about 300 registered phones), so a dump fails on any platform of size; lookups cost what is asked for."""
     contacts: dict[str, dict[str, str]] = {}
     for name, remote in _registrars(site).items():
-        for contact in parse_kamcmd(remote.run("kamcmd ul.dump"), "Contact"):
-            previous = contacts.get(contact.get("AoR", ""))
-            if previous is None or contact_age_key(contact) > contact_age_key(previous):
-                contacts[contact.get("AoR", "")] = contact | {"registrar": name}
+        for start in range(0, len(usernames), LOOKUPS_PER_COMMAND):
+            batch = " ".join(shlex.quote(u) for u in usernames[start:start + LOOKUPS_PER_COMMAND])
+            # (an account that is not registered answers "AOR not found": no record, nothing to read)
+            answer = remote.run(f"for aor in {batch}; do kamcmd ul.lookup location \"$aor\" 2>/dev/null; done; true")
+            for contact in parse_kamcmd(answer, "Contact"):
+                previous = contacts.get(contact.get("AoR", ""))
+                if previous is None or contact_age_key(contact) > contact_age_key(previous):
+                    contacts[contact.get("AoR", "")] = contact | {"registrar": name}
     return contacts
 
 
@@ -36,7 +48,7 @@ def account_lamps(site: Site, customer: str | None = None) -> list[Lamp]:
     accounts = db.query(query)
     if customer and not accounts:
         raise ProvisioningError([f"--customer {customer!r}: no such customer, or it has no accounts"])
-    contacts = registered_contacts(site)
+    contacts = registered_contacts(site, [username for username, _ in accounts])
     now = time.time()
     out = []
     for username, customer_name in accounts:

@@ -24,4 +24,5 @@ class ScaleLab(SipLab):
 
     def contacts_on(self, index: int, username: str) -> int:
         """How many contacts of `username` the index-th registrar holds in memory."""
-        return self.on_host(self.registrars[index].name, "kamcmd ul.dump").count(f"sip:{username}@")
+        return self.on_host(self.registrars[index].name,
+                            f"kamcmd ul.lookup location {username} 2>&1 || true").count(f"sip:{username}@")

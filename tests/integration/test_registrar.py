@@ -7,7 +7,6 @@ import secrets
 import socket
 import time
 from ipaddress import ip_address
-from queue import Queue
 
 import pytest
 
@@ -38,8 +37,9 @@ def test_second_device_replaces_the_first(sip):
         assert call.answered, (call.status, call.reason)
         call.hangup()
         assert len(second.incoming) == 1 and not first.incoming
-    dump = sip.on_registrar("kamcmd ul.dump")
-    assert dump.count(f"sip:{callee[0]}@") == 1
+    # (the account's record alone: a dump of every phone is too big for kamcmd once load tests left theirs)
+    contacts = sip.on_registrar(f"kamcmd ul.lookup location {callee[0]}")
+    assert contacts.count(f"sip:{callee[0]}@") == 1
 
 
 def test_call_carries_rtp_both_ways_through_rtpengine(sip):
@@ -387,8 +387,7 @@ def test_a_retransmitted_register_gets_the_same_200(sip):
             ("Max-Forwards", "70"),
             *[(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in headers],
             ("Authorization", digest.authorization(challenge, "REGISTER", uri, *account))])
-        replies: Queue = Queue()
-        phone._waiting[branch] = replies
+        replies = phone.responses_to(branch)
         statuses = []
         for _ in range(2):
             phone.send(authorised)

@@ -170,6 +170,12 @@ class UserAgent:
     def send(self, message: SipMessage, target: tuple[str, int] | None = None) -> None:
         self.transport.send(message.encode(), target)
 
+    def responses_to(self, branch: str) -> SimpleQueue:
+        """Where the responses to a request sent by hand (`send()`) with this Via branch go, every one of them."""
+        waiting = _Waiting("", quiet=False)
+        self._waiting[branch] = waiting
+        return waiting.queue
+
     def _via(self, branch: str) -> tuple[str, str]:
         return ("Via", f"SIP/2.0/{self.transport.name} {self.address}:{self.local_port};rport;branch={branch}")
 
