@@ -5,7 +5,8 @@ REGISTER/s, >= 0.5 for calls/s. A second reference, the minimal config plus rtpe
 delete (R4 anchors every call's media), separates the cost of media anchoring from that of the routing logic.
 
 Overload: past the deployed config's peak call rate, the ladder goes on at 2x and 4x the peak and prints the
-goodput (completed calls per second) of each step; target >= 0.9 x the peak. Five seconds after the 4x burst a
+goodput of each step (calls completed per second while the burst lasted, from sipp's statistics each second; a
+call the registrar sheds with 503 is acknowledged and failed at once); target >= 0.9 x the peak. Five seconds after the 4x burst a
 run at half the peak must complete every call (back to full service).
 
 The reference instances run beside the deployed one on ports 5070 and 5071 for the duration of the benchmark
