@@ -4,7 +4,9 @@ the media role's rtpengine, CDRs in the database role): R1-R8, R13, R15, M1, M4.
 from __future__ import annotations
 
 import secrets
+import queue
 import socket
+import threading
 import time
 from ipaddress import ip_address
 
@@ -369,30 +371,73 @@ def test_a_register_replayed_from_the_same_address_is_refused(sip):
     assert reply is not None and reply.status in (401, 403)
 
 
+def _authorised_register(sip, phone, account) -> tuple[str, bytes]:
+    """A REGISTER answering the registrar's challenge, built by hand so that it can be sent more than once (a
+    retransmission: same branch, CSeq and nonce count): its branch and its bytes."""
+    aor, uri = f"sip:{account[0]}@{sip.domain}", f"sip:{sip.domain}"
+    headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
+               ("Call-ID", f"retransmitted-{secrets.token_hex(4)}@{phone.address}"),
+               ("CSeq", f"{phone._next_cseq()} REGISTER"), ("Contact", phone.contact), ("Expires", "300")]
+    challenged = phone.transaction("REGISTER", uri, headers)
+    assert challenged is not None and challenged.status == 401
+    challenge = digest.parse_challenge(challenged.get("WWW-Authenticate"))
+    branch = "z9hG4bK" + secrets.token_hex(8)
+    return branch, request("REGISTER", uri, [
+        ("Via", f"SIP/2.0/UDP {phone.address}:{phone.local_port};rport;branch={branch}"),
+        ("Max-Forwards", "70"),
+        *[(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in headers],
+        ("Authorization", digest.authorization(challenge, "REGISTER", uri, *account))])
+
+
 def test_a_retransmitted_register_gets_the_same_200(sip):
     """Over UDP a phone whose 200 is lost or late sends the very same authenticated REGISTER again (same
     branch, CSeq and nonce count): that retransmission is answered 200 again, not taken for a replay."""
     account = sip.accounts(sip.customer(), 1)[0]
     with sip.agent(account) as phone:
-        aor, uri = f"sip:{account[0]}@{sip.domain}", f"sip:{sip.domain}"
-        headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
-                   ("Call-ID", f"retransmitted-{secrets.token_hex(4)}@{phone.address}"),
-                   ("CSeq", f"{phone._next_cseq()} REGISTER"), ("Contact", phone.contact), ("Expires", "300")]
-        challenged = phone.transaction("REGISTER", uri, headers)
-        assert challenged is not None and challenged.status == 401
-        challenge = digest.parse_challenge(challenged.get("WWW-Authenticate"))
-        branch = "z9hG4bK" + secrets.token_hex(8)
-        authorised = request("REGISTER", uri, [
-            ("Via", f"SIP/2.0/UDP {phone.address}:{phone.local_port};rport;branch={branch}"),
-            ("Max-Forwards", "70"),
-            *[(k, v if k != "CSeq" else f"{phone._next_cseq()} REGISTER") for k, v in headers],
-            ("Authorization", digest.authorization(challenge, "REGISTER", uri, *account))])
+        branch, authorised = _authorised_register(sip, phone, account)
         replies = phone.responses_to(branch)
         statuses = []
         for _ in range(2):
             phone.send(authorised)
             statuses.append(replies.get(timeout=5).status)
     assert statuses == [200, 200]
+
+
+def test_a_register_retransmitted_while_the_database_is_slow_is_not_refused_as_a_replay(sip):
+    """The phone retransmits its authenticated REGISTER (500 ms without an answer) while the registrar still
+    waits for the database on the first copy. The retransmission is known for the request in progress (checked
+    before its nonce count, which the first copy has used): the phone gets that copy's 200 and never a new
+    challenge, which, arriving first, would fail the registration."""
+    account = sip.accounts(sip.customer(), 1)[0]
+    locked = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation " \
+             "WHERE c.relname = 'sip_accounts' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+    with sip.agent(account) as phone:
+        branch, authorised = _authorised_register(sip, phone, account)
+        replies = phone.responses_to(branch)
+        holder = threading.Thread(target=sip.sql, args=(
+            "BEGIN; LOCK TABLE sip_accounts IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT",))
+        holder.start()
+        try:
+            deadline = time.monotonic() + 10
+            while sip.sql(locked)[0][0] != "1":
+                assert time.monotonic() < deadline, "the lock on sip_accounts was never taken"
+                time.sleep(0.05)
+            for _ in range(3):  # the first copy, and two retransmissions while the database is held
+                phone.send(authorised)
+                time.sleep(0.5)
+        finally:
+            holder.join()
+        statuses = []
+        while (reply := _next(replies, timeout=3)) is not None:
+            statuses.append(reply.status)
+    assert statuses and set(statuses) == {200}, statuses
+
+
+def _next(replies, timeout: float):
+    try:
+        return replies.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def test_a_correct_password_gets_503_not_401_while_the_database_is_down(sip):

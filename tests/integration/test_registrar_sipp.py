@@ -53,8 +53,19 @@ def run_sipp(lab: SipLab, scenario: str, csv_rows: list[str], *args: str, timeou
     report = screen.read_text() if screen.exists() else result.stdout[-3000:]
     unexpected = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
     assert result.returncode == 0, (f"sipp exited {result.returncode}:\n{report[-3000:]}\n{result.stderr[-2000:]}\n"
-                                    f"unexpected messages:\n{unexpected}")
+                                    f"unexpected messages:\n{unexpected}\n"
+                                    f"the registrar's log on the failed calls:\n{registrar_log_on(lab, unexpected)}")
     return report
+
+
+def registrar_log_on(lab: SipLab, unexpected: str) -> str:
+    """What the registrar logged about the calls sipp aborted (their Call-IDs, from sipp's error file): a failure
+    seen once in a long run is explained by its report instead of needing a rerun."""
+    call_ids = sorted(set(re.findall(r"for Call-Id '([^']+)'", unexpected)))[:5]
+    if not call_ids:
+        return "(no aborted call named)"
+    pattern = "|".join(re.escape(call_id) for call_id in call_ids)
+    return lab.on_registrar(f"journalctl -u kamailio --no-pager --since -10min | grep -E '{pattern}' | tail -40 || true")
 
 
 def test_sipp_registers_imported_accounts_at_a_sustained_rate_without_failure(sip):
