@@ -265,8 +265,9 @@ def staged(name: str, context: dict) -> ConfigFile:
 LOGIN = DatabaseLogin(
     # Kamailio 5.6 cannot use libpq's TLS next to its own: pg_hba admits it without TLS.
     "kamailio", "database_registrar_password", tls=False, connections=database_connections,
-    # Kamailio reads subscribers, numbers and tariffs, writes locations and accounting: nothing more.
-    grants=("GRANT SELECT ON version, sip_subscribers, number_routes, tariffs TO kamailio",
+    # Kamailio reads subscribers (for calls and, lighter, for registrations), numbers and tariffs, writes
+    # locations and accounting: nothing more.
+    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, number_routes, tariffs TO kamailio",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
             "GRANT USAGE ON SEQUENCE location_id_seq, location_attrs_id_seq, acc_id_seq, missed_calls_id_seq TO kamailio"),
