@@ -61,3 +61,24 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
     # a call counts once: its first INVITE in "calls", the INVITE with credentials apart (room for a second's lag)
     assert cfg.index('is_present_hf("Proxy-Authorization")') < cfg.index('pl_check("calls"') \
         < cfg.index('pl_check("authorised", "TAILDROP", 500)')
+
+
+def test_registrations_are_checked_against_a_view_with_every_column_auth_db_loads(project_copy):
+    """auth_db selects the password and every load_credentials column from the table it is given, and checks that
+    table's version at start: sip_registrants (REGISTER) has them all, a version row and the kamailio login's grant,
+    or Kamailio would not start."""
+    import re
+    from importlib import import_module
+
+    from rtcstack.db import migrate
+
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
+    assert 'www_authorize("SIP_DOMAIN", "sip_registrants")' in cfg
+    assert 'proxy_authorize("SIP_DOMAIN", "sip_subscribers")' in cfg
+    loaded = set(re.findall(r"=(\w+)", re.search(r'"load_credentials",\s*"([^"]+)"', cfg).group(1)))
+    view = import_module("rtcstack.db.migrations.versions.0012_registrant_credentials").REGISTRANTS
+    columns = set(re.findall(r"\bAS (\w+)", view)) | set(re.findall(r"\ba\.(\w+)[,\s]", view.split("FROM")[0]))
+    assert loaded | {"username", "ha1"} <= columns, loaded - columns
+    assert "VALUES ('sip_registrants', 7)" in migrate.upgrade_sql(None)
+    assert any("sip_registrants" in grant for grant in registrar.LOGIN.grants)
