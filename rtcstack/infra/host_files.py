@@ -100,13 +100,21 @@ class HostFiles:
         return cls(*paths, *extra, units=units, accounts=accounts)
 
 
+#: Suffix of the copy of an installed file that the last checked install replaced.
+PREVIOUS = ".rtcstack-previous"
+
+
 def checked_install(wanted: HostFiles, staged: list[ConfigFile], check: str, name: str, force: bool = False):
     """Check staged files with a daemon's own `check` command, then install each at its `installed` path;
     runs when a staged file changed this run, when an installed copy differs from its staged one (a run that
     stopped in between), or when `force`. A failed check leaves the installed files as they were."""
     puts = [wanted.config(item) for item in staged]
-    install = "; ".join(f"install -o {item.user} -g {item.group} -m 0{item.installed_mode or item.mode} "
-                        f"{item.dest} {item.installed}" for item in staged)
+    # The copy in use is kept beside it (PREVIOUS): a daemon that passes its check but does not start on the new
+    # files gets them back (Service.rolling_restart).
+    keep = "; ".join(f"if [ -e {item.installed} ]; then cp -p {item.installed} {item.installed}{PREVIOUS}; fi"
+                     for item in staged)
+    install = keep + "; " + "; ".join(f"install -o {item.user} -g {item.group} -m 0{item.installed_mode or item.mode} "
+                                      f"{item.dest} {item.installed}" for item in staged)
     return server.shell(
         name=name,
         commands=[f"set -e; out=$({check} 2>&1) || {{ echo \"$out\" | tail -n 20; exit 1; }}; {install}"],

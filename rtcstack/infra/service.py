@@ -27,7 +27,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from ..templating import ConfigFile, Effect
 from .context import deployment, host_tls
-from .host_files import HostFiles, Unchanged, checked_install
+from .host_files import PREVIOUS, HostFiles, Unchanged, checked_install
 
 
 @dataclass(frozen=True)
@@ -196,12 +196,8 @@ class Service:
     # --- helpers -----------------------------------------------------------------------------
 
     def rolling_restart(self) -> str:
-        """Restart the unit and wait until it serves (`ready`, else systemd calls it active); fail loudly if not."""
-        ready = self.ready or f"systemctl is-active --quiet {self.unit}.service"
-        return (f"systemctl restart {self.unit}.service && for i in $(seq {self.ready_seconds * 5}); do "
-                f"( {ready} ) >/dev/null 2>&1 && exit 0; sleep 0.2; done; "
-                f"echo '{self.title} does not serve {self.ready_seconds} s after its restart' >&2; "
-                f"journalctl -u {self.unit}.service -n 20 --no-pager >&2; exit 1")
+        return restart_command(self.unit, self.title, self.ready, self.ready_seconds,
+                               [item.installed for item in self.files.values() if item.installed])
 
     def records(self) -> tuple[str, ...]:
         """Paths of files the deploy keeps on the host for its own bookkeeping (their state is read up front)."""
@@ -223,3 +219,20 @@ class Service:
         direct = any(op.did_change() for purpose, op in self.puts.items() if self.effect_of(self.files[purpose]) == effect)
         staged = any(self.effect_of(item) == effect for item in self.files.values() if item.installed)
         return direct or (staged and self.checked.did_change())
+
+
+def restart_command(unit: str, title: str, ready: str | None, ready_seconds: int, installed: list[str]) -> str:
+    """Restart the unit and wait until it serves (`ready`, else systemd calls it active); if it does not, fail
+    loudly, and when its config was installed by a checked install, put back the files it served with before
+    (`PREVIOUS`) and restart it on them: a config that passes the daemon's check but not its start (Kamailio
+    checks its database tables only when it starts) never leaves the host without the service."""
+    ready = ready or f"systemctl is-active --quiet {unit}.service"
+    serves = (f"serves() {{ for i in $(seq {ready_seconds * 5}); do ( {ready} ) >/dev/null 2>&1 && return 0; "
+              f"sleep 0.2; done; return 1; }}")
+    failed = (f"echo '{title} does not serve {ready_seconds} s after its restart' >&2; "
+              f"journalctl -u {unit}.service -n 20 --no-pager >&2")
+    restore = "; ".join(f"if [ -e {path}{PREVIOUS} ]; then cp -p {path}{PREVIOUS} {path}; fi" for path in installed)
+    back = (f"; {restore}; systemctl restart {unit}.service && serves && "
+            f"echo '{title} serves again with the config it had before this deploy: the new one is left staged' >&2"
+            if installed else "")
+    return f"{serves}; systemctl restart {unit}.service && serves && exit 0; {failed}{back}; exit 1"

@@ -123,3 +123,34 @@ def test_every_daemon_is_back_within_5_s_after_kill_9(lab_runner, inventory, hos
     elapsed = time.monotonic() - started
     assert _back(container, unit, old_pid, ports), f"{unit} on {host} is not back after 15 s"
     assert elapsed < 5, f"{unit} on {host} took {elapsed:.1f} s"
+
+
+def test_a_config_that_passes_its_check_but_does_not_start_is_put_back(lab_runner):
+    """The deploy's restart of a daemon whose new config passed the daemon's check but does not start (Kamailio
+    checks its database tables only at start) fails loudly, puts back the files the daemon served with before
+    this deploy and restarts it on them: the host keeps its service."""
+    import docker
+
+    from rtcstack.infra.host_files import PREVIOUS
+    from rtcstack.infra.service import restart_command
+
+    lab_runner("inventories/lab.py")
+    sip1 = docker.from_env().containers.get("sip1")
+    cfg = "/etc/kamailio/kamailio.cfg"
+
+    def run(command: str):
+        return sip1.exec_run(["sh", "-c", command], demux=True)
+
+    good = run(f"cat {cfg}").output[0]
+    try:
+        assert run(f"cp -p {cfg} {cfg}{PREVIOUS} && "
+                   f"printf 'loadmodule \"rtcstack_no_such_module.so\"\\n' >> {cfg}").exit_code == 0
+        result = run(restart_command("kamailio", "Kamailio", None, 5, [cfg]))
+        stderr = (result.output[1] or b"").decode()
+        assert result.exit_code == 1, stderr
+        assert "does not serve 5 s after its restart" in stderr and "serves again with the config it had" in stderr
+        assert run(f"cat {cfg}").output[0] == good
+        assert run("systemctl is-active kamailio").exit_code == 0
+    finally:
+        if run(f"cat {cfg}").output[0] != good or run("systemctl is-active kamailio").exit_code != 0:
+            run(f"cp -p {cfg}{PREVIOUS} {cfg}; systemctl restart kamailio")

@@ -158,8 +158,25 @@ def test_hosts_of_a_role_restart_one_at_a_time_each_serving_before_the_next(host
     restart = next(op for op in host.operations if op.name.startswith("Restart Daemon"))
     assert restart.arguments["_serial"] is True
     command = restart.arguments["commands"][0]
-    assert command.startswith("systemctl restart daemon.service && ") and "( daemon-ping --port 7 )" in command
+    assert "; systemctl restart daemon.service && serves && exit 0; " in command
+    assert "( daemon-ping --port 7 )" in command
     assert command.endswith("exit 1")  # a daemon that never serves fails its host, and the deploy says so
+
+
+def test_a_staged_config_the_daemon_does_not_start_on_is_put_back_after_a_failed_restart(host):
+    """The checked install keeps the installed copy beside it; a restart that does not serve puts it back and
+    restarts the daemon on it (still failing the host, so the deploy says so)."""
+    host.packages = ("daemon", "daemon-modules")
+    in_place(host, daemon_files(staged=True))
+    deploy(host, daemon_files(config="listen 2", staged=True), check="daemon -t")
+    install = next(op for op in host.operations if op.name.startswith("Check the staged config"))
+    kept = "cp -p /etc/daemon/daemon.conf /etc/daemon/daemon.conf.rtcstack-previous"
+    assert kept in install.arguments["commands"][0]
+    assert install.arguments["commands"][0].index(kept) < install.arguments["commands"][0].index("install -o")
+    restart = next(op for op in host.operations if op.name.startswith("Restart Daemon")).arguments["commands"][0]
+    back = restart.split("serves && exit 0; ", 1)[1]
+    assert "cp -p /etc/daemon/daemon.conf.rtcstack-previous /etc/daemon/daemon.conf" in back
+    assert "systemctl restart daemon.service && serves" in back and back.endswith("exit 1")
 
 
 def test_a_missing_module_package_on_a_running_daemon_neither_masks_nor_skips_the_restart(host):
