@@ -371,7 +371,19 @@ def test_a_rolling_deploy_restarts_the_registrars_one_by_one_without_losing_a_ca
     restarted = [hosts for name, hosts in rolled["changed"].items() if "| Restart Kamailio" in name]
     assert restarted and sorted(restarted[0]) == sorted(h.name for h in scale.registrars), rolled["changed"]
     assert outcomes["calls"] >= 20 and outcomes["registrations"] >= 40, outcomes
-    assert outcomes["failed_calls"] == [] and outcomes["failed_registrations"] == [], outcomes
+    assert outcomes["failed_calls"] == [] and outcomes["failed_registrations"] == [], (
+        outcomes, _registrar_logs_on(scale, [failed[2] for failed in outcomes["failed_calls"] if len(failed) > 2]))
+
+
+def _registrar_logs_on(scale, usernames: list[str]) -> dict[str, str]:
+    """What each registrar logged about these accounts in the last minutes: a failure seen once in a long run
+    (CI saw one 480 for a callee during a rolling deploy, not reproduced in five runs since) explains itself."""
+    if not usernames:
+        return {}
+    pattern = "|".join(sorted(set(usernames)))
+    return {registrar.name: scale.on_host(registrar.name, f"journalctl -u kamailio --no-pager --since -5min "
+                                                          f"| grep -iE '{pattern}|stopp|started' | tail -30 || true")
+            for registrar in scale.registrars}
 
 
 def test_a_phone_whose_registration_did_not_replicate_is_still_reached_through_the_location_table(scale):
