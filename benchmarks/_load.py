@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from rtcstack.protocols.sip.transport import local_address_towards  # noqa: E402
 
 RTCSTACK = [sys.executable, "-m", "rtcstack.cli"]
 SIPP_SCENARIOS = PROJECT_ROOT / "loadtests" / "sipp"
+SIPP_SAMPLE_PCAP = "/usr/share/sip-tester/g711a.pcap"
 #: sip_calls without its fallback and voicemail shares: every call answered, as sipp's are.
 ANSWERED_ONLY = ("call_fallback_percent=0", "call_voicemail_percent=0")
 
@@ -156,12 +158,15 @@ def read_timeline(path: Path) -> list[tuple[int, int, int]]:
     return rows
 
 
-def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 300,
+def sipp(lab: Lab, scenario: str | Path, rows: list[str], *args: str, timeout: int = 300,
          target_port: int | None = None, timeline: bool = False) -> SippResult:
+    """One sipp run of `scenario`: a name in loadtests/sipp/, or a scenario file's path."""
+    scenario_file = scenario if isinstance(scenario, Path) else SIPP_SCENARIOS / f"{scenario}.xml"
+    scenario = scenario_file.stem
     inf = lab.tmp / f"{scenario}-{time.monotonic_ns()}.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{row}\n" for row in rows))
     screen = lab.tmp / f"{scenario}-{time.monotonic_ns()}.screen"
-    command = ["sipp", f"{lab.sip[0]}:{target_port or lab.sip[1]}", "-sf", str(SIPP_SCENARIOS / f"{scenario}.xml"), "-inf", str(inf),
+    command = ["sipp", f"{lab.sip[0]}:{target_port or lab.sip[1]}", "-sf", str(scenario_file), "-inf", str(inf),
                "-i", lab.me, "-timeout", f"{timeout}s", "-trace_screen", "-screen_file", str(screen), "-nostdin",
                "-default_behaviors", "pingreply,abortunexp", *args]
     stats = lab.tmp / f"{scenario}-{time.monotonic_ns()}.stats.csv"
@@ -181,18 +186,19 @@ def sipp(lab: Lab, scenario: str, rows: list[str], *args: str, timeout: int = 30
                       read_timeline(stats) if timeline else None)
 
 
-def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seconds: int, *args: str,
-                target_port: int | None = None) -> tuple[float, list[tuple[int, SippResult]]]:
+def sipp_ladder(lab: Lab, scenario: str | Path, rows: list[str], rates: list[int], seconds: int, *args: str,
+                target_port: int | None = None, run_sipp=None) -> tuple[float, list[tuple[int, SippResult]]]:
     """sipp at each rate in turn (rate x seconds calls, plus `args`) until a run fails or falls short of its
-    count, then once more halfway between the last clean rate and that one. Returns the best clean rate (0.0
-    if none) and every run."""
+    count, then once more halfway between the last clean rate and that one (`run_sipp`: a function called as
+    sipp() is, around each run). Returns the best clean rate (0.0 if none) and every run."""
     runs: list[tuple[int, SippResult]] = []
 
     def clean(rate: int, result: SippResult) -> bool:
         return not result.failed and result.successful == rate * seconds
 
     def run(rate: int) -> bool:
-        result = sipp(lab, scenario, rows, "-r", str(rate), "-m", str(rate * seconds), *args, target_port=target_port)
+        result = (run_sipp or sipp)(lab, scenario, rows, "-r", str(rate), "-m", str(rate * seconds), *args,
+                                    target_port=target_port)
         runs.append((rate, result))
         return clean(rate, result)
 
@@ -204,6 +210,41 @@ def sipp_ladder(lab: Lab, scenario: str, rows: list[str], rates: list[int], seco
             break
         last_clean = rate
     return max((result.rate for rate, result in runs if clean(rate, result)), default=0.0), runs
+
+
+def g711_pcap(path: Path, seconds: float) -> Path:
+    """A pcap of `seconds` of G.711 A-law RTP at 20 ms (50 packets a second, 160 bytes of payload each), the
+    stream rtcstack's load clients send, for sipp's play_pcap_audio (which rewrites its addresses and ports)."""
+    packets = round(seconds / 0.02)
+    ssrc, out = 0x52544353, [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]  # pcap header, Ethernet
+    for i in range(packets):
+        rtp = struct.pack("!BBHII", 0x80, 8, i, i * 160, ssrc) + b"\xd5" * 160  # PCMA silence
+        udp = struct.pack("!HHHH", 16000, 16000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0, bytes(4), bytes(4)) + udp
+        frame = bytes(12) + b"\x08\x00" + ip
+        at = i * 20_000  # µs
+        out.append(struct.pack("<IIII", at // 1_000_000, at % 1_000_000, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def call_scenario_with_media(lab: Lab, seconds: float) -> Path:
+    """loadtests/sipp/call.xml playing `seconds` of 20 ms G.711 (g711_pcap) instead of sipp's sample pcap, whose
+    7 s of sparser packets put about 16 RTP packets a second on the wire in a 1 s call."""
+    pcap = g711_pcap(lab.tmp / f"g711-{seconds:g}s.pcap", seconds)
+    text = (SIPP_SCENARIOS / "call.xml").read_text()
+    assert SIPP_SAMPLE_PCAP in text, "call.xml no longer plays sipp's sample pcap"
+    scenario = lab.tmp / "call.xml"
+    scenario.write_text(text.replace(SIPP_SAMPLE_PCAP, str(pcap)))
+    return scenario
+
+
+def ip_packets() -> int:
+    """IP packets this machine's network namespace has received and sent so far (the lab's containers have their
+    own): what a load generator took off the wire and put on it, raw sockets (sipp's pcap player) included."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Ip:")]
+    counters = dict(zip(lines[0][1:], map(int, lines[1][1:])))
+    return counters["InReceives"] + counters["OutRequests"]
 
 
 def process_cpu_seconds(pid: int) -> float:

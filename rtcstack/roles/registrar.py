@@ -77,6 +77,11 @@ class RegistrarSettings(Settings):
                                         "(the right password still works).")
     auth_failure_window_seconds: Int = Field(
         300, ge=10, le=86400, description="How long failed authentications are counted.")
+    password_cache_seconds: Int = Field(
+        3600, ge=10, le=86400, description="How long a registrar keeps an account's password hash (HA1) it read for a "
+                                           "REGISTER without using it again. A change to the account or its customer "
+                                           "(password, enabled, deletion) is applied within about a second whatever "
+                                           "this is: the database notes it and each registrar forgets the account.")
     tcp_connections_per_source: Int = Field(
         200, ge=4, le=100000, description="SIP TCP and TLS connections one source address may hold open (the "
                                           "firewall resets the rest): one address cannot fill Kamailio's table. "
@@ -202,6 +207,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "auth_failures_before_ban": r.auth_failures_before_ban,
         "auth_failures_per_account": r.auth_failures_per_account,
         "auth_failure_window": r.auth_failure_window_seconds,
+        "password_cache_seconds": r.password_cache_seconds,
         "trusted_networks": ",".join(trusted_networks(deployment)),
         "emergency_regex": "^(" + "|".join(r.emergency_numbers) + ")$",
         "country_code": r.country_code,
@@ -265,9 +271,11 @@ def staged(name: str, context: dict) -> ConfigFile:
 LOGIN = DatabaseLogin(
     # Kamailio 5.6 cannot use libpq's TLS next to its own: pg_hba admits it without TLS.
     "kamailio", "database_registrar_password", tls=False, connections=database_connections,
-    # Kamailio reads subscribers (for calls and, lighter, for registrations), numbers and tariffs, writes
-    # locations and accounting: nothing more.
-    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, number_routes, tariffs TO kamailio",
+    # Kamailio reads subscribers (for calls and, lighter, for registrations: registrant_ha1() reads
+    # sip_registrants as its caller), the changes to them, numbers and tariffs, writes locations and accounting:
+    # nothing more.
+    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, registrant_changes, number_routes, tariffs "
+            "TO kamailio",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
             "GRANT USAGE ON SEQUENCE location_id_seq, location_attrs_id_seq, acc_id_seq, missed_calls_id_seq TO kamailio"),

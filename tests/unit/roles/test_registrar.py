@@ -63,22 +63,45 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
         < cfg.index('pl_check("authorised", "TAILDROP", 500)')
 
 
-def test_registrations_are_checked_against_a_view_with_every_column_auth_db_loads(project_copy):
+def test_calls_are_checked_against_a_view_with_every_column_auth_db_loads(project_copy):
     """auth_db selects the password and every load_credentials column from the table it is given, and checks that
-    table's version at start: sip_registrants (REGISTER) has them all, a version row and the kamailio login's grant,
-    or Kamailio would not start."""
+    table's version at start: sip_subscribers (calls) has them all and the kamailio login's grant, or Kamailio
+    would not start."""
     import re
-    from importlib import import_module
-
-    from rtcstack.db import migrate
 
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
-    assert 'www_authorize("SIP_DOMAIN", "sip_registrants")' in cfg
     assert 'proxy_authorize("SIP_DOMAIN", "sip_subscribers")' in cfg
-    loaded = set(re.findall(r"=(\w+)", re.search(r'"load_credentials",\s*"([^"]+)"', cfg).group(1)))
-    view = import_module("rtcstack.db.migrations.versions.0012_registrant_credentials").REGISTRANTS
-    columns = set(re.findall(r"\bAS (\w+)", view)) | set(re.findall(r"\ba\.(\w+)[,\s]", view.split("FROM")[0]))
-    assert loaded | {"username", "ha1"} <= columns, loaded - columns
-    assert "VALUES ('sip_registrants', 7)" in migrate.upgrade_sql(None)
-    assert any("sip_registrants" in grant for grant in registrar.LOGIN.grants)
+    assert "www_authorize" not in cfg  # REGISTER: route[REGISTRANT_HA1]
+    assert re.search(r'"load_credentials",\s*"([^"]+)"', cfg)
+    assert any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)
+
+
+def test_registrations_read_a_password_once_and_forget_it_when_the_database_notes_a_change(project_copy):
+    """REGISTER's HA1 is read once through registrant_ha1() (a username provisioning would accept, nothing else
+    reaches SQL) and kept in a hash table; every second the registrar forgets the accounts registrant_changes
+    noted, or all of them if it cannot read the changes. The database notes every change that matters to who may
+    register, from any writer."""
+    import re
+    from importlib import import_module
+
+    from rtcstack.domain.provisioning import USERNAME
+
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
+    assert 'loadmodule "rtimer.so"' in cfg and "route=REGISTRANT_CHANGES" in cfg
+    assert f"registrants=>size=14;autoexpire={deployment.registrar.password_cache_seconds};" in cfg
+    lookup = cfg[cfg.index("route[REGISTRANT_HA1] {"):cfg.index("route[REGISTRANT_CHANGES] {")]
+    assert lookup.index("$sht(registrants=>$au)") < lookup.index(f'$au =~ "{USERNAME.pattern}"') \
+        < lookup.index("SELECT registrant_ha1('$au')")
+    changes = cfg[cfg.index("route[REGISTRANT_CHANGES] {"):]
+    assert 'sht_reset("registrants")' in changes.split("$var(i) = 0;")[0]  # the changes could not be read
+    assert "$sht(registrants=>$var(user)) = $null;" in changes
+    register = cfg[cfg.index("route[REGISTRAR] {"):]
+    assert register.index("route(REGISTRANT_HA1)") < register.index('pv_www_authenticate("SIP_DOMAIN", "$avp(ha1)", "1")')
+    assert any("registrant_changes" in grant for grant in registrar.LOGIN.grants)
+    migration = import_module("rtcstack.db.migrations.versions.0013_registrant_changes")
+    upgrade = migration.NOTE + " ".join(re.findall(r'"([^"]*)"', open(migration.__file__).read()))
+    for column in ("username", "ha1", "enabled", "customer_id"):
+        assert column in upgrade.split("AFTER UPDATE OF")[1].split("ON sip_accounts")[0]
+    assert "OR DELETE ON sip_accounts" in upgrade and "AFTER UPDATE OF enabled ON customers" in upgrade
