@@ -81,6 +81,9 @@ class Role:
     #: System account rtcstack creates for the role's service (Debian's daemons bring their own).
     account: str | None = None
     database_login: DatabaseLogin | None = None
+    #: Further logins of the same hosts, for connections that need other session settings (each gets its pg_hba
+    #: lines, its verifier and its rights like `database_login`).
+    extra_database_logins: tuple[DatabaseLogin, ...] = ()
     #: The role serves HTTP that the edge proxies (the edge needs at least one such role).
     proxied: bool = False
     #: The role proxies the `proxied` roles (the edge).

@@ -119,11 +119,13 @@ OVERLOAD_RETRY_AFTER_SECONDS = 5
 RTPENGINE_DISABLE_SECONDS = 2
 
 
-#: Shared memory (MB) for a burst of registrations: an authorised REGISTER's transaction (about 16 KiB: the request's
-#: copy and tm's branch slots) stays 5 s after its 200 (tm's wait timer, which answers the phone's retransmissions);
-#: at the 2,000 REGISTER/s one registrar completed on the lab, that is 160 MB (measured: 7,478 transactions, 126 MB,
-#: at 1,500/s). Without it such a burst passed the overload threshold and was shed while the CPU had room.
-REGISTRATION_BURST_MB = 160
+#: Shared memory (MB) for a burst of registrations: an authorised REGISTER's transaction (11-16 KiB: the request's
+#: copy and tm's branch slots) stays 5 s after its 200 (tm's wait timer, which answers the phone's retransmissions).
+#: With passwords kept in memory one registrar completes about 3,800 REGISTER/s on the lab (2,000 before): measured
+#: 219 MB used at 3,184/s and 270 MB at 3,554/s, against the 299 MB overload threshold of 374 MB, so a longer burst
+#: was shed while the CPU had room. 320 MB keeps the threshold above about 6,000/s (160 MB until 2026-12-04).
+#: Shared memory is reserved, not touched: pages a burst never uses cost no RAM.
+REGISTRATION_BURST_MB = 320
 
 
 def shm_mb(deployment: Deployment) -> int:
@@ -229,7 +231,8 @@ def config_files(deployment: Deployment, host: Host) -> dict[str, ConfigFile]:
         "kamailio.cfg": staged("kamailio.cfg", kamailio_context(deployment, host)),
         "tls.cfg": staged("tls.cfg", {}),
         "rtcstack-secrets.cfg": staged("rtcstack-secrets.cfg", {
-            "user": "kamailio", "password": deployment.secret("database_registrar_password"),
+            "user": LOGIN.name, "location_user": LOCATION_LOGIN.name,
+            "password": deployment.secret("database_registrar_password"),
             "rpc_token": deployment.secret("registrar_rpc_token"),
             "nonce_secret": deployment.secret("registrar_nonce_secret"),
             # Every database host (libpq's host list); PGTARGETSESSIONATTRS in the unit picks the one taking writes.
@@ -274,11 +277,24 @@ LOGIN = DatabaseLogin(
     # Kamailio reads subscribers (for calls and, lighter, for registrations: registrant_ha1() reads
     # sip_registrants as its caller), the changes to them, numbers and tariffs, writes locations and accounting:
     # nothing more.
-    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, registrant_changes, number_routes, tariffs "
-            "TO kamailio",
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio",
+    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, registrant_changes, number_routes, tariffs, "
+            "location TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
-            "GRANT USAGE ON SEQUENCE location_id_seq, location_attrs_id_seq, acc_id_seq, missed_calls_id_seq TO kamailio"),
+            "GRANT USAGE ON SEQUENCE acc_id_seq, missed_calls_id_seq TO kamailio"),
+)
+
+#: usrloc's own login (LOCATION_DBURL): the location write-through, committed without waiting for the WAL flush.
+#: A registration is in PostgreSQL before its 200 (a Kamailio crash loses none); a crash of the database host
+#: itself may lose the last fraction of a second of them (wal_writer_delay, 200 ms, times three at most), which the
+#: registrars still hold in memory and the phones send again at their next refresh. Waiting for the flush of each
+#: registration capped one registrar at about 3,600 REGISTER/s on the lab (5,400 without it: issue 21). Accounting
+#: and channel claims stay on the kamailio login, committed durably.
+LOCATION_LOGIN = DatabaseLogin(
+    "kamailio_location", "database_registrar_password", tls=False, connections=database_connections,
+    grants=("GRANT SELECT ON version TO kamailio_location",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio_location",
+            "GRANT USAGE ON SEQUENCE location_id_seq, location_attrs_id_seq TO kamailio_location",
+            "ALTER ROLE kamailio_location SET synchronous_commit = off"),
 )
 
 ROLE = Role(
@@ -287,6 +303,6 @@ ROLE = Role(
              "load_account_key": "key deriving the passwords of `rtcstack load`'s test accounts",
              "registrar_rpc_token": "bearer token of Kamailio's JSON-RPC port (the portal's lamps)",
              "registrar_nonce_secret": "secret every registrar signs its digest nonces with"},
-    database_login=LOGIN, serves_sip_domain=True, network_heavy=True,
+    database_login=LOGIN, extra_database_logins=(LOCATION_LOGIN,), serves_sip_domain=True, network_heavy=True,
     listeners=listeners, config_files=config_files, weakened=weakened, weakenable=("registrar.flood_exempt",),
 )

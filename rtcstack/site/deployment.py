@@ -125,8 +125,8 @@ class DeploymentBase(Settings):
 
     def database_logins(self) -> list[tuple[str, DatabaseLogin]]:
         """(role, login) for every role with hosts that uses the database."""
-        return [(r.name, r.database_login) for r in REGISTRY.values()
-                if r.database_login and r.name in self.roles_used]
+        return [(r.name, login) for r in REGISTRY.values() if r.database_login and r.name in self.roles_used
+                for login in (r.database_login, *r.extra_database_logins)]
 
     def edge_routes(self) -> list[tuple[str, EdgeRoute]]:
         """(role, route) for every path the roles with hosts contribute to the edge."""

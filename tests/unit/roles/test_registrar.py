@@ -42,7 +42,7 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
     a media host that did not answer is out for 2 s, not rtpengine's minute."""
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
-    shm = (64 + 160 + deployment.channels // 2) * 1024 * 1024 * 80 // 100  # base, REGISTER burst, channels
+    shm = (64 + 320 + deployment.channels // 2) * 1024 * 1024 * 80 // 100  # base, REGISTER burst, channels
     assert f"if ($stat(real_used_size) > {shm})" in cfg and "if ($var(all) > 300)" in cfg  # (route(LIMITS))
     assert cfg.index("route(OVERLOAD);") < cfg.index("route(REGISTRAR);") < cfg.index("route(CALL);")
     assert 'append_to_reply("Retry-After: 5\\r\\n");' in cfg.split("route[SHED]")[1].split("}")[0]
