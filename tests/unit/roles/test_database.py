@@ -21,6 +21,21 @@ def test_pg_hba_admits_each_login_only_from_its_hosts(project_copy):
     assert "trust" not in hba and "0.0.0.0" not in hba
 
 
+def test_the_registrars_location_login_commits_without_waiting_and_holds_the_location_tables_only(project_copy):
+    """usrloc's own login (kamailio_location): pg_hba admits it from the registrar hosts like kamailio, roles.sql
+    gives it the location tables and synchronous_commit off; the kamailio login (accounting) keeps durable commits
+    and reads location only."""
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    files = database.config_files(deployment, deployment.hosts["db1"])
+    assert "host  rtcstack  kamailio_location  198.18.10.12/32  scram-sha-256" in files["hba"].render()
+    roles = files["roles"].render()
+    location = roles[roles.index("CREATE ROLE kamailio_location"):]
+    assert "ALTER ROLE kamailio_location SET synchronous_commit = off;" in location
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON location, location_attrs TO kamailio_location;" in location
+    assert "synchronous_commit" not in roles[:roles.index("CREATE ROLE kamailio_location")]
+    assert "INSERT, UPDATE, DELETE ON location" not in roles.split("CREATE ROLE kamailio ")[1].split("CREATE ROLE")[0]
+
+
 def test_the_first_database_host_is_the_primary_and_the_others_stream_from_it(project_copy):
     deployment = load(project_copy / "inventories/scale.py", secrets=FAKE_SECRETS)
     primary, standby = deployment.hosts["scale-db1"], deployment.hosts["scale-db2"]
