@@ -229,11 +229,15 @@ class SharedRtpSocket:
 
     A load generator's streams then cost two system calls per socket and tick instead of two per packet: each
     tick sends every stream's packet with one sendmmsg and reads everything that arrived with recvmmsg, into
-    fixed buffers, with the kernel's receive timestamp of each datagram. A datagram from a peer no stream has
-    yet (the far end started first) is kept for a moment and handed to the stream that names that peer."""
+    fixed buffers, with the kernel's receive timestamp of each datagram.
+
+    A stream counts only what arrived after it named its peer (`attach`). The relay frees a call's ports when
+    the call ends and gives them to the next call at once; the last datagrams of the call before come from the
+    same port to the same socket, and they arrived before the next call's answer named that port (what the
+    far end sent before this end read its answer is not counted either: a few milliseconds of the call's start,
+    which neither the loss nor the other figures include)."""
 
     CAPACITY = 64
-    _PENDING = 512  # datagrams kept for peers not yet named, at most
 
     def __init__(self, address: str):
         self.address = address
@@ -247,8 +251,6 @@ class SharedRtpSocket:
         self.by_peer: dict[int, RtpStream] = {}
         self.by_port: dict[int, RtpStream] = {}  # the same streams by their peer's port (the key's bits 16-31)
         self.peer_hosts: dict[int, int] = {}  # the peers' hosts (the key's bits 32-63): how many streams each
-        self.pending: dict[int, list[tuple[bytes, float]]] = {}
-        self._pending_count = 0
         self.incoming = datagram_batches.DatagramBatch(self.CAPACITY, 2048, ANCILLARY if stamped else 0)
         self.outgoing = datagram_batches.DatagramBatch(self.CAPACITY, 12 + SAMPLES)
         self.outgoing.payloads[:] = b"\xff" * len(self.outgoing.payloads)  # silence-like filler after the stamp
@@ -257,18 +259,13 @@ class SharedRtpSocket:
         self._lock = threading.Lock()
 
     def attach(self, stream: RtpStream, peer: tuple[str, int]) -> int:
-        """Route what `peer` sends here to `stream` (and what it already sent): the peer's key."""
+        """Route what `peer` sends here from now on to `stream`: the peer's key."""
         key = datagram_batches.name_key(*peer)
-        with self._lock:  # (the clock's thread may be keeping a datagram: see `_keep`)
+        stream._since = time.time()  # (wall clock, as the kernel's receive timestamps are)
+        with self._lock:
             self.by_peer[key] = stream
             self.by_port[_port_bits(key)] = stream
             self.peer_hosts[key >> 32] = self.peer_hosts.get(key >> 32, 0) + 1
-            for source in [k for k in self.pending if k == key or self._other_address(k, key)]:
-                if source != key:
-                    self.by_peer[source] = stream
-                for data, arrived in self.pending.pop(source, ()):
-                    self._pending_count -= 1
-                    stream._received(data, 0, len(data), arrived)
         return key
 
     def detach(self, stream: RtpStream) -> None:
@@ -287,11 +284,6 @@ class SharedRtpSocket:
             if not self.peer_hosts[host]:
                 del self.peer_hosts[host]
         self.members -= 1
-
-    def _other_address(self, source: int, key: int) -> bool:
-        """Whether `source` is the peer `key` names, sending from another address: the same port, from a host
-        that no stream named (a host that one did is a relay whose streams each name their own port)."""
-        return _port_bits(source) == _port_bits(key) and (source >> 32) not in self.peer_hosts
 
     def queue(self, stream: RtpStream) -> int:
         """The outgoing slot for `stream`'s packet this tick (its payload and destination written by the stream)."""
@@ -327,28 +319,17 @@ class SharedRtpSocket:
                     arrived = time.time()
                 key = datagram_batches._NAME_KEY(names, i * 16)[0]
                 stream = by_peer.get(key)
-                if stream is None:
+                if stream is None:  # a relay behind 1:1 NAT, from a host no stream named: by its port
                     stream = None if key >> 32 in self.peer_hosts else self.by_port.get(_port_bits(key))
                     if stream is None:
-                        self._keep(key, bytes(payloads[i * size:i * size + length]), arrived)
                         continue
-                    by_peer[key] = stream  # its relay's other address
+                    with self._lock:
+                        by_peer[key] = stream
                     stream._latched = True
-                stream._received(payloads, i * size, length, arrived)
+                if arrived >= stream._since:
+                    stream._received(payloads, i * size, length, arrived)
             if got < batch.count:
                 return
-
-    def _keep(self, key: int, data: bytes, arrived: float) -> None:
-        """A datagram from a peer no stream names yet."""
-        with self._lock:
-            self._keep_locked(key, data, arrived)
-
-    def _keep_locked(self, key: int, data: bytes, arrived: float) -> None:
-        if self._pending_count >= self._PENDING:  # forget the oldest peer's
-            oldest = next(iter(self.pending))
-            self._pending_count -= len(self.pending.pop(oldest))
-        self.pending.setdefault(key, []).append((data, arrived))
-        self._pending_count += 1
 
 
 class RtpStream:
@@ -376,6 +357,7 @@ class RtpStream:
         self.sources: set[tuple[str, int]] = set()  # (not kept on a shared socket: its one source is the peer)
         self._peer: tuple[str, int] | None = None
         self._peer_key: int | None = None
+        self._since = 0.0  # on a shared socket: what arrived before this is not the peer's (`SharedRtpSocket`)
         self._latched = False  # also keyed by an address its SDP did not name (on a shared socket)
         self._peer_name = b""
         self._send_until = 0.0
