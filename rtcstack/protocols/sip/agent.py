@@ -72,16 +72,17 @@ class Call:
         return 200 <= self.status < 300
 
     def hangup(self) -> SipMessage | None:
-        """BYE along the route set; the RTP stream is closed (its figures stay readable)."""
+        """BYE along the route set; the RTP stream is closed first, as a phone stops its media when it hangs up
+        (its figures stay readable): the relay frees the call's ports on the BYE and may give them to another
+        call at once."""
         if not self.answered:
             return None
+        if self.rtp:
+            self.rtp.close()
         self.cseq += 1
         headers = [("From", self.from_header), ("To", self.to_header), ("Call-ID", self.call_id),
                    ("CSeq", f"{self.cseq} BYE")] + [("Route", r) for r in self.route_set]
-        final = self.agent.transaction("BYE", self.remote_target, headers)
-        if self.rtp:
-            self.rtp.close()
-        return final
+        return self.agent.transaction("BYE", self.remote_target, headers)
 
 
 @dataclass
@@ -111,10 +112,10 @@ class IncomingCall:
         headers = [("From", f"{to_header};tag={self.local_tag}"), ("To", self.invite.get("from") or ""),
                    ("Call-ID", self.invite.call_id), ("CSeq", f"{self.cseq} BYE")]
         headers += [("Route", r.strip()) for rr in self.invite.get_all("record-route") for r in rr.split(",")]
+        if self.rtp:  # (before the BYE: see Call.hangup)
+            self.rtp.close()
         final = agent.transaction("BYE", target, headers)
         self.ended.set()
-        if self.rtp:
-            self.rtp.close()
         return final
 
 
@@ -417,6 +418,8 @@ class UserAgent:
                           target=source)
             if known:
                 known.acked.set()  # a BYE confirms the dialog too (its ACK may be lost)
+                if known.rtp:  # the call is over: its media too (the relay may give its ports to the next call)
+                    known.rtp.close()
                 known.ended.set()
         elif message.method == "ACK":
             if known:

@@ -52,3 +52,24 @@ def test_the_200_is_repeated_with_timer_g_backoff_until_the_ack_comes():
         caller.sendto(ack.encode(), ("127.0.0.1", agent.local_port))
         assert replies(caller, 1.2) == [], "the 200 was repeated after the ACK"  # without it, due at 1.55 s
         assert agent.incoming[0].answered
+
+
+def test_the_callee_stops_its_media_when_the_bye_comes():
+    """The relay frees a call's ports on the BYE and may give them to the next call at once: a stream still
+    listening would count that call's media as its own."""
+    with UserAgent("127.0.0.1", 9, "test", "callee", "x", local_address="127.0.0.1", rtp_seconds=5) as agent, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+        caller.bind(("127.0.0.1", 0))
+        caller.sendto(invite_from(caller, agent), ("127.0.0.1", agent.local_port))
+        assert replies(caller, 0.3)
+        answer = parse(agent.incoming[0].last_response.encode())
+        bye = request("BYE", f"sip:callee@127.0.0.1:{agent.local_port}", [
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bK-test-3"),
+            ("From", "<sip:caller@test>;tag=c1"), ("To", answer.get("to")), ("Call-ID", "answer-test@127.0.0.1"),
+            ("CSeq", "2 BYE"), ("Max-Forwards", "70")])
+        caller.sendto(bye.encode(), ("127.0.0.1", agent.local_port))
+        assert agent.incoming[0].ended.wait(2)
+        stream = agent.incoming[0].rtp
+        sent = stream.sent
+        time.sleep(0.2)
+        assert stream.sent == sent, "the callee kept sending after the BYE"
