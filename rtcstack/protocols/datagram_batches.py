@@ -3,7 +3,8 @@ expose, called through libc with ctypes.
 
 A `DatagramBatch` owns fixed buffers for `count` datagrams (payload slots of `size` bytes, a sockaddr_in each, and
 optionally room for one control message each) and the mmsghdr array that points into them, built once. Callers
-read and write the slots in place with `struct` (`payloads`, `names`, `controls` are bytearrays), so receiving
+read and write the slots in place with `struct` (`payloads`, `names`, `controls` and the mmsghdr array `headers`
+are bytearrays), so receiving
 or sending a datagram creates no Python object beyond what the caller unpacks. IPv4 only; `available()` says
 whether this platform has both calls.
 """
@@ -21,10 +22,14 @@ _SOCKADDR_IN = 16
 #: struct msghdr on 64-bit Linux, then mmsghdr's msg_len: name, namelen, iov, iovlen, control, controllen, flags.
 _MSGHDR = struct.Struct("@PI4xPNPNi4xI4x")
 _IOVEC = struct.Struct("@PN")
+HEADER_SIZE = _MSGHDR.size
 _LENGTH_AT = _MSGHDR.size - 8  # msg_len, after the msghdr
 _LENGTH = struct.Struct("@I").unpack_from
-#: A sockaddr_in's first 8 bytes (family, port, address) as one integer: a dictionary key with no parsing.
-_NAME_KEY = struct.Struct("@Q").unpack_from
+#: (msg_controllen, msg_len) of the mmsghdr at an offset of `headers`: for callers that unpack in their own loop.
+CONTROL_AND_LENGTH = struct.Struct("@40xN8xI").unpack_from
+#: A sockaddr_in's first 8 bytes (family, port, address) as one integer: a dictionary key with no parsing
+#: (`NAME_KEY(names, i * 16)[0]`).
+NAME_KEY = struct.Struct("@Q").unpack_from
 _SOCKADDR = struct.Struct("@H2s4s8x")
 
 
@@ -51,7 +56,7 @@ def available() -> bool:
 
 def name_key(host: str, port: int) -> int:
     """The key `DatagramBatch.name_key(i)` gives a datagram from (or to) host:port."""
-    return _NAME_KEY(sockaddr(host, port))[0]
+    return NAME_KEY(sockaddr(host, port))[0]
 
 
 def sockaddr(host: str, port: int) -> bytes:
@@ -73,31 +78,31 @@ class DatagramBatch:
         self.names = bytearray(count * _SOCKADDR_IN)
         self.controls = bytearray(max(1, count * control))
         self._iovecs = bytearray(count * _IOVEC.size)
-        self._headers = bytearray(count * _MSGHDR.size)
+        self.headers = bytearray(count * _MSGHDR.size)
         payloads, names, controls = _address(self.payloads), _address(self.names), _address(self.controls)
         iovecs = _address(self._iovecs)
         for i in range(count):
             _IOVEC.pack_into(self._iovecs, i * _IOVEC.size, payloads + i * size, size)
-            _MSGHDR.pack_into(self._headers, i * _MSGHDR.size, names + i * _SOCKADDR_IN, _SOCKADDR_IN,
+            _MSGHDR.pack_into(self.headers, i * _MSGHDR.size, names + i * _SOCKADDR_IN, _SOCKADDR_IN,
                               iovecs + i * _IOVEC.size, 1, controls + i * control if control else 0, control, 0, 0)
-        self._pristine = bytes(self._headers)
-        self._headers_address = _address(self._headers)
+        self._pristine = bytes(self.headers)
+        self.headers_address = _address(self.headers)
         self._dirty = count  # headers the kernel may have written to since they were last reset
         self._receive, self._send = _CALLS
 
     def length(self, i: int) -> int:
         """Datagram i's length, after `receive`."""
-        return _LENGTH(self._headers, i * _MSGHDR.size + _LENGTH_AT)[0]
+        return _LENGTH(self.headers, i * _MSGHDR.size + _LENGTH_AT)[0]
 
     def name_key(self, i: int) -> int:
         """Datagram i's source (after `receive`) as the integer `name_key(host, port)` gives."""
-        return _NAME_KEY(self.names, i * _SOCKADDR_IN)[0]
+        return NAME_KEY(self.names, i * _SOCKADDR_IN)[0]
 
     def receive(self, fd: int) -> int:
         """Reads up to `count` datagrams without waiting: how many were read (0 when there was none)."""
         if self._dirty:
-            self._headers[:self._dirty * _MSGHDR.size] = self._pristine[:self._dirty * _MSGHDR.size]
-        got = self._receive(fd, self._headers_address, self.count, MSG_DONTWAIT, None)
+            self.headers[:self._dirty * _MSGHDR.size] = self._pristine[:self._dirty * _MSGHDR.size]
+        got = self._receive(fd, self.headers_address, self.count, MSG_DONTWAIT, None)
         if got < 0:
             self._dirty = 0
             error = ctypes.get_errno()
@@ -113,7 +118,7 @@ class DatagramBatch:
         make late)."""
         sent = 0
         while sent < n:
-            got = self._send(fd, self._headers_address + sent * _MSGHDR.size, n - sent, MSG_DONTWAIT)
+            got = self._send(fd, self.headers_address + sent * _MSGHDR.size, n - sent, MSG_DONTWAIT)
             if got <= 0:
                 return sent
             sent += got

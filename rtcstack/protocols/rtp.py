@@ -213,7 +213,6 @@ class RtpClock:
             time.sleep(max(0.0, delay))
 
 
-_CONTROL_AND_LENGTH = struct.Struct("@40xN8xI").unpack_from  # an mmsghdr's msg_controllen and msg_len
 _TIMESTAMP_CMSG = struct.Struct("@Niiqq").unpack_from  # cmsghdr, then the timespec of SO_TIMESTAMPNS
 
 
@@ -285,13 +284,6 @@ class SharedRtpSocket:
                 del self.peer_hosts[host]
         self.members -= 1
 
-    def queue(self, stream: RtpStream) -> int:
-        """The outgoing slot for `stream`'s packet this tick (its payload and destination written by the stream)."""
-        slot = self.queued
-        self.queued += 1
-        self._senders.append(stream)
-        return slot
-
     def flush(self) -> None:
         sent = self.outgoing.send(self.fd, self.queued)
         for stream in self._senders[sent:]:  # the kernel refused these: not sent
@@ -301,7 +293,7 @@ class SharedRtpSocket:
 
     def read(self) -> None:
         batch = self.incoming
-        headers, names, payloads, controls = batch._headers, batch.names, batch.payloads, batch.controls
+        headers, names, payloads, controls = batch.headers, batch.names, batch.payloads, batch.controls
         size, control, by_peer = batch.size, batch.control, self.by_peer
         while True:
             try:
@@ -309,7 +301,7 @@ class SharedRtpSocket:
             except OSError:
                 return
             for i in range(got):
-                control_length, length = _CONTROL_AND_LENGTH(headers, i * 64)
+                control_length, length = datagram_batches.CONTROL_AND_LENGTH(headers, i * datagram_batches.HEADER_SIZE)
                 arrived = None
                 if control_length:
                     _, level, kind, seconds, nanoseconds = _TIMESTAMP_CMSG(controls, i * control)
@@ -317,7 +309,7 @@ class SharedRtpSocket:
                         arrived = seconds + nanoseconds / 1e9
                 if arrived is None:
                     arrived = time.time()
-                key = datagram_batches._NAME_KEY(names, i * 16)[0]
+                key = datagram_batches.NAME_KEY(names, i * 16)[0]
                 stream = by_peer.get(key)
                 if stream is None:  # a relay behind 1:1 NAT, from a host no stream named: by its port
                     stream = None if key >> 32 in self.peer_hosts else self.by_port.get(_port_bits(key))
@@ -397,7 +389,7 @@ class RtpStream:
         seq, ts = self._seq, self._ts
         shared = self._shared
         if shared is not None:
-            slot = shared.queued  # (`SharedRtpSocket.queue`, inline: this runs per packet)
+            slot = shared.queued  # this stream's slot in the tick's sendmmsg (inline: this runs per packet)
             shared.queued = slot + 1
             shared._senders.append(self)
             _pack_into(shared.outgoing.payloads, slot * (12 + SAMPLES), 0x80, PCMU, seq & 0xFFFF, ts & 0xFFFFFFFF,
