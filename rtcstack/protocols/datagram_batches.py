@@ -4,9 +4,8 @@ expose, called through libc with ctypes.
 A `DatagramBatch` owns fixed buffers for `count` datagrams (payload slots of `size` bytes, a sockaddr_in each, and
 optionally room for one control message each) and the mmsghdr array that points into them, built once. Callers
 read and write the slots in place with `struct` (`payloads`, `names`, `controls` and the mmsghdr array `headers`
-are bytearrays), so receiving
-or sending a datagram creates no Python object beyond what the caller unpacks. IPv4 only; `available()` says
-whether this platform has both calls.
+are bytearrays), so receiving or sending a datagram creates no Python object beyond what the caller unpacks. IPv4
+only; `available()` says whether this platform has both calls.
 """
 
 from __future__ import annotations
@@ -63,8 +62,10 @@ def sockaddr(host: str, port: int) -> bytes:
     return _SOCKADDR.pack(socket.AF_INET, port.to_bytes(2, "big"), socket.inet_aton(host))
 
 
-def _address(buffer: bytearray) -> int:
-    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+def _pinned(buffer: bytearray) -> ctypes.c_char:
+    """A ctypes view of the buffer's first byte: while it lives the bytearray cannot be resized (a resize would
+    raise BufferError), so the addresses the kernel is given stay valid."""
+    return ctypes.c_char.from_buffer(buffer)
 
 
 class DatagramBatch:
@@ -79,14 +80,14 @@ class DatagramBatch:
         self.controls = bytearray(max(1, count * control))
         self._iovecs = bytearray(count * _IOVEC.size)
         self.headers = bytearray(count * _MSGHDR.size)
-        payloads, names, controls = _address(self.payloads), _address(self.names), _address(self.controls)
-        iovecs = _address(self._iovecs)
+        self._pins = [_pinned(b) for b in (self.payloads, self.names, self.controls, self._iovecs, self.headers)]
+        payloads, names, controls, iovecs, headers = (ctypes.addressof(pin) for pin in self._pins)
         for i in range(count):
             _IOVEC.pack_into(self._iovecs, i * _IOVEC.size, payloads + i * size, size)
             _MSGHDR.pack_into(self.headers, i * _MSGHDR.size, names + i * _SOCKADDR_IN, _SOCKADDR_IN,
                               iovecs + i * _IOVEC.size, 1, controls + i * control if control else 0, control, 0, 0)
         self._pristine = bytes(self.headers)
-        self.headers_address = _address(self.headers)
+        self.headers_address = headers
         self._dirty = count  # headers the kernel may have written to since they were last reset
         self._receive, self._send = _CALLS
 
