@@ -333,7 +333,6 @@ class RtpStream:
         if self._shared is not None:  # the clock sends and reads for it
             self.sock = None
             self.port = self._shared.port
-            self._stamped = True
         else:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((address, 0))

@@ -19,6 +19,15 @@ def invite_from(caller: socket.socket, agent: UserAgent) -> bytes:
     return message.encode()
 
 
+def in_dialog(method: str, cseq: int, caller: socket.socket, agent: UserAgent) -> bytes:
+    """The caller's next request in the call the agent answered (an ACK or a BYE), with the answer's To tag."""
+    answer = parse(agent.incoming[0].last_response.encode())
+    return request(method, f"sip:callee@127.0.0.1:{agent.local_port}", [
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bK-test-{method.lower()}"),
+        ("From", "<sip:caller@test>;tag=c1"), ("To", answer.get("to")), ("Call-ID", "answer-test@127.0.0.1"),
+        ("CSeq", f"{cseq} {method}"), ("Max-Forwards", "70")]).encode()
+
+
 def replies(caller: socket.socket, seconds: float) -> list[float]:
     """Arrival times of the 200s the caller gets within `seconds`."""
     arrivals, deadline = [], time.monotonic() + seconds
@@ -44,12 +53,7 @@ def test_the_200_is_repeated_with_timer_g_backoff_until_the_ack_comes():
         assert len(arrivals) == 5, [round(t - start, 3) for t in arrivals]
         gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
         assert all(later > earlier * 1.5 for earlier, later in zip(gaps, gaps[1:])), gaps
-        answer = parse(agent.incoming[0].last_response.encode())
-        ack = request("ACK", f"sip:callee@127.0.0.1:{agent.local_port}", [
-            ("Via", f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bK-test-2"),
-            ("From", "<sip:caller@test>;tag=c1"), ("To", answer.get("to")), ("Call-ID", "answer-test@127.0.0.1"),
-            ("CSeq", "1 ACK"), ("Max-Forwards", "70")])
-        caller.sendto(ack.encode(), ("127.0.0.1", agent.local_port))
+        caller.sendto(in_dialog("ACK", 1, caller, agent), ("127.0.0.1", agent.local_port))
         assert replies(caller, 1.2) == [], "the 200 was repeated after the ACK"  # without it, due at 1.55 s
         assert agent.incoming[0].answered
 
@@ -62,12 +66,7 @@ def test_the_callee_stops_its_media_when_the_bye_comes():
         caller.bind(("127.0.0.1", 0))
         caller.sendto(invite_from(caller, agent), ("127.0.0.1", agent.local_port))
         assert replies(caller, 0.3)
-        answer = parse(agent.incoming[0].last_response.encode())
-        bye = request("BYE", f"sip:callee@127.0.0.1:{agent.local_port}", [
-            ("Via", f"SIP/2.0/UDP 127.0.0.1:{caller.getsockname()[1]};branch=z9hG4bK-test-3"),
-            ("From", "<sip:caller@test>;tag=c1"), ("To", answer.get("to")), ("Call-ID", "answer-test@127.0.0.1"),
-            ("CSeq", "2 BYE"), ("Max-Forwards", "70")])
-        caller.sendto(bye.encode(), ("127.0.0.1", agent.local_port))
+        caller.sendto(in_dialog("BYE", 2, caller, agent), ("127.0.0.1", agent.local_port))
         assert agent.incoming[0].ended.wait(2)
         stream = agent.incoming[0].rtp
         sent = stream.sent
