@@ -353,7 +353,8 @@ class RtpStream:
         self._peer_name = b""
         self._send_until = 0.0
         self._ssrc, self._seq, self._ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
-        self._packet = bytearray(b"\xff" * (12 + SAMPLES))  # header, stamp, then silence-like filler
+        # header, stamp, then silence-like filler (on a shared socket, the socket's batch holds the packet)
+        self._packet = bytearray(b"\xff" * (12 + SAMPLES)) if self._shared is None else None
         self._done = threading.Event()
         self._closed = threading.Event()
         self._is_closed = False  # _closed, read per packet without a call

@@ -31,6 +31,28 @@ def test_jitter_estimator_is_rfc3550s_running_average_of_transit_differences():
     assert jitter == pytest.approx(8.0, rel=1e-6)
 
 
+def test_a_streams_jitter_is_the_estimator_step_by_step_over_what_arrived():
+    """The stream computes RFC 3550's jitter inline (per packet, for speed): the same figures as `jitter_step`."""
+    stream = RtpStream("127.0.0.1")
+    try:
+        jitter, peak, previous = 0.0, 0.0, None
+        for n in range(60):
+            arrived = 1000.0 + n * 0.02 + (0.0045 if n % 3 == 0 else 0.0) + (0.03 if n == 40 else 0.0)
+            packet = struct.pack("!BBHII", 0x80, 0, n, n * 160, 7) + b"\xff" * 160
+            stream._received(packet, 0, len(packet), arrived)
+            transit = arrived * 8000 - n * 160
+            if previous is not None:
+                jitter = jitter_step(jitter, previous, transit)
+                peak = max(peak, jitter)
+            previous = transit
+        quality = stream.quality()
+        assert jitter > 0 and peak > jitter
+        assert quality.jitter_ms == pytest.approx(jitter / 8000 * 1000)
+        assert quality.max_jitter_ms == pytest.approx(peak / 8000 * 1000)
+    finally:
+        stream.close()
+
+
 def test_stream_over_loopback_counts_every_packet_and_measures_delay():
     a, b = RtpStream("127.0.0.1"), RtpStream("127.0.0.1")
     try:
