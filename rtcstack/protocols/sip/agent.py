@@ -35,12 +35,13 @@ def sdp_offer(address: str, port: int, session: int) -> bytes:
 def sdp_media(body: bytes) -> tuple[str, int] | None:
     """(connection address, audio port) of an SDP body."""
     address, port = None, None
-    for line in body.decode(errors="replace").splitlines():
+    lines = body.decode(errors="replace").splitlines()
+    for n, line in enumerate(lines):
         if line.startswith("c=IN IP4 "):
             address = address or line.split()[2]
         elif line.startswith("m=audio "):
             port = int(line.split()[1])
-            for later in body.decode(errors="replace").split(line, 1)[1].splitlines():
+            for later in lines[n + 1:]:  # the audio section's own c= line, if it has one, wins
                 if later.startswith("c=IN IP4 "):
                     address = later.split()[2]
                     break

@@ -12,6 +12,7 @@ _REQUEST_LINE = re.compile(rf"^({_TOKEN}) ([A-Za-z][A-Za-z0-9+.-]*:\S+) SIP/2\.0
 _STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2})(?: (.*))?$")
 _CSEQ = re.compile(rf"^([0-9]{{1,10}})\s+({_TOKEN})$")
 _NAME_ADDR_HEADERS = ("from", "to", "contact", "route", "record-route", "reply-to")
+_REQUIRED = ("via", "from", "to", "call-id", "cseq")
 CSEQ_MAX = 2**31 - 1
 
 
@@ -30,21 +31,26 @@ class SipMessage:
     uri: str | None = None
     status: int | None = None
     reason: str = ""
+    #: A parsed message's first value of each header, by stored name (`parse` sets it: a parsed message is read,
+    #: not changed); None for one being built, whose `get` reads the list.
+    first: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
         return self.method is not None
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = COMPACT.get(name.lower(), name.lower())
-        for key, value in self.headers:
-            if key == name:
+        key = _KEYS.get(name) or _key(name)
+        if self.first is not None:
+            return self.first.get(key, default)
+        for stored, value in self.headers:
+            if stored == key:
                 return value
         return default
 
     def get_all(self, name: str) -> list[str]:
-        name = COMPACT.get(name.lower(), name.lower())
-        return [value for key, value in self.headers if key == name]
+        key = _KEYS.get(name) or _key(name)
+        return [value for stored, value in self.headers if stored == key]
 
     @property
     def call_id(self) -> str:
@@ -63,6 +69,17 @@ class SipMessage:
         lines = [self.first_line] + [f"{_canonical(k)}: {v}" for k, v in self.headers if k != "content-length"]
         lines.append(f"Content-Length: {len(self.body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+#: Header names as callers write them ("Call-ID", "v") to their stored form (lower case, compact forms expanded).
+_KEYS: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    key = COMPACT.get(name.lower(), name.lower())
+    if len(_KEYS) < 1024:  # the names a program asks for are few
+        _KEYS[name] = key
+    return key
 
 
 _CANONICAL = {"call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate"}
@@ -132,10 +149,12 @@ def parse(data: bytes) -> SipMessage:
     lines = text.split("\r\n")
     first = lines[0]
     message = SipMessage(first)
-    if match := _REQUEST_LINE.match(first):
-        message.method, message.uri = match.group(1), match.group(2)
-    elif match := _STATUS_LINE.match(first):
+    if first.startswith("SIP/"):  # a response (a request line ends with the version, never starts with it)
+        if not (match := _STATUS_LINE.match(first)):
+            raise SipParseError(f"bad start line: {first[:80]!r}")
         message.status, message.reason = int(match.group(1)), match.group(2) or ""
+    elif match := _REQUEST_LINE.match(first):
+        message.method, message.uri = match.group(1), match.group(2)
     else:
         raise SipParseError(f"bad start line: {first[:80]!r}")
     for line in lines[1:]:
@@ -153,8 +172,9 @@ def parse(data: bytes) -> SipMessage:
             if len(_NAMES) < 1024:
                 _NAMES[name] = key
         message.headers.append((key, value.strip()))
-    for required in ("via", "from", "to", "call-id", "cseq"):
-        if message.get(required) is None:
+    message.first = dict(reversed(message.headers))  # (the earliest value of a name is the one kept)
+    for required in _REQUIRED:
+        if required not in message.first:
             raise SipParseError(f"missing {required} header")
     _check_values(message)
     length = message.get("content-length")
