@@ -295,21 +295,25 @@ class SharedRtpSocket:
         batch = self.incoming
         headers, names, payloads, controls = batch.headers, batch.names, batch.payloads, batch.controls
         size, control, by_peer = batch.size, batch.control, self.by_peer
+        # (per datagram: module attributes read once, here)
+        control_and_length, header_size, name_key = (datagram_batches.CONTROL_AND_LENGTH, datagram_batches.HEADER_SIZE,
+                                                     datagram_batches.NAME_KEY)
+        timestamp_cmsg, sol_socket = _TIMESTAMP_CMSG, socket.SOL_SOCKET
         while True:
             try:
                 got = batch.receive(self.fd)
             except OSError:
                 return
             for i in range(got):
-                control_length, length = datagram_batches.CONTROL_AND_LENGTH(headers, i * datagram_batches.HEADER_SIZE)
+                control_length, length = control_and_length(headers, i * header_size)
                 arrived = None
                 if control_length:
-                    _, level, kind, seconds, nanoseconds = _TIMESTAMP_CMSG(controls, i * control)
-                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    _, level, kind, seconds, nanoseconds = timestamp_cmsg(controls, i * control)
+                    if level == sol_socket and kind == SO_TIMESTAMPNS:
                         arrived = seconds + nanoseconds / 1e9
                 if arrived is None:
                     arrived = time.time()
-                key = datagram_batches.NAME_KEY(names, i * 16)[0]
+                key = name_key(names, i * 16)[0]
                 stream = by_peer.get(key)
                 if stream is None:  # a relay behind 1:1 NAT, from a host no stream named: by its port
                     stream = None if key >> 32 in self.peer_hosts else self.by_port.get(_port_bits(key))
