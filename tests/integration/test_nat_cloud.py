@@ -20,7 +20,7 @@ from tests.integration.media_lab import MediaLab, _candidates
 from tests.integration.nat_lab import NatAgent
 from tests.integration.sip_lab import SipLab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cloud]
 
 CLOUD = "inventories/cloud.py"
 ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
