@@ -33,7 +33,7 @@ class SipMessage:
     reason: str = ""
     #: A parsed message's first value of each header, by stored name (`parse` sets it: a parsed message is read,
     #: not changed); None for one being built, whose `get` reads the list.
-    first: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    first_values: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -41,8 +41,8 @@ class SipMessage:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = _KEYS.get(name) or _key(name)
-        if self.first is not None:
-            return self.first.get(key, default)
+        if self.first_values is not None:
+            return self.first_values.get(key, default)
         for stored, value in self.headers:
             if stored == key:
                 return value
@@ -71,12 +71,19 @@ class SipMessage:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 
-#: Header names as callers write them ("Call-ID", "v") to their stored form (lower case, compact forms expanded).
+#: Header names as callers of `get` write them ("Call-ID", "v") to their stored form. Apart from parse's `_NAMES`,
+#: which holds only names found valid on the wire (a name asked for is not checked).
 _KEYS: dict[str, str] = {}
 
 
+def _stored(name: str) -> str:
+    """A header name's stored form: lower case, a compact form expanded."""
+    lower = name.strip().lower()
+    return COMPACT.get(lower, lower)
+
+
 def _key(name: str) -> str:
-    key = COMPACT.get(name.lower(), name.lower())
+    key = _stored(name)
     if len(_KEYS) < 1024:  # the names a program asks for are few
         _KEYS[name] = key
     return key
@@ -167,14 +174,13 @@ def parse(data: bytes) -> SipMessage:
         if key is None:
             if not colon or not _NAME.fullmatch(name.strip()):
                 raise SipParseError(f"bad header line: {line[:80]!r}")
-            key = name.strip().lower()
-            key = COMPACT.get(key, key)
+            key = _stored(name)
             if len(_NAMES) < 1024:
                 _NAMES[name] = key
         message.headers.append((key, value.strip()))
-    message.first = dict(reversed(message.headers))  # (the earliest value of a name is the one kept)
+    message.first_values = dict(reversed(message.headers))  # (the earliest value of a name is the one kept)
     for required in _REQUIRED:
-        if required not in message.first:
+        if required not in message.first_values:
             raise SipParseError(f"missing {required} header")
     _check_values(message)
     length = message.get("content-length")
