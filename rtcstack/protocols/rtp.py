@@ -8,10 +8,10 @@ per tick, not a wake-up per packet (measured under gevent, 100 pairs of streams 
 11.8 µs of CPU per packet sent and received). Each packet's arrival is the kernel's receive timestamp
 (SO_TIMESTAMPNS), so jitter and delay do not depend on when the tick read it.
 
-A load generator goes further (`RtpClock.share_sockets`): its streams share sockets, 64 to a socket, each told
-apart by its peer (the media relay's port for that call leg), and each tick sends with one sendmmsg and reads with
-recvmmsg per socket (`datagram_batches`): on 127.0.0.1, 200 streams under gevent, 2.0-2.1 against 3.2-3.5 µs of CPU
-per packet sent and received with a socket per stream.
+A load generator goes further (`RtpClock.share_sockets`, `rtp_shared`): its streams share sockets, 64 to a socket,
+each told apart by its peer (the media relay's port for that call leg), and each tick sends with one sendmmsg and
+reads with recvmmsg per socket (`datagram_batches`): on 127.0.0.1, 200 streams under gevent, 2.0-2.1 against 3.2-3.5
+µs of CPU per packet sent and received with a socket per stream. Their packets are stepped by numpy, all at once.
 """
 
 from __future__ import annotations
@@ -23,9 +23,13 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import datagram_batches
-from .sockets import ANCILLARY, SO_TIMESTAMPNS, arrival, close_waking_readers, stamp_arrivals
+from .sockets import ANCILLARY, arrival, close_waking_readers, stamp_arrivals
+
+if TYPE_CHECKING:
+    from .rtp_shared import SharedRtpSocket, SharedSockets
 
 PTIME = 0.02
 SAMPLES = 160  # 20 ms of 8 kHz G.711
@@ -123,9 +127,9 @@ class RtpClock:
     def __init__(self, share_sockets: bool = False) -> None:
         self.streams: set[RtpStream] = set()  # sending
         self.open: set[RtpStream] = set()  # receiving
-        #: Streams on shared sockets (`SharedRtpSocket`), when this clock shares them; else every stream has its own.
+        #: Streams on shared sockets (`rtp_shared`), when this clock shares them; else every stream has its own.
         self.sharing = share_sockets and datagram_batches.available()
-        self.shared_sockets: list[SharedRtpSocket] = []
+        self._pool: SharedSockets | None = None
         epoll = _os_epoll()
         self._poller = epoll() if epoll is not None else None
         self._by_fd: dict[int, RtpStream] = {}
@@ -149,17 +153,19 @@ class RtpClock:
             if cls._instance is not None:
                 cls._instance.sharing = datagram_batches.available()
 
-    def socket_for(self, address: str) -> SharedRtpSocket:
-        """A shared socket on `address` with room for one more stream (a new one when all are full)."""
+    @property
+    def shared_sockets(self) -> list[SharedRtpSocket]:
+        return self._pool.sockets if self._pool is not None else []
+
+    def socket_for(self, address: str) -> SharedRtpSocket | None:
+        """A shared socket on `address` with room for one more stream (a new one when all are full), the stream
+        counted in; None when this process shares out no more sockets."""
         with self._lock:
-            for shared in self.shared_sockets:
-                if shared.address == address and shared.members < SharedRtpSocket.CAPACITY:
-                    break
-            else:
-                shared = SharedRtpSocket(address)
-                self.shared_sockets.append(shared)
-            shared.members += 1
-            return shared
+            if self._pool is None:
+                from .rtp_shared import SharedSockets
+
+                self._pool = SharedSockets(12 + SAMPLES, SAMPLES)
+        return self._pool.socket_for(address)
 
     def listen(self, stream: RtpStream) -> None:
         self.open.add(stream)
@@ -181,8 +187,8 @@ class RtpClock:
                 pass
 
     def _read(self) -> None:
-        for shared in self.shared_sockets:
-            shared.read()
+        if self._pool is not None:
+            self._pool.read()
         if self._poller is None:
             for stream in list(self.open):
                 stream._drain()
@@ -203,129 +209,13 @@ class RtpClock:
             now = time.monotonic()
             for stream in list(self.streams):
                 stream._tick(now)
-            for shared in self.shared_sockets:
-                if shared.queued:
-                    shared.flush()
+            if self._pool is not None:
+                self._pool.tick(now)
             tick += PTIME
             delay = tick - time.monotonic()
             if delay < -0.2:  # far behind (a stalled process): start again rather than burst
                 tick = time.monotonic()
             time.sleep(max(0.0, delay))
-
-
-_TIMESTAMP_CMSG = struct.Struct("@Niiqq").unpack_from  # cmsghdr, then the timespec of SO_TIMESTAMPNS
-
-
-def _port_bits(key: int) -> int:
-    """The port's bits of a `datagram_batches.name_key` (sockaddr_in: family, then the port)."""
-    return (key >> 16) & 0xFFFF
-
-
-class SharedRtpSocket:
-    """One UDP socket that up to `CAPACITY` streams of a process send from and receive on, each told apart by
-    its peer's address (a relay gives every call leg a port of its own, and sends from the port it receives on).
-    A peer that sends from a host no stream's SDP named (a relay behind 1:1 NAT) is matched by its port.
-
-    A load generator's streams then cost two system calls per socket and tick instead of two per packet: each
-    tick sends every stream's packet with one sendmmsg and reads everything that arrived with recvmmsg, into
-    fixed buffers, with the kernel's receive timestamp of each datagram.
-
-    A stream counts only what arrived after it named its peer (`attach`). The relay frees a call's ports when
-    the call ends and gives them to the next call at once; the last datagrams of the call before come from the
-    same port to the same socket, and they arrived before the next call's answer named that port (what the
-    far end sent before this end read its answer is not counted either: a few milliseconds of the call's start,
-    which neither the loss nor the other figures include)."""
-
-    CAPACITY = 64
-
-    def __init__(self, address: str):
-        self.address = address
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self.fd = self.sock.fileno()
-        stamped = stamp_arrivals(self.sock)
-        self.members = 0
-        self.by_peer: dict[int, RtpStream] = {}
-        self.by_port: dict[int, RtpStream] = {}  # the same streams by their peer's port (the key's bits 16-31)
-        self.peer_hosts: dict[int, int] = {}  # the peers' hosts (the key's bits 32-63): how many streams each
-        self.incoming = datagram_batches.DatagramBatch(self.CAPACITY, 2048, ANCILLARY if stamped else 0)
-        self.outgoing = datagram_batches.DatagramBatch(self.CAPACITY, 12 + SAMPLES)
-        self.outgoing.payloads[:] = b"\xff" * len(self.outgoing.payloads)  # silence-like filler after the stamp
-        self.queued = 0
-        self._senders: list[RtpStream] = []
-        self._lock = threading.Lock()
-
-    def attach(self, stream: RtpStream, peer: tuple[str, int]) -> int:
-        """Route what `peer` sends here from now on to `stream`: the peer's key."""
-        key = datagram_batches.name_key(*peer)
-        stream._since = time.time()  # (wall clock, as the kernel's receive timestamps are)
-        with self._lock:
-            self.by_peer[key] = stream
-            self.by_port[_port_bits(key)] = stream
-            self.peer_hosts[key >> 32] = self.peer_hosts.get(key >> 32, 0) + 1
-        return key
-
-    def detach(self, stream: RtpStream) -> None:
-        with self._lock:
-            self._detach(stream)
-
-    def _detach(self, stream: RtpStream) -> None:
-        if stream._peer_key is not None:
-            for key in [k for k, s in self.by_peer.items() if s is stream] if stream._latched else [stream._peer_key]:
-                if self.by_peer.get(key) is stream:
-                    del self.by_peer[key]
-            if self.by_port.get(_port_bits(stream._peer_key)) is stream:
-                del self.by_port[_port_bits(stream._peer_key)]
-            host = stream._peer_key >> 32
-            self.peer_hosts[host] -= 1
-            if not self.peer_hosts[host]:
-                del self.peer_hosts[host]
-        self.members -= 1
-
-    def flush(self) -> None:
-        sent = self.outgoing.send(self.fd, self.queued)
-        for stream in self._senders[sent:]:  # the kernel refused these: not sent
-            stream.sent -= 1
-        self.queued = 0
-        self._senders.clear()
-
-    def read(self) -> None:
-        batch = self.incoming
-        headers, names, payloads, controls = batch.headers, batch.names, batch.payloads, batch.controls
-        size, control, by_peer = batch.size, batch.control, self.by_peer
-        # (per datagram: module attributes read once, here)
-        control_and_length, header_size, name_key = (datagram_batches.CONTROL_AND_LENGTH, datagram_batches.HEADER_SIZE,
-                                                     datagram_batches.NAME_KEY)
-        timestamp_cmsg, sol_socket = _TIMESTAMP_CMSG, socket.SOL_SOCKET
-        while True:
-            try:
-                got = batch.receive(self.fd)
-            except OSError:
-                return
-            for i in range(got):
-                control_length, length = control_and_length(headers, i * header_size)
-                arrived = None
-                if control_length:
-                    _, level, kind, seconds, nanoseconds = timestamp_cmsg(controls, i * control)
-                    if level == sol_socket and kind == SO_TIMESTAMPNS:
-                        arrived = seconds + nanoseconds / 1e9
-                if arrived is None:
-                    arrived = time.time()
-                key = name_key(names, i * 16)[0]
-                stream = by_peer.get(key)
-                if stream is None:  # a relay behind 1:1 NAT, from a host no stream named: by its port
-                    stream = None if key >> 32 in self.peer_hosts else self.by_port.get(_port_bits(key))
-                    if stream is None:
-                        continue
-                    with self._lock:
-                        by_peer[key] = stream
-                    stream._latched = True
-                if arrived >= stream._since:
-                    stream._received(payloads, i * size, length, arrived)
-            if got < batch.count:
-                return
 
 
 class RtpStream:
@@ -334,6 +224,7 @@ class RtpStream:
     def __init__(self, address: str, clock: RtpClock | None = None):
         self._clock = clock or RtpClock.shared()
         self._shared = self._clock.socket_for(address) if self._clock.sharing and _ipv4(address) else None
+        self._send_slot: int | None = None  # on a shared socket, while sending: its slot of the outgoing batch
         if self._shared is not None:  # the clock sends and reads for it
             self.sock = None
             self.port = self._shared.port
@@ -347,8 +238,8 @@ class RtpStream:
             raw = getattr(self.sock, "_sock", self.sock)
             self._sendto, self._recvmsg, self._recvfrom = raw.sendto, raw.recvmsg, raw.recvfrom
             self.port = self.sock.getsockname()[1]
-        self.sent = 0
-        self.received = 0
+        self._sent_total = 0
+        self._received_count = 0
         self.sources: set[tuple[str, int]] = set()  # (not kept on a shared socket: its one source is the peer)
         self._peer: tuple[str, int] | None = None
         self._peer_key: int | None = None
@@ -378,36 +269,41 @@ class RtpStream:
     def start(self, peer: tuple[str, int], seconds: float) -> None:
         """Send to peer for `seconds` (from the shared clock); `wait_sent()` returns when done."""
         self._peer = peer
+        self._send_until = time.monotonic() + seconds
         if self._shared is not None:
             self._peer_name = datagram_batches.sockaddr(*peer)
             self._peer_key = self._shared.attach(self, peer)
-        self._send_until = time.monotonic() + seconds
+            before = _HEADER_AND_STAMP.pack(0x80, PCMU, (self._seq - 1) & 0xFFFF, (self._ts - SAMPLES) & 0xFFFFFFFF,
+                                            self._ssrc, _MAGIC, HOST_ID, 0.0)  # (stepped before each send)
+            self._shared.start_sending(self, self._send_until, before)
+            return
         self._clock.streams.add(self)
 
     def _tick(self, now: float | None = None) -> None:
-        """Send this tick's packet (`now`: the tick's time.monotonic(), read once for every stream)."""
+        """Send this tick's packet (`now`: the tick's time.monotonic(), read once for every stream). On a socket
+        of its own: a shared socket's streams are sent by the socket (`SharedRtpSocket.tick`)."""
         if self._is_closed or (time.monotonic() if now is None else now) >= self._send_until:
             self._clock.streams.discard(self)
             self._done.set()
             return
         seq, ts = self._seq, self._ts
-        shared = self._shared
-        if shared is not None:
-            slot = shared.queued  # this stream's slot in the tick's sendmmsg (inline: this runs per packet)
-            shared.queued = slot + 1
-            shared._senders.append(self)
-            _pack_into(shared.outgoing.payloads, slot * (12 + SAMPLES), 0x80, PCMU, seq & 0xFFFF, ts & 0xFFFFFFFF,
-                       self._ssrc, _MAGIC, HOST_ID, _time())
-            shared.outgoing.names[slot * 16:slot * 16 + 16] = self._peer_name
-        else:
-            _pack_into(self._packet, 0, 0x80, PCMU, seq & 0xFFFF, ts & 0xFFFFFFFF, self._ssrc, _MAGIC, HOST_ID,
-                       _time())
-            try:
-                self._sendto(self._packet, self._peer)
-            except OSError:
-                return
-        self.sent += 1
+        _pack_into(self._packet, 0, 0x80, PCMU, seq & 0xFFFF, ts & 0xFFFFFFFF, self._ssrc, _MAGIC, HOST_ID, _time())
+        try:
+            self._sendto(self._packet, self._peer)
+        except OSError:
+            return
+        self._sent_total += 1
         self._seq, self._ts = seq + 1, ts + SAMPLES
+
+    @property
+    def sent(self) -> int:
+        """Packets sent so far."""
+        return self._shared.sent_by(self) if self._shared is not None else self._sent_total
+
+    @property
+    def received(self) -> int:
+        """RTP packets received so far (from the peer, on a shared socket)."""
+        return self._received_count
 
     def wait_sent(self, timeout: float | None = None) -> None:
         if self._peer is not None:
@@ -441,7 +337,7 @@ class RtpStream:
         """A datagram of `length` bytes at `offset` in `data` (bytes, or a shared socket's buffer)."""
         if length < 12 or data[offset] >> 6 != 2:
             return
-        self.received += 1
+        self._received_count += 1
         if length >= 12 + _STAMP.size:
             seq, ts, magic, host, sent_at = _SEQ_TS_STAMP(data, offset + 2)
             if magic == _MAGIC and host == HOST_ID:
@@ -468,7 +364,7 @@ class RtpStream:
     def quality(self) -> StreamQuality:
         expected = 0 if self._base_seq is None else self._cycles + self._max_seq - self._base_seq + 1
         delays = sorted(self._delays)
-        return StreamQuality(self.received, expected, self.sent, self._jitter / CLOCK_RATE * 1000,
+        return StreamQuality(self._received_count, expected, self.sent, self._jitter / CLOCK_RATE * 1000,
                              self._max_jitter / CLOCK_RATE * 1000,
                              delays[len(delays) // 2] * 1000 if delays else None)
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from rtcstack.protocols import datagram_batches
-from rtcstack.protocols.rtp import RtpClock, RtpStream, SharedRtpSocket
+from rtcstack.protocols.rtp import RtpClock, RtpStream
+from rtcstack.protocols.rtp_shared import SharedRtpSocket
 
 pytestmark = pytest.mark.skipif(not datagram_batches.available(), reason="no recvmmsg/sendmmsg here")
 
@@ -144,3 +145,31 @@ def test_a_second_relays_early_packets_from_the_same_port_number_are_not_taken_f
         for s in (x, z, relay_one, relay_two_leg, same_port_on_relay_two):
             s.close()
 
+
+
+def test_a_stream_that_stops_sending_leaves_the_others_packets_in_order_with_their_own_ssrc():
+    clock = RtpClock(share_sockets=True)
+    peers = [_peer() for _ in range(3)]
+    streams = [RtpStream("127.0.0.1", clock) for _ in peers]
+    try:
+        for stream, peer, seconds in zip(streams, peers, (0.4, 0.1, 0.4)):
+            stream.start(peer.getsockname(), seconds)
+        for stream in streams:
+            stream.wait_sent(2)
+        for stream, peer in zip(streams, peers):
+            packets = []
+            peer.settimeout(0.1)
+            try:
+                while True:
+                    packets.append(struct.unpack("!BBHII", peer.recv(2048)[:12]))
+            except TimeoutError:
+                pass
+            assert len(packets) == stream.sent and len(packets) >= 4
+            first = packets[0]
+            assert all(p[4] == first[4] == stream._ssrc for p in packets)
+            assert [p[2] for p in packets] == [(first[2] + i) & 0xFFFF for i in range(len(packets))]
+            assert [p[3] for p in packets] == [(first[3] + 160 * i) & 0xFFFFFFFF for i in range(len(packets))]
+        assert streams[1].sent < streams[0].sent
+    finally:
+        for s in streams + peers:
+            s.close()
