@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
+from .locks import locked
 from .site import Deployment, Host
 from .site.secrets import write_private
 
@@ -111,6 +112,12 @@ def default_key_dir() -> Path:
     """Where a lab keeps its SSH key when no key_dir is given: outside any repository, per user."""
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return config_home / "rtcstack" / "lab-keys"
+
+
+def images_lock() -> Path:
+    """The lock file of the lab images, which every lab on this machine's Docker engine shares: a second `lab up`
+    at the same time waits for the first one's images instead of building them again over them."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack" / "lab-images.lock"
 
 
 def _tar(entries: list[tuple[str, int, bytes | None]]) -> bytes:
@@ -430,8 +437,9 @@ class Lab:
         """Build what is missing, start every host's container, and let root in over SSH with the lab key."""
         hosts = list(self.deployment.hosts.values())
         with Step(f"lab {self.name}: {len(hosts)} hosts on {self.settings.network} ({self.settings.subnet})"):
-            self.ensure_base_image()
-            self.ensure_systemd_image()
+            with locked(images_lock()):
+                self.ensure_base_image()
+                self.ensure_systemd_image()
             self.ensure_network()
             public_line = self.ensure_ssh_key()
             for host in hosts:

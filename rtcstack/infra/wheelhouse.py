@@ -25,6 +25,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from ..locks import locked
+
 #: The hosts' interpreter: Debian 12's python3.
 HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "implementation": "cp", "abi": "cp311"}
 #: Where the hosts keep the wheelhouse and the services' venv.
@@ -183,7 +185,18 @@ def build(extra: str = "service") -> Path:
 
 @cache
 def _build(extra: str) -> Path:
+    """Download what is missing and write the house, holding the cache's lock file: another rtcstack process
+    (two deploys at once) would remove a download in progress or copy over a wheel being written. It waits,
+    then finds the downloads complete and the house as it wants it. The lock lies beside the houses, not in
+    one: a house is uploaded whole."""
     root = cache_root()
+    with locked(root / ".lock"):
+        return _fill(root, extra)
+
+
+def _fill(root: Path, extra: str) -> Path:
+    """The house of `extra` under `root`: the dependencies (downloaded unless complete) and rtcstack's own wheel,
+    nothing stale."""
     requirements = service_requirements(extra)
     key = hashlib.sha256(repr((requirements, HOST_PYTHON)).encode()).hexdigest()[:16]
     dependencies = root / f"dependencies-{key}"

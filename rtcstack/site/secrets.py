@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from ..locks import locked
 from ..resources import CHECKOUT
 
 KEY_ENV = "RTCSTACK_SECRETS_KEY"
@@ -72,11 +73,20 @@ def master_key(create: bool = False, repository: Path | None = None) -> Fernet:
         if not create:
             raise SecretsError(f"no secrets key at {path}: run `rtcstack secrets init INVENTORY`, or set {KEY_ENV} "
                                f"or {KEY_FILE_ENV} to the key this store was made with")
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(path, Fernet.generate_key())
-        print(f"rtcstack: created secrets key {path} (keep it safe: without it the stores cannot be opened)",
-              file=sys.stderr)
+        _create_key(path)
     return Fernet(path.read_bytes().strip())
+
+
+def _create_key(path: Path) -> None:
+    """Make the key unless another process (a second `lab up` at the same time) made it first: of two keys made
+    at once one replaces the other, and the stores made with that other could not be opened."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with locked(path.with_name(f".{path.name}.lock")):
+        if path.exists():
+            return
+        write_private(path, Fernet.generate_key())
+    print(f"rtcstack: created secrets key {path} (keep it safe: without it the stores cannot be opened)",
+          file=sys.stderr)
 
 
 def write_private(path: Path, content: bytes) -> None:

@@ -23,9 +23,10 @@ import pytest
 from tests import PROJECT_ROOT
 from tests.conftest import deploy
 
-pytestmark = pytest.mark.integration
-
 INVENTORY = "inventories/single.py"
+
+pytestmark = [pytest.mark.integration, pytest.mark.brings_up(INVENTORY)]
+
 HOST = "aio1"
 #: The setting the operator changes (the lab keeps the default, 512M), so the first SSH deploy changes journald.
 OPERATOR_SETTINGS = 'system = {"journald_max_use": "256M"}'

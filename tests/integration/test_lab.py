@@ -70,6 +70,7 @@ def _probe(source: str | None, address: str, port: int) -> str:
     return "dropped" if result.exit_code == 124 else "open"
 
 
+@pytest.mark.brings_up("inventories/lab.py")
 def test_firewall_admits_postgresql_only_from_its_clients(lab_runner):
     """db1:5432 answers sip1 (a registrar) and media1 (its voicemail) but drops the machine and turn1; ssh stays
     reachable."""
@@ -125,6 +126,7 @@ def test_every_daemon_is_back_within_5_s_after_kill_9(lab_runner, inventory, hos
     assert elapsed < 5, f"{unit} on {host} took {elapsed:.1f} s"
 
 
+@pytest.mark.brings_up("inventories/lab.py")
 def test_a_config_that_passes_its_check_but_does_not_start_is_put_back(lab_runner):
     """The deploy's restart of a daemon whose new config passed the daemon's check but does not start (Kamailio
     checks its database tables only at start) fails loudly, puts back the files the daemon served with before

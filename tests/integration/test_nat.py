@@ -21,9 +21,9 @@ from tests.integration.nat_lab import NatAgent
 from tests.integration.sip_lab import SipLab
 from tests.integration.test_registrar_sipp import auth, outcome, run_sipp
 
-pytestmark = pytest.mark.integration
-
 LAB = "inventories/lab.py"
+
+pytestmark = [pytest.mark.integration, pytest.mark.brings_up(LAB)]
 
 
 @dataclass

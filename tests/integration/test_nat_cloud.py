@@ -20,9 +20,10 @@ from tests.integration.media_lab import MediaLab, _candidates
 from tests.integration.nat_lab import NatAgent
 from tests.integration.sip_lab import SipLab
 
-pytestmark = [pytest.mark.integration, pytest.mark.cloud]
-
 CLOUD = "inventories/cloud.py"
+
+pytestmark = [pytest.mark.integration, pytest.mark.cloud, pytest.mark.brings_up(CLOUD)]
+
 ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 

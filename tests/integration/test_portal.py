@@ -31,9 +31,10 @@ from tests.integration import mail_lab
 from tests.integration import until as _until
 from tests.integration.portal_lab import ID_QUERIES, ID_ROUTES, NAME_POSTS, PASSWORD, RESET_LINK, Client, PortalLab
 
-pytestmark = pytest.mark.integration
-
 INVENTORY = "inventories/lab.py"
+
+pytestmark = [pytest.mark.integration, pytest.mark.brings_up(INVENTORY)]
+
 #: RTCSTACK_SCREENSHOTS=docs/screenshots keeps the README's screenshots of the portal there.
 SCREENSHOTS = os.environ.get("RTCSTACK_SCREENSHOTS")
 CUSTOMER_PAGES = ("/dashboard", "/accounts", "/numbers", "/numbers/groups", "/routing", "/voicemail", "/video-phones", "/conferences", "/billing", "/subscriptions",

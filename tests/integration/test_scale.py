@@ -13,7 +13,7 @@ from rtcstack.protocols.sip.agent import sdp_media
 from tests.conftest import deploy, rtcstack
 from tests.integration.scale_lab import SCALE_INVENTORY, ScaleLab
 
-pytestmark = [pytest.mark.integration, pytest.mark.scale]
+pytestmark = [pytest.mark.integration, pytest.mark.scale, pytest.mark.brings_up(SCALE_INVENTORY)]
 
 
 @pytest.fixture(scope="module")

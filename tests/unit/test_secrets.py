@@ -1,11 +1,15 @@
 """The secrets store: generated, encrypted at rest, 0600, rotated one at a time, key outside the repo."""
 
 import stat
+import time
+from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from rtcstack.site.secrets import SecretsError, SecretStore
 from tests import PROJECT_ROOT
+from tests.unit.processes import run_at_once
 
 
 @pytest.fixture
@@ -68,3 +72,18 @@ def test_secrets_files_are_ignored_by_git():
     """*.secrets and *.pki/ are in .gitignore."""
     ignored = (PROJECT_ROOT / ".gitignore").read_text().split()
     assert "*.secrets" in ignored and "*.pki/" in ignored
+
+
+def _init_store(path: str) -> None:
+    """A `rtcstack lab up` of its own inventory on a machine without a key yet: making the key takes a while."""
+    make = Fernet.generate_key
+    Fernet.generate_key = staticmethod(lambda: time.sleep(0.3) or make())
+    SecretStore(Path(path)).init(["turn_shared_secret"])
+
+
+def test_two_processes_making_the_key_at_once_end_with_one_that_opens_both_stores(tmp_path):
+    """Two labs brought up at once on a fresh machine: the second waits for the first one's key and uses it, so
+    both stores open with the key that stays."""
+    stores = [tmp_path / "lab.secrets", tmp_path / "single.secrets"]
+    assert run_at_once(_init_store, *((str(store),) for store in stores)) == [0, 0]
+    assert all(SecretStore(store).values() for store in stores)

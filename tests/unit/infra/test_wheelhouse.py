@@ -1,8 +1,17 @@
-"""The wheelhouse: what the hosts get, in one canonical form."""
+"""The wheelhouse: what the hosts get, in one canonical form, and how two deploys at once share its cache."""
 
+import json
+import os
+import time
 import zipfile
+from pathlib import Path
 
+from rtcstack.infra import wheelhouse
 from rtcstack.infra.wheelhouse import _normalize, _write_wheel, service_requirements
+from tests.unit.processes import run_at_once
+
+DEPENDENCIES = ["fastapi-1-py3-none-any.whl", "uvicorn-1-py3-none-any.whl"]
+OWN = "rtcstack-1-py3-none-any.whl"
 
 
 def test_hosts_get_the_service_extra_and_no_operator_tooling():
@@ -23,3 +32,43 @@ def test_the_same_files_give_the_same_wheel_bytes_however_the_wheel_was_made(tmp
     assert first.read_bytes() == second.read_bytes()
     record = zipfile.ZipFile(first).read("pkg-1.dist-info/RECORD").decode()
     assert "pkg/__init__.py,sha256=" in record and record.endswith("pkg-1.dist-info/RECORD,,\n")
+
+
+def _deploy(cache: str, log: str) -> None:
+    """One deploy's process building the wheelhouse in `cache`, with pip's download and rtcstack's own wheel
+    replaced by slow fakes that log to `log` when they start and end; it logs the wheels its house holds."""
+    os.environ["XDG_CACHE_HOME"] = cache
+
+    def record(*event) -> None:
+        with open(log, "a") as handle:
+            handle.write(json.dumps([*event, time.time()]) + "\n")
+
+    def download(*args: str) -> None:
+        record("download", "start")
+        for name in DEPENDENCIES:
+            Path(args[args.index("-d") + 1], name).write_bytes(b"dependency")
+            time.sleep(0.3)
+        record("download", "end")
+
+    def own_wheel(into: Path) -> None:
+        record("own wheel", "start")
+        time.sleep(0.3)
+        (into / OWN).write_bytes(b"rtcstack")
+        record("own wheel", "end")
+
+    wheelhouse._pip, wheelhouse._own_wheel = download, own_wheel
+    house = wheelhouse._build("service")
+    record("house", sorted(p.name for p in house.glob("*.whl")))
+
+
+def test_two_deploys_at_once_take_turns_at_the_wheelhouse_cache_and_both_get_every_wheel(tmp_path):
+    """Two processes build the wheelhouse from the same moment: the second waits for the first (their steps do not
+    interleave), finds the download complete instead of removing it, and both houses hold every wheel."""
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    assert run_at_once(_deploy, *((str(tmp_path / "cache"), str(log)) for log in logs)) == [0, 0]
+    runs = [[json.loads(line) for line in log.read_text().splitlines()] for log in logs]
+    steps = sorted((event[-1], n) for n, run in enumerate(runs) for event in run[:-1])
+    order = [n for _, n in steps]
+    assert order in (sorted(order), sorted(order, reverse=True)), steps
+    assert [event[:2] for run in runs for event in run].count(["download", "start"]) == 1
+    assert [run[-1][1] for run in runs] == [sorted([*DEPENDENCIES, OWN])] * 2
