@@ -12,7 +12,7 @@ time is up gives its slot to its socket's last sending stream.
 Measured with 200 streams on 127.0.0.1 (each tick's CPU, the system calls left out): sending 216-229 µs per tick
 against 462-487 µs with a Python call per stream (timed per call, which adds to that figure). Receiving stays per
 datagram, in Python (`RtpStream._received`): the same done by numpy over a tick's datagrams (sources matched to
-streams through sorted keys, the jitter estimator in rounds) read a tick in 1,190 against 920 µs, recvmmsg included:
+streams through sorted keys, the jitter estimator in rounds) read a tick in 1,190 against 921 µs, recvmmsg included:
 some 60 array operations, each slow on caches the kernel's packet work had just emptied.
 """
 
