@@ -32,7 +32,6 @@ def main() -> None:
     args, lab = command_line(__doc__, seconds=20)
     rows, best = [], {"rtcstack": 0.0, "sipp": 0.0}
 
-    per_cpu = {"rtcstack": 0.0, "sipp": 0.0}
     clean: dict[str, list[tuple[float, float]]] = {"rtcstack": [], "sipp": []}  # (calls/s, calls per CPU-second)
     for users in (20, 50, 100, 200, 280):
         packets = ip_packets()
@@ -51,7 +50,6 @@ def main() -> None:
             break
         best["rtcstack"] = max(best["rtcstack"], rate)
         if cpu:
-            per_cpu["rtcstack"] = max(per_cpu["rtcstack"], done / cpu)
             clean["rtcstack"].append((rate, done / cpu))
 
     (caller, caller_pw), callee = lab.accounts("sip_calls", 2)
@@ -74,8 +72,8 @@ def main() -> None:
                      fmt(r.successful / r.cpu_seconds if r.cpu_seconds else None, 0), "-",
                      fmt(packets[id(r)] / calls if calls else None, 0), "-"])
         if not r.failed and r.successful and r.cpu_seconds:
-            per_cpu["sipp"] = max(per_cpu["sipp"], r.successful / r.cpu_seconds)
             clean["sipp"].append((r.rate, r.successful / r.cpu_seconds))
+    per_cpu = {tool: max((value for _, value in points), default=0.0) for tool, points in clean.items()}
     ratio = per_cpu["rtcstack"] / per_cpu["sipp"] if per_cpu["sipp"] else 0.0
     matched = at_matched_rates(clean["rtcstack"], clean["sipp"])
     rows.append(["**best without failures**", "", "", "", f"rtcstack {best['rtcstack']:.1f} / sipp {best['sipp']:.1f}",

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from .locks import locked
+from .resources import user_cache
 from .site import Deployment, Host
 from .site.secrets import write_private
 
@@ -117,7 +118,7 @@ def default_key_dir() -> Path:
 def images_lock() -> Path:
     """The lock file of the lab images, which every lab on this machine's Docker engine shares: a second `lab up`
     at the same time waits for the first one's images instead of building them again over them."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack" / "lab-images.lock"
+    return user_cache() / "lab-images.lock"
 
 
 def _tar(entries: list[tuple[str, int, bytes | None]]) -> bytes:

@@ -7,6 +7,7 @@ installed tool and the checkout behave alike.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -14,6 +15,11 @@ PACKAGE = Path(__file__).resolve().parent
 CHECKOUT: Path | None = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else None
 #: Folders the deploy, the templates and the load tests need at run time.
 FOLDERS = ("deploys", "templates", "loadtests")
+
+
+def user_cache() -> Path:
+    """rtcstack's cache on the operator's machine: `$XDG_CACHE_HOME/rtcstack` (`~/.cache/rtcstack`)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack"
 
 
 def folder(name: str) -> Path:

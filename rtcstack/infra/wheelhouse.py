@@ -26,6 +26,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from ..locks import locked
+from ..resources import user_cache
 
 #: The hosts' interpreter: Debian 12's python3.
 HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "implementation": "cp", "abi": "cp311"}
@@ -43,7 +44,7 @@ class WheelhouseError(Exception):
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtcstack" / "wheelhouse"
+    return user_cache() / "wheelhouse"
 
 
 def service_requirements(extra: str = "service") -> list[str]:

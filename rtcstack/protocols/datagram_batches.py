@@ -88,7 +88,7 @@ class DatagramBatch:
                               iovecs + i * _IOVEC.size, 1, controls + i * control if control else 0, control, 0, 0)
         self._pristine = bytes(self.headers)
         self.headers_address = headers
-        self._dirty: dict[int, int] = {}  # by first slot: headers the kernel wrote to since they were last reset
+        self._dirty = count  # headers the kernel may have written to since they were last reset
         self._receive, self._send = _CALLS
 
     def length(self, i: int) -> int:
@@ -99,22 +99,18 @@ class DatagramBatch:
         """Datagram i's source (after `receive`) as the integer `name_key(host, port)` gives."""
         return NAME_KEY(self.names, i * _SOCKADDR_IN)[0]
 
-    def receive(self, fd: int, first: int = 0, count: int | None = None) -> int:
-        """Reads up to `count` datagrams (all the batch's slots) into slots `first`... without waiting: how many were
-        read (0 when there was none). Batches of several sockets can share one DatagramBatch, each its own slots."""
-        count = self.count - first if count is None else count
-        dirty = self._dirty.get(first, 0)
-        if dirty:
-            start, end = first * _MSGHDR.size, (first + dirty) * _MSGHDR.size
-            self.headers[start:end] = self._pristine[start:end]
-        got = self._receive(fd, self.headers_address + first * _MSGHDR.size, count, MSG_DONTWAIT, None)
+    def receive(self, fd: int) -> int:
+        """Reads up to `count` datagrams without waiting: how many were read (0 when there was none)."""
+        if self._dirty:
+            self.headers[:self._dirty * _MSGHDR.size] = self._pristine[:self._dirty * _MSGHDR.size]
+        got = self._receive(fd, self.headers_address, self.count, MSG_DONTWAIT, None)
         if got < 0:
-            self._dirty[first] = 0
+            self._dirty = 0
             error = ctypes.get_errno()
             if error in (11, 4):  # EAGAIN, EINTR: nothing to read now
                 return 0
             raise OSError(error, os.strerror(error))
-        self._dirty[first] = got
+        self._dirty = got
         return got
 
     def send(self, fd: int, n: int, first: int = 0) -> int:

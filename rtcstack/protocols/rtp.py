@@ -239,7 +239,7 @@ class RtpStream:
             self._sendto, self._recvmsg, self._recvfrom = raw.sendto, raw.recvmsg, raw.recvfrom
             self.port = self.sock.getsockname()[1]
         self._sent_total = 0
-        self._received_count = 0
+        self.received = 0
         self.sources: set[tuple[str, int]] = set()  # (not kept on a shared socket: its one source is the peer)
         self._peer: tuple[str, int] | None = None
         self._peer_key: int | None = None
@@ -300,10 +300,6 @@ class RtpStream:
         """Packets sent so far."""
         return self._shared.sent_by(self) if self._shared is not None else self._sent_total
 
-    @property
-    def received(self) -> int:
-        """RTP packets received so far (from the peer, on a shared socket)."""
-        return self._received_count
 
     def wait_sent(self, timeout: float | None = None) -> None:
         if self._peer is not None:
@@ -337,7 +333,7 @@ class RtpStream:
         """A datagram of `length` bytes at `offset` in `data` (bytes, or a shared socket's buffer)."""
         if length < 12 or data[offset] >> 6 != 2:
             return
-        self._received_count += 1
+        self.received += 1
         if length >= 12 + _STAMP.size:
             seq, ts, magic, host, sent_at = _SEQ_TS_STAMP(data, offset + 2)
             if magic == _MAGIC and host == HOST_ID:
@@ -364,7 +360,7 @@ class RtpStream:
     def quality(self) -> StreamQuality:
         expected = 0 if self._base_seq is None else self._cycles + self._max_seq - self._base_seq + 1
         delays = sorted(self._delays)
-        return StreamQuality(self._received_count, expected, self.sent, self._jitter / CLOCK_RATE * 1000,
+        return StreamQuality(self.received, expected, self.sent, self._jitter / CLOCK_RATE * 1000,
                              self._max_jitter / CLOCK_RATE * 1000,
                              delays[len(delays) // 2] * 1000 if delays else None)
 

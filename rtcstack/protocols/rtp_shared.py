@@ -61,7 +61,7 @@ class SharedRtpSocket:
     CAPACITY = 64
 
     def __init__(self, pool: SharedSockets, number: int, address: str):
-        self.pool, self.number, self.address = pool, number, address
+        self.pool, self.address = pool, address
         self.first = number * self.CAPACITY  # its slots of the pool's outgoing batch
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, 0))
