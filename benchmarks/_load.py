@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import PROJECT_ROOT  # noqa: E402
+from benchmarks._ladder import ladder  # noqa: E402
 from rtcstack.site import Site  # noqa: E402
 from rtcstack.load.context import account  # noqa: E402
 from rtcstack.load.gate import read_stats  # noqa: E402
@@ -188,28 +189,11 @@ def sipp(lab: Lab, scenario: str | Path, rows: list[str], *args: str, timeout: i
 
 def sipp_ladder(lab: Lab, scenario: str | Path, rows: list[str], rates: list[int], seconds: int, *args: str,
                 target_port: int | None = None, run_sipp=None) -> tuple[float, list[tuple[int, SippResult]]]:
-    """sipp at each rate in turn (rate x seconds calls, plus `args`) until a run fails or falls short of its
-    count, then once more halfway between the last clean rate and that one (`run_sipp`: a function called as
-    sipp() is, around each run). Returns the best clean rate (0.0 if none) and every run."""
-    runs: list[tuple[int, SippResult]] = []
-
-    def clean(rate: int, result: SippResult) -> bool:
-        return not result.failed and result.successful == rate * seconds
-
-    def run(rate: int) -> bool:
-        result = (run_sipp or sipp)(lab, scenario, rows, "-r", str(rate), "-m", str(rate * seconds), *args,
-                                    target_port=target_port)
-        runs.append((rate, result))
-        return clean(rate, result)
-
-    last_clean = None
-    for rate in rates:
-        if not run(rate):
-            if last_clean is not None and rate > last_clean + 1:
-                run((last_clean + rate) // 2)
-            break
-        last_clean = rate
-    return max((result.rate for rate, result in runs if clean(rate, result)), default=0.0), runs
+    """sipp up the ladder of `rates` (rate x seconds calls each, plus `args`) and between, as benchmarks/_ladder.py
+    says (`run_sipp`: a function called as sipp() is, around each run). Returns the best clean rate (0.0 if none)
+    and every run."""
+    return ladder(rates, seconds, lambda rate: (run_sipp or sipp)(
+        lab, scenario, rows, "-r", str(rate), "-m", str(rate * seconds), *args, target_port=target_port))
 
 
 def g711_pcap(path: Path, seconds: float) -> Path:

@@ -271,7 +271,9 @@ def main() -> None:
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
            f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers and the same database. "
            "The reference has no flood checks, sanity checks, limits, numbering, accounting or rtpengine. "
-           "Each ladder doubles the rate until the first failure, then tries halfway between; a ladder that ends "
+           "Each ladder doubles the rate until a step fails or completes below 90 % of its rate (it fell behind), then "
+           "bisects twice between the highest rate sustained and the lowest not (benchmarks/_ladder.py); the figure "
+           "is the most completed per second by a step with none failed; a ladder that ends "
            "without a failure bounds the rate from below. Calls: at most 250 at once (-l 250), no hold. "
            f"Dialogs still active on the deployed registrar 120 s after its call ladder: {left}.")
     report(f"Overload: the deployed kamailio.cfg past its peak call rate, {args.inventory}",

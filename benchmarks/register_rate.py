@@ -63,8 +63,9 @@ def main() -> None:
             "p95 (ms)"], rows,
            "Each registration is REGISTER, 401, REGISTER with digest, 200. sipp's rate includes its start-up "
            "(a fraction of a second per run); rtcstack's counts the registrations completed in the run time. sipp's "
-           "ladder doubles the rate (at most 400 registrations at once) until the first failure, then tries halfway; "
-           "a rate asked but not reached without failures is sipp's ceiling here. Per CPU-second: registrations "
+           "ladder doubles the rate (at most 400 registrations at once) until a step fails or falls below 90 % of its "
+           "rate, then bisects twice (benchmarks/_ladder.py); a rate asked but not reached without failures is "
+           "sipp's ceiling here. Per CPU-second: registrations "
            "divided by the generator's CPU-seconds (sipp: the whole process; rtcstack: its Locust processes while "
            "the load ran), the best clean run of each.")
 
