@@ -274,10 +274,10 @@ def staged(name: str, context: dict) -> ConfigFile:
 LOGIN = DatabaseLogin(
     # Kamailio 5.6 cannot use libpq's TLS next to its own: pg_hba admits it without TLS.
     "kamailio", "database_registrar_password", tls=False, connections=database_connections,
-    # Kamailio reads subscribers (for calls and, lighter, for registrations: registrant_ha1() reads
-    # sip_registrants as its caller), the changes to them, numbers and tariffs, writes locations and accounting:
-    # nothing more.
-    grants=("GRANT SELECT ON version, sip_subscribers, sip_registrants, registrant_changes, number_routes, tariffs, "
+    # Kamailio reads registrants (registrant_ha1() reads sip_registrants as its caller; a call's credentials come
+    # from call_start(), which reads as its owner), the changes to them, numbers and tariffs, writes locations and
+    # accounting: nothing more.
+    grants=("GRANT SELECT ON version, sip_registrants, registrant_changes, number_routes, tariffs, "
             "location TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
             "GRANT USAGE ON SEQUENCE acc_id_seq, missed_calls_id_seq TO kamailio"),

@@ -63,18 +63,34 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
         < cfg.index('pl_check("authorised", "TAILDROP", 500)')
 
 
-def test_calls_are_checked_against_a_view_with_every_column_auth_db_loads(project_copy):
-    """auth_db selects the password and every load_credentials column from the table it is given, and checks that
-    table's version at start: sip_subscribers (calls) has them all and the kamailio login's grant, or Kamailio
-    would not start."""
+def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_where_the_function_puts_it(project_copy):
+    """An INVITE with credentials asks call_start() (migration 0014) once, with a username provisioning would accept
+    (nothing else reaches SQL); the registrar checks the digest itself with the HA1 returned, and reads each of the
+    caller's limits and the plan from the column the function declares for it."""
     import re
+    from importlib import import_module
+
+    from rtcstack.domain.provisioning import USERNAME
 
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
-    assert 'proxy_authorize("SIP_DOMAIN", "sip_subscribers")' in cfg
-    assert "www_authorize" not in cfg  # REGISTER: route[REGISTRANT_HA1]
-    assert re.search(r'"load_credentials",\s*"([^"]+)"', cfg)
-    assert any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)
+    assert "auth_db" not in cfg and "proxy_authorize" not in cfg and "www_authorize" not in cfg
+    call = cfg[cfg.index("route[CALL] {"):]
+    assert call.index('is_present_hf("Proxy-Authorization")') < call.index("route(CALLER)") \
+        < call.index('pv_proxy_authenticate("SIP_DOMAIN", "$avp(ha1)", "1")') < call.index("route(AUTHERROR)")
+    assert "sql_query" not in call.split("route[CALLER] {")[0].split("route(NUMBER)")[0]  # one query before it
+    caller = cfg[cfg.index("route[CALLER] {"):]
+    caller = caller[:caller.index("\n}\n")]
+    assert caller.index(f'$au =~ "{USERNAME.pattern}"') < caller.index("call_start('$au', '$var(dialled)')")
+    migration = import_module("rtcstack.db.migrations.versions.0014_call_start")
+    columns = re.findall(r"OUT (\w+)", migration.CALL_START)
+    read = {name: int(i) for name, i in re.findall(r"\$(?:avp|var)\((\w+)\) = \$dbr\(caller=>\[0,(\d+)\]\)", caller)}
+    expected = {"ha1": "ha1", "account": "account_id", "customer": "customer_id", "cust_intl": "customer_international",
+                "acct_intl": "account_international", "max_rate": "max_rate_units", "channels": "channels",
+                "profile": "profile_id", "funded": "funded", "lapsed": "lapsed", "local": "local",
+                "in_scope": "in_scope", "ring_plan": "plan", "display": "display", "ring_steps": "steps"}
+    assert {name: columns[i] for name, i in read.items()} == expected
+    assert not any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)  # call_start() reads as its owner
 
 
 def test_registrations_read_a_password_once_and_forget_it_when_the_database_notes_a_change(project_copy):
