@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -17,6 +18,12 @@ def machine() -> str:
                             text=True).stdout.strip()
     return (f"{platform.node()}, {os.cpu_count()} cores ({cpu}), {memory} GiB, Python {platform.python_version()}, "
             f"commit {commit or '?'}")
+
+
+def ratio(value: float | None) -> str:
+    """A ratio beside its target, to two decimals rounded down: one just under its target (0.74996 against 0.75)
+    never prints as the target beside "MISSED"."""
+    return "-" if value is None else f"{math.floor(value * 100 + 1e-9) / 100:.2f}"
 
 
 def report(title: str, header: list[str], rows: list[list[str]], notes: str = "") -> None:

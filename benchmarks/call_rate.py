@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._load import (ANSWERED_ONLY, call_scenario_with_media, command_line, fmt, ip_packets,  # noqa: E402
                               rtcstack_load, sipp, sipp_auth, sipp_callee, sipp_ladder)
 from benchmarks._per_cpu import at_matched_rates  # noqa: E402
-from benchmarks._report import report  # noqa: E402
+from benchmarks._report import ratio as shown, report  # noqa: E402
 
 #: A run whose phones measured more loss than this (the load gate's default) is failed, whatever its signalling did.
 MEDIA_LOSS_PERCENT = 0.5
@@ -79,13 +79,13 @@ def main() -> None:
     rows.append(["**best without failures**", "", "", "", f"rtcstack {best['rtcstack']:.1f} / sipp {best['sipp']:.1f}",
                  "", "", f"ratio {best['rtcstack'] / best['sipp']:.2f}" if best["sipp"] else "-", "", ""])
     rows.append(["**per CPU-second of the generator**", "", "", "", "",
-                 f"rtcstack {per_cpu['rtcstack']:.0f} / sipp {per_cpu['sipp']:.0f}", f"ratio {ratio:.2f}",
+                 f"rtcstack {per_cpu['rtcstack']:.0f} / sipp {per_cpu['sipp']:.0f}", f"ratio {shown(ratio)}",
                  f"target >= 1.0: {'met' if ratio >= 1.0 else 'MISSED'}", "", ""])
     if matched:
         (top_rate, top), (low_rate, low) = matched[-1], min(matched, key=lambda m: m[1])
         rows.append(["**per CPU-second at matched rates**", "", "", "",
                      ", ".join(f"{rate:.0f}/s: {value:.2f}" for rate, value in matched), "",
-                     f"at the highest ({top_rate:.0f}/s) {top:.2f}; lowest {low:.2f} ({low_rate:.0f}/s)",
+                     f"at the highest ({top_rate:.0f}/s) {shown(top)}; lowest {shown(low)} ({low_rate:.0f}/s)",
                      f"target >= 1.0 at the highest: {'met' if top >= 1.0 else 'MISSED'}", "", ""])
     report(f"Authenticated calls/s with 1 s of RTP, {args.inventory}",
            ["client", "load", "calls", "failed", "calls per second", "generator CPU-s", "calls per CPU-second",

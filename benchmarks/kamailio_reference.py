@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._load import Lab, command_line, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
-from benchmarks._report import report  # noqa: E402
+from benchmarks._report import ratio as shown, report  # noqa: E402
 
 REFERENCE_PORT = 5070
 MEDIA_REFERENCE_PORT = 5071
@@ -266,7 +266,7 @@ def main() -> None:
         verdict = ("no target: the cost of the routing logic alone" if target is None else
                    f"target >= {target}: {'met' if ratio is not None and ratio >= target else 'MISSED'}")
         table.append([f"**{kind} ratio, deployed / {against}**", "", "", "", "",
-                      f"{fmt(deployed)} / {fmt(reference)} = {fmt(ratio, 2)} ({verdict})"])
+                      f"{fmt(deployed)} / {fmt(reference)} = {shown(ratio)} ({verdict})"])
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
            f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers and the same database. "
