@@ -75,13 +75,13 @@ request_route {{
     }}
     remove_hf("Route");
     if (is_method("REGISTER")) {{
-        if (!www_authorize("{domain}", "sip_subscribers")) {{ www_challenge("{domain}", "1"); exit; }}
+        if (!www_authorize("{domain}", "sip_registrants")) {{ www_challenge("{domain}", "1"); exit; }}
         consume_credentials();
         if (!save("location")) {{ sl_reply_error(); }}
         exit;
     }}
     if (is_method("INVITE")) {{
-        if (!proxy_authorize("{domain}", "sip_subscribers")) {{ proxy_challenge("{domain}", "1"); exit; }}
+        if (!proxy_authorize("{domain}", "sip_registrants")) {{ proxy_challenge("{domain}", "1"); exit; }}
         consume_credentials();
         record_route();
         if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
@@ -270,7 +270,9 @@ def main() -> None:
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
            f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers and the same database. "
-           "The reference has no flood checks, sanity checks, limits, numbering, accounting or rtpengine. "
+           "The reference has no flood checks, sanity checks, limits, numbering, accounting or rtpengine; auth_db reads "
+           "each password from sip_registrants (the deployed config: its own cache or registrant_ha1() for a "
+           "REGISTER, call_start() for a call). "
            "Each ladder doubles the rate until a step fails or completes below 90 % of its rate (it fell behind), then "
            "bisects twice between the highest rate sustained and the lowest not (benchmarks/_ladder.py); the figure "
            "is the most completed per second by a step with none failed; a ladder that ends "
