@@ -492,6 +492,15 @@ def test_a_registrar_keeps_the_password_it_read_and_forgets_it_when_the_database
     print(f"old credentials refused after (s): {took}")
 
 
+def test_only_the_registrars_login_may_ask_the_database_for_a_callers_password(sip):
+    """call_start() (migration 0014) returns an account's HA1 and reads as its owner: of the database's logins,
+    only Kamailio's may run it."""
+    rows = sip.sql("SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT rolsuper "
+                   "AND has_function_privilege(rolname, 'call_start(text, text)', 'EXECUTE') ORDER BY rolname")
+    assert rows == [["kamailio"]]
+    assert len(sip.sql("SELECT rolname FROM pg_roles WHERE rolcanlogin AND NOT rolsuper")) > 3
+
+
 def test_a_correct_password_gets_retry_after_not_401_while_the_database_is_down(sip):
     """With PostgreSQL stopped, the registrar can neither check credentials it has not kept nor write the
     registration through: it says 503 (the password could not be read) or 500 (the password was kept, the

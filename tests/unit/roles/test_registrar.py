@@ -90,7 +90,10 @@ def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_w
                 "profile": "profile_id", "funded": "funded", "lapsed": "lapsed", "local": "local",
                 "in_scope": "in_scope", "ring_plan": "plan", "display": "display", "ring_steps": "steps"}
     assert {name: columns[i] for name, i in read.items()} == expected
-    assert not any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)  # call_start() reads as its owner
+    # call_start() reads as its owner and returns any account's HA1: executable by the registrars' login only.
+    assert not any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)
+    assert "GRANT EXECUTE ON FUNCTION call_start(text, text) TO kamailio" in registrar.LOGIN.grants
+    assert "REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM PUBLIC" in open(migration.__file__).read()
 
 
 def test_registrations_read_a_password_once_and_forget_it_when_the_database_notes_a_change(project_copy):

@@ -43,6 +43,8 @@ END $$
 
 def upgrade() -> None:
     op.execute(CALL_START)
+    # It returns any account's HA1 and reads as its owner: the registrars' login only (roles/registrar.py grants it).
+    op.execute("REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM PUBLIC")
 
 
 def downgrade() -> None:
