@@ -250,3 +250,14 @@ def test_two_changes_at_once_apply_one_and_refuse_the_other_whole(lab_only):
     refunds = sip.sql(f"SELECT count(*) FROM ledger_entries WHERE customer_id = {customer} AND kind = 'refund'")
     assert refunds == [["1"]]
     _ledger_adds_up(sip)
+
+
+def test_a_customers_cdrs_are_indexed_once_by_customer_newest_first(lab_only):
+    """Each call's CDR updates the indexes of cdrs: customer_id has one (with start_time, newest first, migration
+    0015), and a customer's billing history is read through it."""
+    sip = lab_only
+    indexes = {name for (name,) in sip.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'cdrs'")}
+    assert "cdrs_customer_start" in indexes and "ix_cdrs_customer_id" not in indexes
+    plan = "\n".join(row[0] for row in sip.sql(
+        "SET enable_seqscan = off; EXPLAIN SELECT * FROM cdrs WHERE customer_id = 1 ORDER BY start_time DESC LIMIT 50"))
+    assert "cdrs_customer_start" in plan
