@@ -21,12 +21,12 @@ from ..db.models import Customer, SipAccount, SipProfile, Tariff
 from . import money
 from .money import MoneyError
 from .money import channels_for_purchase as _channels
+from .names import USERNAME
 from .problems import Problem, ProvisioningError
 
 if TYPE_CHECKING:
     from ..site import Deployment
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PREFIX = re.compile(r"^[0-9]{1,15}$")
 PASSWORD_MIN = 12
 #: Guessing a password of this strength (about 2^60 tries) is out of reach even without the ban.

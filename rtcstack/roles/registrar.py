@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator, model_validator
 
 from ..config.settings import Int, Network, Port, Settings
+from ..domain.names import DIALLED, USERNAME
 from ..templating import ConfigFile
 from .base import DatabaseLogin, Role, listen
 from .voicemail import sip_addresses as voicemail_addresses
@@ -212,6 +213,8 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "password_cache_seconds": r.password_cache_seconds,
         "trusted_networks": ",".join(trusted_networks(deployment)),
         "emergency_regex": "^(" + "|".join(r.emergency_numbers) + ")$",
+        # What reaches SQL from a request: a caller's or registrant's name, a dialled name.
+        "username_regex": USERNAME.pattern, "dialled_regex": DIALLED.pattern,
         "country_code": r.country_code,
         "national_prefix": r.national_prefix,
         "national_number_length": r.national_number_length,

@@ -167,6 +167,21 @@ def test_emergency_numbers_are_refused_with_a_reason(sip):
             assert call.status == 403 and "Emergency" in call.reason, (number, call.status, call.reason)
 
 
+def test_a_destination_that_is_no_name_is_refused_as_unknown_and_a_valid_one_after_it_still_rings(sip):
+    """A Request-URI user outside rtcstack.domain.names.DIALLED gets 404 before any plan or price is asked; the same
+    registrar worker then routes a valid name (nothing of the refused call's state carries over)."""
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with sip.agent(caller) as a:
+        for dialled in ("*98", "a!b", "x" * 65):
+            call = a.call(dialled)
+            assert call.status == 404 and "Unknown destination" in call.reason, (dialled, call.status, call.reason)
+        with sip.agent(callee) as b:
+            assert b.register().status == 200
+            call = a.call(callee[0])
+            assert call.answered, (call.status, call.reason)
+            assert call.hangup().status == 200
+
+
 def test_flooding_source_is_blocked_then_unblocked(lab_only):
     sip = lab_only
     account = sip.accounts(sip.customer(), 1)[0]

@@ -70,7 +70,7 @@ def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_w
     import re
     from importlib import import_module
 
-    from rtcstack.domain.provisioning import USERNAME
+    from rtcstack.domain.names import DIALLED, USERNAME
 
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
@@ -82,6 +82,11 @@ def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_w
     caller = cfg[cfg.index("route[CALLER] {"):]
     caller = caller[:caller.index("\n}\n")]
     assert caller.index(f'$au =~ "{USERNAME.pattern}"') < caller.index("call_start('$au', '$var(dialled)')")
+    # a destination that is no name asks for no plan, and route[CALL] refuses it by what route[CALLER] left
+    assert caller.index('$var(dialled) = "";') < caller.index(f'$rU =~ "{DIALLED.pattern}"') \
+        < caller.index("call_start(")
+    assert cfg.count(DIALLED.pattern) == 1 and cfg.count(USERNAME.pattern) == 2  # CALLER and REGISTRANT_HA1
+    assert call.index("route(CALLER)") < call.index('if ($var(dialled) == "") {\n\t\t$var(code) = 404;')
     migration = import_module("rtcstack.db.migrations.versions.0014_call_start")
     columns = re.findall(r"OUT (\w+)", migration.CALL_START)
     read = {name: int(i) for name, i in re.findall(r"\$(?:avp|var)\((\w+)\) = \$dbr\(caller=>\[0,(\d+)\]\)", caller)}
@@ -104,7 +109,7 @@ def test_registrations_read_a_password_once_and_forget_it_when_the_database_note
     import re
     from importlib import import_module
 
-    from rtcstack.domain.provisioning import USERNAME
+    from rtcstack.domain.names import USERNAME
 
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
