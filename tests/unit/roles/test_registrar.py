@@ -129,3 +129,17 @@ def test_registrations_read_a_password_once_and_forget_it_when_the_database_note
     for column in ("username", "ha1", "enabled", "customer_id"):
         assert column in upgrade.split("AFTER UPDATE OF")[1].split("ON sip_accounts")[0]
     assert "OR DELETE ON sip_accounts" in upgrade and "AFTER UPDATE OF enabled ON customers" in upgrade
+
+
+def test_kamailio_runs_with_tlsf_memory_and_debians_own_command_line(project_copy):
+    """The unit's drop-in replaces ExecStart with Debian's command line plus `-x tlsf` (TLSF for shared and private
+    memory: the default allocator was 11.7 % of Kamailio's CPU under calls), and keeps the memory sizes the role
+    writes to /etc/default/kamailio."""
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    files = registrar.config_files(deployment, deployment.hosts["sip1"])
+    dropin = files["dropin"].render()
+    starts = [line for line in dropin.splitlines() if line.startswith("ExecStart=")]
+    assert starts == ["ExecStart=", "ExecStart=/usr/sbin/kamailio -P /run/kamailio/kamailio.pid -f $CFGFILE "
+                      "-m $SHM_MEMORY -M $PKG_MEMORY -x tlsf"]
+    defaults = files["defaults"].render()
+    assert "SHM_MEMORY=" in defaults and "PKG_MEMORY=" in defaults
