@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -200,19 +201,38 @@ class Statements:
         return rows, tables
 
 
+# The reference Kamailio instances stopped (waiting until they are gone: the next may bind their ports) and the
+# firewall rules that let the benchmark reach them removed; harmless when there are none.
+STOP_REFERENCES = (
+    f"for pid in $(cat /run/kamailio-reference-{REFERENCE_PORT}.pid /run/kamailio-reference-{MEDIA_REFERENCE_PORT}.pid "
+    "2>/dev/null); do kill $pid 2>/dev/null; for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; "
+    "done; done; rm -f /run/kamailio-reference-*.pid; "
+    "for h in $(nft -a list chain inet rtcstack input | sed -n 's/.*rtcstack-benchmark.*handle //p'); "
+    "do nft delete rule inet rtcstack input handle $h; done; true")
+
+
 def main() -> None:
     args, lab = command_line(__doc__, seconds=10)
     deployed_cfg = lab.on_registrar("cat /etc/kamailio/kamailio.cfg")
     children = re.search(r"^children=(\d+)", deployed_cfg, re.M).group(1)
     sockets = re.search(r'modparam\("rtpengine", "rtpengine_sock", "([^"]+)"\)', deployed_cfg).group(1)
     references = {"reference": (REFERENCE_PORT, None), "reference+media": (MEDIA_REFERENCE_PORT, sockets)}
+    # The references run with the deployed Kamailio's memory manager (-x, TLSF since 2026-12-05): the configs differ,
+    # not the runtime.
+    running = lab.on_registrar("tr '\\0' ' ' < /proc/$(cat /run/kamailio/kamailio.pid)/cmdline")
+    manager = re.search(r"(?:^|\s)-x\s+(\w+)", running)
+    memory = f" -x {manager.group(1)}" if manager else ""
+    # A run stopped by a signal cleans up after itself (SIGTERM as SIGINT: the finally below runs); one killed outright
+    # left its references running, with the runtime it had: they are stopped before these start.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    lab.on_registrar(STOP_REFERENCES)
     for name, (port, media) in references.items():
         config = reference_config(children, lab.domain, lab.sip[0], port, media)
         lab.on_registrar(f"cat > /tmp/rtcstack-{port}.cfg <<'EOF_CFG'\n{config}EOF_CFG\n"
                          f"kamailio -c -f /tmp/rtcstack-{port}.cfg >/dev/null 2>&1 || "
                          f"{{ kamailio -c -f /tmp/rtcstack-{port}.cfg; exit 1; }}\n"
                          f"PGSSLMODE=disable kamailio -f /tmp/rtcstack-{port}.cfg -P /run/kamailio-reference-{port}.pid "
-                         "-u kamailio -g kamailio -m 256 -M 16 -Y /tmp\n"
+                         f"-u kamailio -g kamailio -m 256 -M 16{memory} -Y /tmp\n"
                          f"nft insert rule inet rtcstack input udp dport {port} accept comment rtcstack-benchmark")
     table, figures, left, costs, overload = [], {}, 0, [], []
     hosts = [lab.registrar.name] + [lab.deployment.hosts_with(role)[0].name for role in ("database", "media")]
@@ -262,10 +282,7 @@ def main() -> None:
             table += [[label, "call", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)] for rate, r in runs]
     finally:
         statements.query(f"REVOKE SELECT ON sip_subscribers FROM {REFERENCE_LOGIN}")
-        lab.on_registrar(f"kill $(cat /run/kamailio-reference-{REFERENCE_PORT}.pid) "
-                         f"$(cat /run/kamailio-reference-{MEDIA_REFERENCE_PORT}.pid) 2>/dev/null; "
-                         "for h in $(nft -a list chain inet rtcstack input | sed -n 's/.*rtcstack-benchmark.*handle //p'); "
-                         "do nft delete rule inet rtcstack input handle $h; done; true")
+        lab.on_registrar(STOP_REFERENCES)
     for kind, against, target in (("register", "reference", 0.75), ("call", "reference", 0.5),
                                   ("call", "reference+media", None)):
         deployed, reference = figures[("deployed", kind)], figures[(against, kind)]
@@ -276,7 +293,8 @@ def main() -> None:
                       f"{fmt(deployed)} / {fmt(reference)} = {shown(ratio)} ({verdict})"])
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
-           f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers and the same database. "
+           f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers, the same database and the "
+           f"same memory manager ({manager.group(1) if manager else 'Kamailio default'}). "
            "The reference has no flood checks, sanity checks, limits, numbering, accounting or rtpengine; auth_db reads "
            "each password from sip_subscribers, as in every run before (the deployed config: its own cache or "
            "registrant_ha1() for a REGISTER, call_start() for a call). "
