@@ -6,6 +6,7 @@ import math
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 
 from benchmarks import PROJECT_ROOT
@@ -18,6 +19,50 @@ def machine() -> str:
                             text=True).stdout.strip()
     return (f"{platform.node()}, {os.cpu_count()} cores ({cpu}), {memory} GiB, Python {platform.python_version()}, "
             f"commit {commit or '?'}")
+
+
+#: The fixed work `speed_check()` times: one core's worth of Python arithmetic, about 0.35 s on the lab machine idle.
+SPEED_CHECK_TERMS = 30_000_000
+
+
+def speed_check() -> float:
+    """Seconds one core takes for a fixed loop, the best of three: on a shared machine the same work takes longer
+    when other tenants load it (0.35 s idle, 0.52 s on 2026-12-05 at 03:30 UTC), and every figure of a run with it."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(SPEED_CHECK_TERMS))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def switch_check(round_trips: int = 20_000) -> float:
+    """Microseconds for one byte to go to another process and back over pipes, the best of three: what SIP, database
+    and rtpengine round trips mostly cost here (context switches), which a loaded VM slows more than arithmetic."""
+    best = math.inf
+    for _ in range(3):
+        to_child, from_parent = os.pipe()
+        from_child, to_parent = os.pipe()
+        child = os.fork()
+        if child == 0:
+            for _ in range(round_trips):
+                os.read(to_child, 1)
+                os.write(to_parent, b"x")
+            os._exit(0)
+        started = time.perf_counter()
+        for _ in range(round_trips):
+            os.write(from_parent, b"x")
+            os.read(from_child, 1)
+        best = min(best, (time.perf_counter() - started) * 1e6 / round_trips)
+        os.waitpid(child, 0)
+        for end in (to_child, from_parent, from_child, to_parent):
+            os.close(end)
+    return best
+
+
+def speeds() -> str:
+    return (f"speed check {speed_check():.2f} s (a fixed loop on one core), {switch_check():.0f} µs per pipe round trip "
+            "between two processes: lower is faster; compare runs by them")
 
 
 def ratio(value: float | None) -> str:
@@ -35,4 +80,5 @@ def report(title: str, header: list[str], rows: list[list[str]], notes: str = ""
     if not path.exists():
         path.write_text("# Benchmarks\n\nAppended by the scripts in benchmarks/; newest last.\n")
     with path.open("a") as handle:
-        handle.write(f"\n## {title} ({stamp})\n\nMachine: {machine()}\n\n{table}\n" + (f"\n{notes}\n" if notes else ""))
+        handle.write(f"\n## {title} ({stamp})\n\nMachine: {machine()}; {speeds()}\n\n{table}\n"
+                     + (f"\n{notes}\n" if notes else ""))

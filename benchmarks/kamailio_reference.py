@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._load import Lab, command_line, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
-from benchmarks._report import ratio as shown, report  # noqa: E402
+from benchmarks._report import ratio as shown, report, speeds  # noqa: E402
 
 REFERENCE_PORT = 5070
 MEDIA_REFERENCE_PORT = 5071
@@ -213,6 +213,7 @@ STOP_REFERENCES = (
 
 def main() -> None:
     args, lab = command_line(__doc__, seconds=10)
+    speed_at_start = speeds()
     deployed_cfg = lab.on_registrar("cat /etc/kamailio/kamailio.cfg")
     children = re.search(r"^children=(\d+)", deployed_cfg, re.M).group(1)
     sockets = re.search(r'modparam\("rtpengine", "rtpengine_sock", "([^"]+)"\)', deployed_cfg).group(1)
@@ -302,7 +303,8 @@ def main() -> None:
            "bisects twice between the highest rate sustained and the lowest not (benchmarks/_ladder.py); the figure "
            "is the most completed per second by a step with none failed; a ladder that ends "
            "without a failure bounds the rate from below. Calls: at most 250 at once (-l 250), no hold. "
-           f"Dialogs still active on the deployed registrar 120 s after its call ladder: {left}.")
+           f"Dialogs still active on the deployed registrar 120 s after its call ladder: {left}. "
+           f"At the start of the run: {speed_at_start} (the Machine line: at its end).")
     report(f"Overload: the deployed kamailio.cfg past its peak call rate, {args.inventory}",
            ["step", "rate asked", "successful", "failed", "goodput per second", "step's seconds", "target", "met"],
            overload,

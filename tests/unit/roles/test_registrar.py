@@ -58,6 +58,8 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
     assert "pipelimit" not in capped(0)
     cfg = capped(250)
     assert 'loadmodule "pipelimit.so"' in cfg and 'pl_check("calls", "TAILDROP", 250)' in cfg
+    # TAILDROP needs no load: pipelimit's timer reads no /proc files
+    assert 'modparam("pipelimit", "load_fetch", 0)' in cfg and "FEEDBACK" not in cfg and "NETWORK" not in cfg
     # a call counts once: its first INVITE in "calls", the INVITE with credentials apart (room for a second's lag)
     assert cfg.index('is_present_hf("Proxy-Authorization")') < cfg.index('pl_check("calls"') \
         < cfg.index('pl_check("authorised", "TAILDROP", 500)')
