@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import queue
+from queue import SimpleQueue
 import socket
 import threading
 import time
@@ -180,6 +181,45 @@ def test_a_destination_that_is_no_name_is_refused_as_unknown_and_a_valid_one_aft
             call = a.call(callee[0])
             assert call.answered, (call.status, call.reason)
             assert call.hangup().status == 200
+
+
+def test_new_calls_past_the_rate_cap_get_503_with_retry_after_and_the_next_seconds_admit_again(lab_only):
+    """Three seconds' worth of new calls (INVITEs without credentials) sent at once: the registrar challenges at
+    most the cap per second (two windows when the burst straddles one) and answers the rest 503 with Retry-After
+    at once; two seconds later a new call is challenged again. The lab's load generator address sends them, so
+    flood protection (R13) stays out of it."""
+    sip = lab_only
+    cap = sip.deployment.registrar.max_call_attempts_per_second
+    if not cap:
+        pytest.skip("no call-rate cap in this inventory")
+    caller, callee = sip.accounts(sip.customer(), 2)
+
+    def invite(phone) -> SimpleQueue:
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        replies = phone.responses_to(branch)
+        uri, aor = f"sip:{callee[0]}@{sip.domain}", f"sip:{caller[0]}@{sip.domain}"
+        phone.send(request("INVITE", uri, [
+            ("Via", f"SIP/2.0/UDP {phone.address}:{phone.local_port};rport;branch={branch}"), ("Max-Forwards", "70"),
+            ("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{uri}>"),
+            ("Call-ID", f"burst-{secrets.token_hex(6)}@{phone.address}"), ("CSeq", "1 INVITE"),
+            ("Contact", phone.contact)]))
+        return replies
+
+    with sip.agent(caller) as phone:
+        phone.transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        burst = [invite(phone) for _ in range(3 * cap)]
+        deadline = time.monotonic() + 5
+        replies = [_next(queue, max(0.0, deadline - time.monotonic())) for queue in burst]
+        got = [r for r in replies if r is not None]
+        assert len(got) >= 0.95 * len(burst), f"{len(got)} replies to {len(burst)} INVITEs"
+        challenged = [r for r in got if r.status == 407]
+        shed = [r for r in got if r.status == 503]
+        assert len(challenged) + len(shed) == len(got), sorted({r.status for r in got})
+        assert 0 < len(challenged) <= 2 * cap and len(shed) >= cap, (len(challenged), len(shed))
+        assert {r.get("Retry-After") for r in shed} == {"5"}
+        time.sleep(2)
+        after = _next(invite(phone), 5)
+        assert after is not None and after.status == 407, after and after.status
 
 
 def test_flooding_source_is_blocked_then_unblocked(lab_only):
