@@ -261,3 +261,31 @@ def test_a_customers_cdrs_are_indexed_once_by_customer_newest_first(lab_only):
     plan = "\n".join(row[0] for row in sip.sql(
         "SET enable_seqscan = off; EXPLAIN SELECT * FROM cdrs WHERE customer_id = 1 ORDER BY start_time DESC LIMIT 50"))
     assert "cdrs_customer_start" in plan
+
+
+def test_a_call_whose_bye_is_accounted_before_its_answer_is_still_ended_and_charged(lab_only):
+    """The registrar writes a call's two accounting rows from two processes (the 200's and the BYE's): a BYE right
+    after the answer can commit first. Written in that order here, with the registrar's own columns, the call still
+    gets one CDR with its end, its duration and its charge in the ledger (migration 0016)."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    (caller, _), = sip.accounts(name, 1)
+    customer = _customer_id(sip, name)
+    account = sip.sql(f"SELECT id FROM sip_accounts WHERE username = '{caller}'")[0][0]
+    call_id, number = f"bye-first-{secrets.token_hex(6)}@198.18.10.1", _number("4420")
+    columns = "method, from_tag, to_tag, callid, sip_code, sip_reason, time, src_user, dst_user, destination, " \
+              "customer_id, account_id, start_time, price_units"
+    answered = "localtimestamp(0) - interval '65 seconds'"
+    sip.sql(f"INSERT INTO acc ({columns}) VALUES ('BYE', 'a1', 'b1', '{call_id}', '200', 'OK', "
+            f"{answered} + interval '61 seconds', '{caller}', '', '', '', '', '', '')")
+    assert sip.sql(f"SELECT count(*) FROM cdrs WHERE call_id = '{call_id}'") == [["0"]]
+    sip.sql(f"INSERT INTO acc ({columns}) VALUES ('INVITE', 'a1', 'b1', '{call_id}', '200', 'OK', {answered}, "
+            f"'{caller}', '{number}', '{number}', '{customer}', '{account}', "
+            f"to_char({answered} - interval '2 seconds', 'YYYY-MM-DD HH24:MI:SS'), '1200')")
+    cdr = _cdr(sip, call_id)
+    expected = money.call_charge(61, Decimal("0.12"), sip.deployment.billing.increment_seconds)
+    assert (cdr["duration"], cdr["price"]) == (61, Decimal("0.12"))
+    assert (cdr["billable"], cdr["cost"]) == (expected.billable_seconds, expected.cost) and cdr["cost"] > 0
+    entries = sip.sql(f"SELECT amount FROM ledger_entries l JOIN cdrs c ON c.id = l.cdr_id WHERE c.call_id = '{call_id}'")
+    assert [Decimal(a) for a, in entries] == [-expected.cost]
+    _ledger_adds_up(sip)
