@@ -16,6 +16,18 @@ from alembic import op
 revision = "0016"
 down_revision = "0015"
 
+# The CDR an INVITE's row makes (answered: from acc; not: from missed_calls), as 0006 wrote it.
+_INSERT_CDR = """INSERT INTO cdrs (call_id, customer_id, account_id, caller, callee, destination, start_time,
+                          answer_time, end_time, sip_code, sip_reason, price_per_minute)
+        VALUES (NEW.callid, CAST(NULLIF(NEW.customer_id, '') AS INTEGER),
+                CAST(NULLIF(NEW.account_id, '') AS INTEGER), COALESCE(NEW.src_user, ''),
+                COALESCE(NEW.dst_user, ''), NULLIF(NEW.destination, ''),
+                COALESCE(CAST(NULLIF(NEW.start_time, '') AS timestamptz), CAST(NEW.time AS timestamptz)),
+                CASE WHEN answered THEN CAST(NEW.time AS timestamptz) END,
+                CASE WHEN NOT answered THEN CAST(NEW.time AS timestamptz) END,
+                CAST(NEW.sip_code AS INTEGER), NEW.sip_reason,
+                CAST(NULLIF(NEW.price_units, '') AS INTEGER) / 10000.0)
+        ON CONFLICT (call_id) DO NOTHING"""
 _END = """GREATEST(0, CAST(ceil(EXTRACT(EPOCH FROM CAST({time} AS timestamptz) - answer_time)) AS INTEGER))"""
 
 CDR_FROM_ACCOUNTING = f"""
@@ -42,17 +54,7 @@ CDR_FROM_ACCOUNTING = f"""
         IF NEW.method <> 'INVITE' THEN
             RETURN NEW;
         END IF;
-        INSERT INTO cdrs (call_id, customer_id, account_id, caller, callee, destination, start_time,
-                          answer_time, end_time, sip_code, sip_reason, price_per_minute)
-        VALUES (NEW.callid, CAST(NULLIF(NEW.customer_id, '') AS INTEGER),
-                CAST(NULLIF(NEW.account_id, '') AS INTEGER), COALESCE(NEW.src_user, ''),
-                COALESCE(NEW.dst_user, ''), NULLIF(NEW.destination, ''),
-                COALESCE(CAST(NULLIF(NEW.start_time, '') AS timestamptz), CAST(NEW.time AS timestamptz)),
-                CASE WHEN answered THEN CAST(NEW.time AS timestamptz) END,
-                CASE WHEN NOT answered THEN CAST(NEW.time AS timestamptz) END,
-                CAST(NEW.sip_code AS INTEGER), NEW.sip_reason,
-                CAST(NULLIF(NEW.price_units, '') AS INTEGER) / 10000.0)
-        ON CONFLICT (call_id) DO NOTHING
+{_INSERT_CDR}
         RETURNING id INTO cdr;
         IF answered AND cdr IS NOT NULL THEN
             SELECT a.time INTO bye_time FROM acc a WHERE a.callid = NEW.callid AND a.method = 'BYE'
@@ -87,17 +89,7 @@ _PREVIOUS = f"""
         IF NEW.method <> 'INVITE' THEN
             RETURN NEW;
         END IF;
-        INSERT INTO cdrs (call_id, customer_id, account_id, caller, callee, destination, start_time,
-                          answer_time, end_time, sip_code, sip_reason, price_per_minute)
-        VALUES (NEW.callid, CAST(NULLIF(NEW.customer_id, '') AS INTEGER),
-                CAST(NULLIF(NEW.account_id, '') AS INTEGER), COALESCE(NEW.src_user, ''),
-                COALESCE(NEW.dst_user, ''), NULLIF(NEW.destination, ''),
-                COALESCE(CAST(NULLIF(NEW.start_time, '') AS timestamptz), CAST(NEW.time AS timestamptz)),
-                CASE WHEN answered THEN CAST(NEW.time AS timestamptz) END,
-                CASE WHEN NOT answered THEN CAST(NEW.time AS timestamptz) END,
-                CAST(NEW.sip_code AS INTEGER), NEW.sip_reason,
-                CAST(NULLIF(NEW.price_units, '') AS INTEGER) / 10000.0)
-        ON CONFLICT (call_id) DO NOTHING;
+{_INSERT_CDR};
         RETURN NEW;
     END $$"""
 
