@@ -221,8 +221,8 @@ def main() -> None:
     # The references run with the deployed Kamailio's memory manager (-x, TLSF since 2026-12-05): the configs differ,
     # not the runtime.
     running = lab.on_registrar("tr '\\0' ' ' < /proc/$(cat /run/kamailio/kamailio.pid)/cmdline")
-    manager = re.search(r"(?:^|\s)-x\s+(\w+)", running)
-    memory = f" -x {manager.group(1)}" if manager else ""
+    manager = next(iter(re.findall(r"(?:^|\s)-x\s+(\w+)", running)), None)
+    memory = f" -x {manager}" if manager else ""
     # A run stopped by a signal cleans up after itself (SIGTERM as SIGINT: the finally below runs); one killed outright
     # left its references running, with the runtime it had: they are stopped before these start.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -295,7 +295,7 @@ def main() -> None:
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",
            ["config", "sipp scenario", "rate asked", "successful", "failed", "per second"], table,
            f"Both Kamailio instances on {lab.registrar.name} with {children} UDP workers, the same database and the "
-           f"same memory manager ({manager.group(1) if manager else 'Kamailio default'}). "
+           f"same memory manager ({manager or 'Kamailio default'}). "
            "The reference has no flood checks, sanity checks, limits, numbering, accounting or rtpengine; auth_db reads "
            "each password from sip_subscribers, as in every run before (the deployed config: its own cache or "
            "registrant_ha1() for a REGISTER, call_start() for a call). "

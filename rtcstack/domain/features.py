@@ -27,7 +27,8 @@ from ..db.models import (
     VoicemailMessage,
 )
 from .problems import Problem, ProvisioningError
-from .provisioning import USERNAME, SqlRunner, sql_text
+from .names import USERNAME
+from .provisioning import SqlRunner, sql_text
 from .rows import truthy, when
 
 RING_SECONDS = (5, 120)

@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
 from ..db.models import Contact, Customer, Device, Invite, OutboxMessage, SipAccount, VideoPhone
-from .provisioning import USERNAME, ProvisioningError, SqlRunner, ha1, sql_text
+from .names import USERNAME
+from .provisioning import ProvisioningError, SqlRunner, ha1, sql_text
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
