@@ -16,10 +16,14 @@ def test_every_report_records_how_fast_the_machine_was_when_it_was_written(tmp_p
 
     monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
     (tmp_path / "docs").mkdir()
-    monkeypatch.setattr(module, "speed_check", lambda: 0.4321)
+    monkeypatch.setattr(module, "_speed_at_report", None)
+    checks = []
+    monkeypatch.setattr(module, "speed_check", lambda: checks.append(1) or 0.4321)
     module.report("A title", ["a", "b"], [["1", "2"]], "A note.")
+    module.report("Another title", ["a"], [["3"]])
     written = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "speed check 0.43 s" in written and "| 1 | 2 |" in written and "A note." in written
+    assert written.count("speed check 0.43 s") == 2 and len(checks) == 1  # measured once, at the first report
 
 
 def test_the_speed_checks_time_real_work():
