@@ -51,7 +51,8 @@ class RegistrarSettings(Settings):
     max_calls: Int | None = Field(
         None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
     max_call_seconds: Int = Field(
-        14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout).")
+        14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout): BYE to both phones, "
+                            "the end accounted (the CDR ended and charged) and the media session released.")
     max_call_attempts_per_second: Int = Field(
         0, ge=0, le=100000,
         description="New calls per second one registrar admits; the rest get 503 with Retry-After at once (graceful "

@@ -5,7 +5,9 @@ renewals that charge once however often and however concurrently they run, and a
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
@@ -288,4 +290,65 @@ def test_a_call_whose_bye_is_accounted_before_its_answer_is_still_ended_and_char
     assert (cdr["billable"], cdr["cost"]) == (expected.billable_seconds, expected.cost) and cdr["cost"] > 0
     entries = sip.sql(f"SELECT amount FROM ledger_entries l JOIN cdrs c ON c.id = l.cdr_id WHERE c.call_id = '{call_id}'")
     assert [Decimal(a) for a, in entries] == [-expected.cost]
+    _ledger_adds_up(sip)
+
+
+@contextmanager
+def _kamailio_ending_calls_after(sip, seconds: int):
+    """The lab's Kamailio with its dialog timeout (registrar.max_call_seconds, at least 60 s in a deployment) set to
+    `seconds`, then its own config back: the installed file is restored byte for byte, so a deploy finds nothing to
+    change."""
+    cfg = "/etc/kamailio/kamailio.cfg"
+    pattern = r's/^modparam("dialog", "default_timeout", [0-9]*)/modparam("dialog", "default_timeout", ' + f"{seconds})/"
+    sip.on_registrar(f"cp -p {cfg} {cfg}.before-test && sed -i '{pattern}' {cfg} "
+                     f"&& grep -q 'default_timeout\", {seconds})' {cfg} && systemctl restart kamailio")
+    try:
+        yield
+    finally:
+        sip.on_registrar(f"mv {cfg}.before-test {cfg} && systemctl restart kamailio && systemctl is-active kamailio")
+
+
+def _rtpengine_query(sip, call_id: str) -> str:
+    """rtpengine's answer to an ng `query` for the call, asked from the registrar (the relay takes control
+    commands from registrars only)."""
+    media = sip.deployment.hosts_with("media")[0]
+    command = f"d7:call-id{len(call_id)}:{call_id}7:command5:querye"
+    cookie = secrets.token_hex(8)  # (rtpengine answers a cookie it has seen with its cached reply)
+    script = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); "
+              f"s.sendto(b'{cookie} {command}', ('{media.private_address}', {sip.deployment.media.control_port})); "
+              f"print(s.recv(65535).decode(errors='replace'))")
+    return sip.on_registrar(f'python3 -c "{script}"')
+
+
+def test_a_call_still_up_at_the_time_limit_is_ended_on_both_sides_accounted_and_charged(lab_only):
+    """registrar.max_call_seconds ends a call nobody hung up: Kamailio sends BYE to both phones when the dialog
+    times out, accounts the end (the CDR gets its end and duration, the charge reaches the ledger) and releases the
+    call's media session. Before, the timeout only forgot the dialog: the phones talked on and the CDR stayed open,
+    never charged. Here the limit is 4 s."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    caller, callee = sip.accounts(name, 2)
+    number = _number("4420")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    before = _balance(sip, name)
+    with _kamailio_ending_calls_after(sip, 4):
+        with sip.agent(callee) as b, sip.agent(caller) as a:
+            assert b.register().status == 200
+            caller_bye = threading.Event()
+            a.on_bye = lambda message: caller_bye.set() or True
+            call = a.call("00" + number[1:])
+            assert call.answered, (call.status, call.reason)
+            answered_at = time.monotonic()
+            assert caller_bye.wait(10), "the registrar sent the caller no BYE"
+            assert b.incoming and b.incoming[-1].ended.wait(5), "the registrar sent the callee no BYE"
+            assert 3 <= time.monotonic() - answered_at <= 7
+        cdr = _cdr(sip, call.call_id)
+        relay = _rtpengine_query(sip, call.call_id)
+    expected = money.call_charge(cdr["duration"], cdr["price"], sip.deployment.billing.increment_seconds)
+    assert 3 <= cdr["duration"] <= 6, cdr
+    assert (cdr["billable"], cdr["cost"]) == (expected.billable_seconds, expected.cost) and cdr["cost"] > 0
+    reason = sip.sql(f"SELECT sip_reason FROM acc WHERE callid = '{call.call_id}' AND method = 'BYE'")
+    assert reason == [["Call time limit"]], reason
+    assert _balance(sip, name) == before - cdr["cost"]
+    assert "Unknown call-id" in relay, relay  # the media session went with the call
     _ledger_adds_up(sip)
