@@ -53,6 +53,22 @@ class RegistrarSettings(Settings):
     max_call_seconds: Int = Field(
         14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout): BYE to both phones, "
                             "the end accounted (the CDR ended and charged) and the media session released.")
+    call_keepalive_seconds: Int = Field(
+        30, ge=0, le=3600,
+        description="Every this many seconds (30 or more: Kamailio's least) the registrar asks both phones of a call in progress whether it is still up (an "
+                    "in-dialog OPTIONS). A phone that does not answer, or answers that it no longer knows the call (408, "
+                    "481), has the call ended: BYE to both phones, the end accounted (the CDR ended and charged) and the "
+                    "media session released. A call whose BYE was lost is then charged for up to this long plus 40 s "
+                    "(the request's 30 s timeout, then Kamailio's 10 s) more, not up to registrar.max_call_seconds. 0: no "
+                    "keepalives.")
+
+    @field_validator("call_keepalive_seconds")
+    @classmethod
+    def _keepalives_kamailio_sends(cls, value: int) -> int:
+        if 0 < value < 30:
+            raise ValueError(f"{value} is under 30, the least interval Kamailio's dialog module sends keepalives at: "
+                             f"set 30 or more, or 0 for no keepalives")
+        return value
     max_call_attempts_per_second: Int = Field(
         0, ge=0, le=100000,
         description="New calls per second one registrar admits; the rest get 503 with Retry-After at once (graceful "
@@ -198,6 +214,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "min_expires": r.min_expires,
         "max_expires": r.max_expires,
         "max_call_seconds": r.max_call_seconds,
+        "call_keepalive_seconds": r.call_keepalive_seconds,
         "max_calls": max_calls(deployment),
         "overload_shm_percent": OVERLOAD_SHM_PERCENT,
         "overload_shm_bytes": shm_mb(deployment) * 1024 * 1024 * OVERLOAD_SHM_PERCENT // 100,

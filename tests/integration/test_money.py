@@ -294,18 +294,23 @@ def test_a_call_whose_bye_is_accounted_before_its_answer_is_still_ended_and_char
 
 
 @contextmanager
-def _kamailio_ending_calls_after(sip, seconds: int):
-    """The lab's Kamailio with its dialog timeout (registrar.max_call_seconds, at least 60 s in a deployment) set to
-    `seconds`, then its own config back: the installed file is restored byte for byte, so a deploy finds nothing to
-    change."""
+def _kamailio_with(sip, **modparams: int):
+    """The lab's Kamailio with some numeric module parameters changed (dialog__default_timeout=4: the dialog module's
+    default_timeout; a deployment's settings keep them in sane ranges), then its own config back: the installed file
+    is restored byte for byte, so a deploy finds nothing to change."""
     cfg = "/etc/kamailio/kamailio.cfg"
-    pattern = r's/^modparam("dialog", "default_timeout", [0-9]*)/modparam("dialog", "default_timeout", ' + f"{seconds})/"
-    sip.on_registrar(f"cp -p {cfg} {cfg}.before-test && sed -i '{pattern}' {cfg} "
-                     f"&& grep -q 'default_timeout\", {seconds})' {cfg} && systemctl restart kamailio")
+    edits, checks = [], []
+    for key, value in modparams.items():
+        module, name = key.split("__")
+        edits.append(f"-e 's/^modparam(\"{module}\", \"{name}\", [0-9]*)/modparam(\"{module}\", \"{name}\", {value})/'")
+        checks.append(f"grep -q 'modparam(\"{module}\", \"{name}\", {value})' {cfg}")
+    sip.on_registrar(f"cp -p {cfg} {cfg}.before-test")
     try:
+        sip.on_registrar(f"sed -i {' '.join(edits)} {cfg} && {' && '.join(checks)} && systemctl restart kamailio")
         yield
-    finally:
-        sip.on_registrar(f"mv {cfg}.before-test {cfg} && systemctl restart kamailio && systemctl is-active kamailio")
+    finally:  # (reset-failed: a change Kamailio refused has used up systemd's start limit)
+        sip.on_registrar(f"mv {cfg}.before-test {cfg} && systemctl reset-failed kamailio; systemctl restart kamailio "
+                         f"&& systemctl is-active kamailio")
 
 
 def _rtpengine_query(sip, call_id: str) -> str:
@@ -331,7 +336,7 @@ def test_a_call_still_up_at_the_time_limit_is_ended_on_both_sides_accounted_and_
     number = _number("4420")
     rtcstack("numbers", "add", sip.inventory, number, callee[0])
     before = _balance(sip, name)
-    with _kamailio_ending_calls_after(sip, 4):
+    with _kamailio_with(sip, dialog__default_timeout=4):
         with sip.agent(callee) as b, sip.agent(caller) as a:
             assert b.register().status == 200
             caller_bye = threading.Event()
@@ -348,7 +353,42 @@ def test_a_call_still_up_at_the_time_limit_is_ended_on_both_sides_accounted_and_
     assert 3 <= cdr["duration"] <= 6, cdr
     assert (cdr["billable"], cdr["cost"]) == (expected.billable_seconds, expected.cost) and cdr["cost"] > 0
     reason = sip.sql(f"SELECT sip_reason FROM acc WHERE callid = '{call.call_id}' AND method = 'BYE'")
-    assert reason == [["Call time limit"]], reason
+    assert reason == [["Call time limit"]], reason  # one row: the dialog module's two ends of it accounted once
     assert _balance(sip, name) == before - cdr["cost"]
     assert "Unknown call-id" in relay, relay  # the media session went with the call
+    _ledger_adds_up(sip)
+
+
+def test_a_call_whose_phone_stopped_answering_is_ended_by_the_keepalives_and_charged_until_then(lab_only):
+    """registrar.call_keepalive_seconds: both phones of a call get in-dialog OPTIONS; when the callee vanishes
+    without a BYE (its agent closed), the OPTIONS to it time out and the registrar ends the call: BYE to the caller,
+    the end accounted, the charge in the ledger, the media session released. Here the keepalives go every 30 s (the
+    dialog module's least) and a request times out after 2 s, then the dialog module ends the call 10 s later: within
+    about 42 s of the phone going. Before that, a round of keepalives both phones answer leaves the call up."""
+    sip = lab_only
+    name = sip.customer(international=True)
+    caller, callee = sip.accounts(name, 2)
+    number = _number("4420")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    with _kamailio_with(sip, dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
+        with sip.agent(caller) as a:
+            with sip.agent(callee) as b:
+                assert b.register().status == 200
+                caller_bye = threading.Event()
+                a.on_bye = lambda message: caller_bye.set() or True
+                call = a.call("00" + number[1:])
+                assert call.answered, (call.status, call.reason)
+                time.sleep(33)  # one round of keepalives, answered
+                assert (a.options_received, b.options_received) >= (1, 1), (a.options_received, b.options_received)
+                assert not caller_bye.is_set(), "a call whose phones answer the keepalives was ended"
+            gone = time.monotonic()  # the callee's agent is closed: it answers nothing from here
+            assert caller_bye.wait(60), "the registrar did not end the call of a phone that stopped answering"
+            # the next round (30 s after the last, on a 1 s timer), its 2 s timeout, then Kamailio's 10 s
+            assert time.monotonic() - gone <= 50
+        cdr = _cdr(sip, call.call_id)
+        relay = _rtpengine_query(sip, call.call_id)
+    assert 33 <= cdr["duration"] <= 80 and cdr["cost"] > 0, cdr
+    reason = sip.sql(f"SELECT sip_reason FROM acc WHERE callid = '{call.call_id}' AND method = 'BYE'")
+    assert reason == [["No answer to keepalives"]], reason
+    assert "Unknown call-id" in relay, relay
     _ledger_adds_up(sip)

@@ -33,6 +33,8 @@ CASES = [
      "switches a protection off"),
     ("flood exemption not a network", 'registrar = {"flood_exempt": ["lab"]}', "registrar.flood_exempt.0",
      "ipv4 network"),
+    ("call keepalives faster than Kamailio sends", 'registrar = {"call_keepalive_seconds": 10}',
+     "registrar.call_keepalive_seconds", "set 30 or more, or 0"),
     ("country code zero", 'registrar = {"country_code": "0"}', "registrar.country_code", "pattern"),
     ("turn denies nothing", 'turn = {"denied_peer_networks": []}', "turn.denied_peer_networks",
      "switches a protection off"),
