@@ -33,11 +33,14 @@ def short_name(pyinfra_name: str) -> str:
 
 
 def load_inventory(inventory_path: str | os.PathLike):
-    """The pyinfra Inventory exactly as `pyinfra INVENTORY ...` would build it from the project root."""
+    """The pyinfra Inventory exactly as `pyinfra INVENTORY ...` would build it from the project root, but for files to
+    and from docker hosts, which go through `docker exec` (infra.docker_connector)."""
     from pyinfra.api import State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory_from_files
     from pyinfra_cli.util import PYTHON_CODES
+
+    from ..infra.docker_connector import stream_docker_files
 
     path = Path(inventory_path)
     if not path.is_file():
@@ -48,11 +51,13 @@ def load_inventory(inventory_path: str | os.PathLike):
     try:
         # pyinfra reads inventory files with a State in context; lend it one outside a deploy.
         with ctx_state.use(ctx_state.get() or State()):
-            return make_inventory_from_files(str(path.resolve()), cwd=str(root))
+            inventory = make_inventory_from_files(str(path.resolve()), cwd=str(root))
     except Exception as exc:  # a Python error in the inventory or group_data
         raise ConfigError([Problem("inventory", str(path), f"could not be loaded: {_describe_error(exc)}",
                                    "fix the Python error in the inventory or group_data file named above")],
                           str(inventory_path)) from exc
+    stream_docker_files(inventory)  # (before any State connects the hosts)
+    return inventory
 
 
 def _describe_error(exc: BaseException) -> str:

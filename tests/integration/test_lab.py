@@ -156,3 +156,26 @@ def test_a_config_that_passes_its_check_but_does_not_start_is_put_back(lab_runne
     finally:
         if run(f"cat {cfg}").output[0] != good or run("systemctl is-active kamailio").exit_code != 0:
             run(f"cp -p {cfg}{PREVIOUS} {cfg}; systemctl restart kamailio")
+
+
+def test_files_moved_to_and_from_a_lab_host_leave_no_mount_behind(lab_runner):
+    """Uploads (a deploy's files, a command's input) and downloads go through `docker exec`: each `docker cp` left the
+    container's bind mounts (eleven, with the cgroup hierarchies) stacked in it for good, and systemd re-read the
+    whole mount table on every change (2.8 MB on db1 after one integration run). An upload lands whole, readable by
+    root only, as `docker cp` of pyinfra's private temporary file did."""
+    import io
+
+    from rtcstack.runtime.remote import connect
+    from rtcstack.site import Site
+
+    lab_runner("inventories/lab.py")
+    db1 = connect(Site.load("inventories/lab.py"), ["db1"])["db1"]
+    mounts = db1.run("wc -l < /proc/1/mountinfo")
+    assert db1.run("cat", stdin="the input") == "the input"
+    db1._host.put_file(io.BytesIO(b"uploaded"), "/root/rtcstack-upload-test")
+    downloaded = io.BytesIO()
+    db1._host.get_file("/root/rtcstack-upload-test", downloaded)
+    assert downloaded.getvalue() == b"uploaded"
+    assert db1.run("stat -c %a:%U /root/rtcstack-upload-test; rm /root/rtcstack-upload-test; "
+                   "ls -A /root | grep -c rtcstack-upload || true").split() == ["600:root", "0"]
+    assert db1.run("wc -l < /proc/1/mountinfo") == mounts
