@@ -139,6 +139,9 @@ class BillingSettings(Settings):
                                        "for every this many employees (started), at least one.")
     renewal_interval_minutes: Int = Field(15, ge=1, le=1440, description="How often the renewal timer runs on "
                                           "portal hosts (terms that ended are renewed or lapse).")
+    accounting_days: Int = Field(30, ge=1, le=3650, description="The registrar's raw accounting rows (acc, "
+                                 "missed_calls: what each CDR is made from when the call ends) older than this are "
+                                 "deleted by the renewal timer, up to 100,000 of each table per run; the CDRs stay.")
 
 
 class AptSettings(Settings):

@@ -272,6 +272,8 @@ class BillingRules(Base):
     increment_seconds: Mapped[int] = mapped_column(Integer)
     pack_prefixes: Mapped[list[str]] = mapped_column(ARRAY(String(15)))
     pack_seconds: Mapped[int] = mapped_column(Integer)
+    accounting_days: Mapped[int] = mapped_column(Integer, server_default="30",
+                                                 comment="acc and missed_calls rows older than this go (0017)")
 
 
 # --- links (L1-L4, P14) ------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def billing_rules(deployment: Deployment) -> dict:
 
     b = deployment.billing
     return {"increment_seconds": b.increment_seconds, "pack_prefixes": list(b.pack_prefixes),
-            "pack_seconds": PACK_MINUTES * 60}
+            "pack_seconds": PACK_MINUTES * 60, "accounting_days": b.accounting_days}
 
 
 def problems(deployment: Deployment) -> list[Problem]:

@@ -32,6 +32,7 @@ GRANTS = (
     "GRANT SELECT, INSERT ON sip_profiles TO rtcstack_portal",
     "GRANT USAGE ON SEQUENCE sip_profiles_id_seq TO rtcstack_portal",
     "GRANT SELECT ON active_terms, ledger_mismatches, billing_rules TO rtcstack_portal",
+    "GRANT EXECUTE ON FUNCTION prune_accounting(integer) TO rtcstack_portal",  # (the renewal timer's job too)
     "GRANT SELECT, INSERT, UPDATE ON portal_users, portal_tokens TO rtcstack_portal",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON portal_sessions, login_failures TO rtcstack_portal",
     "GRANT SELECT, INSERT ON ledger_entries, outbox TO rtcstack_portal",

@@ -393,3 +393,27 @@ def test_a_call_whose_phone_stopped_answering_is_ended_by_the_keepalives_and_cha
     assert reason == [["No answer to keepalives"]], reason
     assert "Unknown call-id" in relay, relay
     _ledger_adds_up(sip)
+
+
+def test_the_renewal_timer_deletes_accounting_rows_past_their_days_and_keeps_the_rest(lab_only):
+    """billing.accounting_days (30): the portal host's renewal job deletes the registrar's raw accounting rows older
+    than that, in acc and in missed_calls, and logs how many; newer rows and every CDR stay."""
+    sip = lab_only
+    tag = secrets.token_hex(6)
+    old, recent = f"old-{tag}@198.18.10.1", f"recent-{tag}@198.18.10.1"
+    for table in ("acc", "missed_calls"):
+        # ids grow with time (the job walks them from the oldest): the old row gets an id before every other
+        sip.sql(f"INSERT INTO {table} (id, method, from_tag, to_tag, callid, sip_code, sip_reason, time) VALUES "
+                f"((SELECT coalesce(min(id), 2) - 1 FROM {table}), 'OPTIONS', 'a', 'b', '{old}', '200', 'OK', "
+                f"localtimestamp - interval '31 days'); "
+                f"INSERT INTO {table} (method, from_tag, to_tag, callid, sip_code, sip_reason, time) VALUES "
+                f"('OPTIONS', 'a', 'b', '{recent}', '200', 'OK', localtimestamp - interval '29 days')")
+    cdrs = int(sip.sql("SELECT count(*) FROM cdrs")[0][0])
+    portal = sip.deployment.hosts_with("portal")[0].name
+    sip.on_host(portal, "systemctl start rtcstack-portal-renewal.service")  # (oneshot: returns when the job is done)
+    log = sip.on_host(portal, "journalctl -u rtcstack-portal-renewal.service -n 20 --no-pager -o cat")
+    assert "rows past billing.accounting_days deleted" in log, log
+    for table in ("acc", "missed_calls"):
+        kept = sip.sql(f"SELECT callid FROM {table} WHERE callid IN ('{old}', '{recent}')")
+        assert kept == [[recent]], (table, kept)
+    assert int(sip.sql("SELECT count(*) FROM cdrs")[0][0]) >= cdrs
