@@ -134,6 +134,28 @@ def test_a_call_between_clients_behind_a_cone_and_a_symmetric_nat_carries_rtp_bo
         assert home.hangup() == 200
 
 
+def test_a_call_from_behind_nat_is_kept_alive_through_the_nat_mapping(nat):
+    """registrar.call_keepalive_seconds reaches a phone behind NAT: the dialog module asks it at the address its
+    Contact was rewritten to (the router's mapping, not the private address it gave), so the phone answers and its
+    call stays up past a round of keepalives (30 s here, requests timing out after 2 s, the call ended 10 s after a
+    failure)."""
+    from tests.integration.test_money import _kamailio_with
+
+    sip, home = nat.sip, nat.client("home")
+    caller, callee = sip.accounts(sip.customer(), 2)
+    with _kamailio_with(sip, dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
+        with nat.agent(home, caller) as phone, sip.agent(callee) as desk:
+            assert phone.register() == 200  # (the registrar's own keepalives hold the NAT mapping)
+            assert desk.register().status == 200
+            call = phone.call(callee[0])
+            assert call["answered"], call
+            time.sleep(50)  # (ended at about 43 s, had the phone's keepalives gone unanswered)
+            assert not desk.incoming[-1].ended.is_set(), "the call of a phone behind NAT was ended"
+            in_dialog = [m for m in phone.seen() if m.startswith("OPTIONS ") and "keepalive@" not in m]
+            assert in_dialog, "no call keepalive reached the phone behind NAT"
+            assert phone.hangup() == 200
+
+
 @pytest.mark.slow  # waits out an idle timer by design: not in the default run (README, Tests)
 def test_keepalives_hold_the_nat_binding_for_an_incoming_call_after_two_idle_minutes(nat):
     """The router forgets a UDP mapping after 30 s; the registrar's keepalives (every
