@@ -51,16 +51,17 @@ class RegistrarSettings(Settings):
     max_calls: Int | None = Field(
         None, ge=1, le=100000, description="Platform-wide cap on concurrent calls; unset: the deployment's channels.")
     max_call_seconds: Int = Field(
-        14400, ge=60, le=86400, description="A call still up after this long is ended by the registrar (dialog timeout): BYE to both phones, "
-                            "the end accounted (the CDR ended and charged) and the media session released.")
+        14400, ge=60, le=86400,
+        description="A call still up after this long is ended by the registrar (dialog timeout): BYE to both phones, "
+                    "the end accounted (the CDR ended and charged) and the media session released.")
     call_keepalive_seconds: Int = Field(
         30, ge=0, le=3600,
-        description="Every this many seconds (30 or more: Kamailio's least) the registrar asks both phones of a call in progress whether it is still up (an "
-                    "in-dialog OPTIONS). A phone that does not answer, or answers that it no longer knows the call (408, "
-                    "481), has the call ended: BYE to both phones, the end accounted (the CDR ended and charged) and the "
-                    "media session released. A call whose BYE was lost is then charged for up to this long plus 40 s "
-                    "(the request's 30 s timeout, then Kamailio's 10 s) more, not up to registrar.max_call_seconds. 0: no "
-                    "keepalives.")
+        description="Every this many seconds (30 or more: Kamailio's least) the registrar asks both phones of a call "
+                    "in progress whether it is still up (an in-dialog OPTIONS). A phone that does not answer, or "
+                    "answers that it no longer knows the call (408, 481), has the call ended: BYE to both phones, the "
+                    "end accounted (the CDR ended and charged) and the media session released. A call whose BYE was "
+                    "lost is then charged for up to this long plus 40 s (the request's 30 s timeout, then Kamailio's "
+                    "10 s) more, not up to registrar.max_call_seconds. 0: no keepalives.")
 
     @field_validator("call_keepalive_seconds")
     @classmethod

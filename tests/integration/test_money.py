@@ -49,6 +49,16 @@ def _call_to_number(sip, caller, callee, number: str, seconds: float = 1.5):
     return call
 
 
+def _customer_calling_a_number(sip) -> tuple[str, tuple[str, str], tuple[str, str], str]:
+    """A customer allowed international calls, two of its accounts, and a UK number (0.12 a minute) routed to the
+    second: (customer name, caller, callee, number)."""
+    name = sip.customer(international=True)
+    caller, callee = sip.accounts(name, 2)
+    number = _number("4420")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    return name, caller, callee, number
+
+
 def _cdr(sip, call_id: str) -> dict:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -66,10 +76,7 @@ def test_a_call_is_charged_from_the_tariff_and_booked_in_the_ledger(lab_only):
     """A 1.5 s call to a UK number (0.12 a minute) costs one started minute: 0.12, on the CDR and as a ledger
     entry of the call; the balance is the ledger's sum."""
     sip = lab_only
-    name = sip.customer(international=True)
-    caller, callee = sip.accounts(name, 2)
-    number = _number("4420")
-    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    name, caller, callee, number = _customer_calling_a_number(sip)
     before = _balance(sip, name)
     call = _call_to_number(sip, caller, callee, number)
     assert call.answered, (call.status, call.reason)
@@ -332,10 +339,7 @@ def test_a_call_still_up_at_the_time_limit_is_ended_on_both_sides_accounted_and_
     call's media session. Before, the timeout only forgot the dialog: the phones talked on and the CDR stayed open,
     never charged. Here the limit is 4 s."""
     sip = lab_only
-    name = sip.customer(international=True)
-    caller, callee = sip.accounts(name, 2)
-    number = _number("4420")
-    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    name, caller, callee, number = _customer_calling_a_number(sip)
     before = _balance(sip, name)
     with _kamailio_with(sip, dialog__default_timeout=4):
         with sip.agent(callee) as b, sip.agent(caller) as a:
@@ -367,10 +371,7 @@ def test_a_call_whose_phone_stopped_answering_is_ended_by_the_keepalives_and_cha
     dialog module's least) and a request times out after 2 s, then the dialog module ends the call 10 s later: within
     about 42 s of the phone going. Before that, a round of keepalives both phones answer leaves the call up."""
     sip = lab_only
-    name = sip.customer(international=True)
-    caller, callee = sip.accounts(name, 2)
-    number = _number("4420")
-    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    _, caller, callee, number = _customer_calling_a_number(sip)
     with _kamailio_with(sip, dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
         with sip.agent(caller) as a:
             with sip.agent(callee) as b:
@@ -380,7 +381,7 @@ def test_a_call_whose_phone_stopped_answering_is_ended_by_the_keepalives_and_cha
                 call = a.call("00" + number[1:])
                 assert call.answered, (call.status, call.reason)
                 time.sleep(33)  # one round of keepalives, answered
-                assert (a.options_received, b.options_received) >= (1, 1), (a.options_received, b.options_received)
+                assert min(a.options_received, b.options_received) >= 1, (a.options_received, b.options_received)
                 assert not caller_bye.is_set(), "a call whose phones answer the keepalives was ended"
             gone = time.monotonic()  # the callee's agent is closed: it answers nothing from here
             assert caller_bye.wait(60), "the registrar did not end the call of a phone that stopped answering"
