@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..config.settings import Int, Network, Port, Settings
 from ..domain.names import DIALLED, USERNAME
 from ..templating import ConfigFile
-from .base import DatabaseLogin, Role, listen
+from .base import DatabaseLogin, Role, listen, network_sysctls
 from .voicemail import sip_addresses as voicemail_addresses
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "rpc_clients": [str(a) for a in rpc_clients(deployment)],
         "rpc_networks": ",".join(f"{a}/32" for a in rpc_clients(deployment)),
         "udp_workers": r.udp_workers,
+        "udp_receive_buffer": network_sysctls(deployment)["net.core.rmem_max"],
         "tcp_workers": r.tcp_workers,
         "tcp_max_connections": r.tcp_max_connections,
         "tcp_idle_seconds": r.tcp_idle_seconds,

@@ -17,6 +17,19 @@ def test_kamailio_cfg_carries_the_model(project_copy):
     assert (secrets_file.mode, secrets_file.group) == ("640", "kamailio")
 
 
+
+def test_each_udp_socket_may_buffer_as_much_as_the_host_allows(project_copy):
+    """Kamailio's own ceiling for a socket's receive buffer (256 KiB) dropped datagrams in bursts: its ceiling is
+    the host's net.core.rmem_max as the deploy sizes it from the channels (4 MiB, or 64 KiB a channel above that)."""
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
+    assert "\nmaxbuffer=19660800\n" in cfg  # 300 channels
+    assert deployment.sysctls(deployment.hosts["sip1"])["net.core.rmem_max"] == 19660800
+    few = deployment.model_copy(update={"channels": 10})
+    assert "\nmaxbuffer=4194304\n" in registrar.config_files(few, few.hosts["sip1"])["kamailio.cfg"].render()
+    many = deployment.model_copy(update={"channels": 1000})
+    assert "\nmaxbuffer=65536000\n" in registrar.config_files(many, many.hosts["sip1"])["kamailio.cfg"].render()
+
 def test_registrars_of_a_cluster_replicate_registrations_and_claim_channels_in_the_database(project_copy):
     from rtcstack.roles.registrar import config_files as registrar_files, listeners
     from rtcstack.site import load
