@@ -35,7 +35,7 @@ class RegistrarSettings(Settings):
                                              "two or more registrars).")
     rpc_port: Port = Field(5080, description="Kamailio's JSON-RPC over HTTP on the private address, open to portal "
                                              "hosts only, with the bearer secret registrar_rpc_token: the portal's live "
-                                             "lamps (R2) read ul.dump there.")
+                                             "lamps (R2) read ul.lookup there.")
     udp_workers: Int = Field(8, ge=1, le=64, description="Kamailio UDP worker processes per listener.")
     tcp_workers: Int = Field(4, ge=1, le=64, description="Kamailio TCP/TLS worker processes.")
     min_expires: Int = Field(60, ge=10, le=3600, description="Shortest registration Kamailio accepts (seconds).")

@@ -34,11 +34,11 @@ def test_the_registrars_answer_the_portals_json_rpc_with_the_token_and_refuse_it
     # the token is read on the host: it never appears in a command line or a failure message
     token = (f"$(python3 -c 'import json; print(json.load(open(\"{config_path('portal')}\"))"
              f"[\"options\"][\"registrar_rpc_token\"])')")
-    body = '{"jsonrpc": "2.0", "method": "ul.dump", "id": 1}'
+    body = '{"jsonrpc": "2.0", "method": "ul.lookup", "params": ["location", "rtcstack-verify-nobody"], "id": 1}'
     for url in rpc_urls(target.deployment):
         good = target.remote.check_output(
             f"curl -s -m 5 -H \"Authorization: Bearer {token}\" -d '{body}' {url}")
-        assert '"result"' in good, (url, good[:300])
+        assert '"jsonrpc"' in good and "AOR not found" in good, (url, good[:300])  # answered: nobody registered
         refused = target.remote.check_output(f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' -d '{body}' {url}")
         assert refused == "401", (url, refused)
         other = target.remote.check_output(
