@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -223,6 +224,30 @@ def test_the_lamp_turns_green_when_the_account_registers_and_grey_when_it_unregi
     lamps = {row["username"]: row["lamp"] for row in json.loads(api.get("/api/v1/portal/accounts").text)}
     assert {a[0] for a in company.accounts} <= set(lamps) and set(lamps.values()) == {"grey"}, lamps
 
+
+
+def test_the_lamps_read_right_with_hundreds_of_phones_registered(portal):
+    """The portal looks up the accounts it shows, one by one: how many phones the registrars hold does not matter.
+    A dump of every registration came back cut short once about 400 phones were registered, and every customer's
+    lamps then failed."""
+    crowd = _company(portal, accounts=400)
+    phones = [_agent(portal, account) for account in crowd.accounts]
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            registered = list(pool.map(lambda phone: phone.register(expires=300), phones))
+        assert {reply.status if reply else None for reply in registered} == {200}
+        api = Client(portal)
+        api.login(crowd.email)
+        answer = api.get("/api/v1/portal/accounts")
+        assert answer.status == 200, answer.text[:500]
+        lamps = {row["username"]: row["lamp"] for row in json.loads(answer.text)}
+        assert set(lamps) == {a[0] for a in crowd.accounts} and "grey" not in set(lamps.values()), \
+            sorted(set(lamps.values()))
+    finally:
+        with ThreadPoolExecutor(40) as pool:
+            list(pool.map(lambda phone: phone.register(expires=0), phones))
+        for phone in phones:
+            phone.close()
 
 def test_turning_international_calls_off_in_the_portal_refuses_the_next_international_call(portal, tmp_path):
     company = _company(portal, accounts=2)
