@@ -225,7 +225,6 @@ def test_the_lamp_turns_green_when_the_account_registers_and_grey_when_it_unregi
     assert {a[0] for a in company.accounts} <= set(lamps) and set(lamps.values()) == {"grey"}, lamps
 
 
-
 def test_the_lamps_read_right_with_hundreds_of_phones_registered(portal):
     """The portal looks up the accounts it shows, one by one: how many phones the registrars hold does not matter.
     A dump of every registration came back cut short once about 400 phones were registered, and every customer's
@@ -248,6 +247,7 @@ def test_the_lamps_read_right_with_hundreds_of_phones_registered(portal):
             list(pool.map(lambda phone: phone.register(expires=0), phones))
         for phone in phones:
             phone.close()
+
 
 def test_turning_international_calls_off_in_the_portal_refuses_the_next_international_call(portal, tmp_path):
     company = _company(portal, accounts=2)

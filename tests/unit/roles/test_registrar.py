@@ -17,7 +17,6 @@ def test_kamailio_cfg_carries_the_model(project_copy):
     assert (secrets_file.mode, secrets_file.group) == ("640", "kamailio")
 
 
-
 def test_each_udp_socket_may_buffer_as_much_as_the_host_allows(project_copy):
     """Kamailio's own ceiling for a socket's receive buffer (256 KiB) dropped datagrams in bursts: its ceiling is
     the host's net.core.rmem_max as the deploy sizes it from the channels (4 MiB, or 64 KiB a channel above that)."""
@@ -29,6 +28,7 @@ def test_each_udp_socket_may_buffer_as_much_as_the_host_allows(project_copy):
     assert "\nmaxbuffer=4194304\n" in registrar.config_files(few, few.hosts["sip1"])["kamailio.cfg"].render()
     many = deployment.model_copy(update={"channels": 1000})
     assert "\nmaxbuffer=65536000\n" in registrar.config_files(many, many.hosts["sip1"])["kamailio.cfg"].render()
+
 
 def test_registrars_of_a_cluster_replicate_registrations_and_claim_channels_in_the_database(project_copy):
     from rtcstack.roles.registrar import config_files as registrar_files, listeners
