@@ -45,6 +45,12 @@ def test_the_registrars_answer_the_portals_json_rpc_with_the_token_and_refuse_it
             f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer {token}\" "
             f"-d '{{\"jsonrpc\": \"2.0\", \"method\": \"core.shmmem\", \"id\": 1}}' {url}")
         assert other == "403", (url, other)
+        # another method with an allowed one named inside the body: refused too (the whole body is checked)
+        nested = target.remote.check_output(
+            f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer {token}\" "
+            f"-d '{{\"jsonrpc\": \"2.0\", \"method\": \"core.shmmem\", \"id\": 1, "
+            f"\"x\": {{\"method\": \"ul.lookup\"}}}}' {url}")
+        assert nested == "403", (url, nested)
 
 
 def test_the_renewal_timer_is_active_and_its_last_run_succeeded(target):
