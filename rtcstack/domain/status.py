@@ -69,6 +69,13 @@ def contact_age_key(contact: dict) -> tuple[int, int]:
     return int(contact.get("Last-Modified", 0) or 0), int(contact.get("Last-Keepalive", 0) or 0)
 
 
+def keep_newest(contacts: dict[str, dict], aor: str, contact: dict) -> None:
+    """Keep `contact` as `aor`'s in `contacts` unless the copy there is the live one (contact_age_key)."""
+    previous = contacts.get(aor)
+    if previous is None or contact_age_key(contact) > contact_age_key(previous):
+        contacts[aor] = contact
+
+
 def lamp_for(contact: dict | None, rules: LampRules | Deployment, now: float) -> tuple[str, float | None]:
     """R2: grey unregistered; blue waiting for the first keepalive answer; green/yellow/red by RTT;
     red too when keepalives went unanswered for two intervals."""

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..db.models import Customer, SipAccount
 from ..domain.provisioning import ProvisioningError
-from ..domain.status import Ban, Lamp, ban_of, contact_age_key, lamp_for, parse_kamcmd
+from ..domain.status import Ban, Lamp, ban_of, keep_newest, lamp_for, parse_kamcmd
 from ..site import Site
 from .database import Database
 from .remote import connect
@@ -33,9 +33,7 @@ def registered_contacts(site: Site, usernames: list[str]) -> dict[str, dict[str,
             # (an account that is not registered answers "AOR not found": no record, nothing to read)
             answer = remote.run(f"for aor in {batch}; do kamcmd ul.lookup location \"$aor\" 2>/dev/null; done; true")
             for contact in parse_kamcmd(answer, "Contact"):
-                previous = contacts.get(contact.get("AoR", ""))
-                if previous is None or contact_age_key(contact) > contact_age_key(previous):
-                    contacts[contact.get("AoR", "")] = contact | {"registrar": name}
+                keep_newest(contacts, contact.get("AoR", ""), contact | {"registrar": name})
     return contacts
 
 

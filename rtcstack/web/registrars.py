@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterable
 
-from ..domain.status import Ban, LampRules, ban_of, contact_age_key, lamp_for
+from ..domain.status import Ban, LampRules, ban_of, keep_newest, lamp_for
 
 log = logging.getLogger("rtcstack.web.lamps")
 
@@ -42,7 +42,8 @@ class Registrars:
         self.urls, self.token, self.ban_seconds = urls, token, ban_seconds
         self.rules = LampRules(keepalive_interval_seconds, good_rtt_ms, severe_rtt_ms)
 
-    def _call(self, url: str, method: str, *params) -> object:
+    def _call(self, url: str, method: str, *params: str) -> object:
+        # The registrars accept exactly this layout, string parameters only (kamailio.cfg, event_route[xhttp:request]).
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
         request = urllib.request.Request(url, body, {"Content-Type": "application/json",
                                                      "Authorization": f"Bearer {self.token}"})
@@ -61,9 +62,7 @@ class Registrars:
                 for username in usernames:
                     answer = self._call(url, "ul.lookup", "location", username)
                     for aor, contact in contacts_in(answer.get("result")):
-                        previous = merged.get(aor)
-                        if previous is None or contact_age_key(contact) > contact_age_key(previous):
-                            merged[aor] = contact
+                        keep_newest(merged, aor, contact)
             except (OSError, ValueError) as exc:
                 log.warning("registrar unreachable", extra={"fields": {"url": url, "error": str(exc)[:200]}})
         return merged

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
@@ -301,26 +300,6 @@ def test_a_call_whose_bye_is_accounted_before_its_answer_is_still_ended_and_char
     _ledger_adds_up(sip)
 
 
-@contextmanager
-def _kamailio_with(sip, **modparams: int):
-    """The lab's Kamailio with some numeric module parameters changed (dialog__default_timeout=4: the dialog module's
-    default_timeout; a deployment's settings keep them in sane ranges), then its own config back: the installed file
-    is restored byte for byte, so a deploy finds nothing to change."""
-    cfg = "/etc/kamailio/kamailio.cfg"
-    edits, checks = [], []
-    for key, value in modparams.items():
-        module, name = key.split("__")
-        edits.append(f"-e 's/^modparam(\"{module}\", \"{name}\", [0-9]*)/modparam(\"{module}\", \"{name}\", {value})/'")
-        checks.append(f"grep -q 'modparam(\"{module}\", \"{name}\", {value})' {cfg}")
-    sip.on_registrar(f"cp -p {cfg} {cfg}.before-test")
-    try:
-        sip.on_registrar(f"sed -i {' '.join(edits)} {cfg} && {' && '.join(checks)} && systemctl restart kamailio")
-        yield
-    finally:  # (reset-failed: a change Kamailio refused has used up systemd's start limit)
-        sip.on_registrar(f"mv {cfg}.before-test {cfg} && systemctl reset-failed kamailio; systemctl restart kamailio "
-                         f"&& systemctl is-active kamailio")
-
-
 def _rtpengine_query(sip, call_id: str) -> str:
     """rtpengine's answer to an ng `query` for the call, asked from the registrar (the relay takes control
     commands from registrars only)."""
@@ -341,7 +320,7 @@ def test_a_call_still_up_at_the_time_limit_is_ended_on_both_sides_accounted_and_
     sip = lab_only
     name, caller, callee, number = _customer_calling_a_number(sip)
     before = _balance(sip, name)
-    with _kamailio_with(sip, dialog__default_timeout=4):
+    with sip.kamailio_with(dialog__default_timeout=4):
         with sip.agent(callee) as b, sip.agent(caller) as a:
             assert b.register().status == 200
             caller_bye = threading.Event()
@@ -372,7 +351,7 @@ def test_a_call_whose_phone_stopped_answering_is_ended_by_the_keepalives_and_cha
     about 42 s of the phone going. Before that, a round of keepalives both phones answer leaves the call up."""
     sip = lab_only
     _, caller, callee, number = _customer_calling_a_number(sip)
-    with _kamailio_with(sip, dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
+    with sip.kamailio_with(dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
         with sip.agent(caller) as a:
             with sip.agent(callee) as b:
                 assert b.register().status == 200

@@ -139,11 +139,9 @@ def test_a_call_from_behind_nat_is_kept_alive_through_the_nat_mapping(nat):
     Contact was rewritten to (the router's mapping, not the private address it gave), so the phone answers and its
     call stays up past a round of keepalives (30 s here, requests timing out after 2 s, the call ended 10 s after a
     failure)."""
-    from tests.integration.test_money import _kamailio_with
-
     sip, home = nat.sip, nat.client("home")
     caller, callee = sip.accounts(sip.customer(), 2)
-    with _kamailio_with(sip, dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
+    with sip.kamailio_with(dialog__ka_timer=1, dialog__ka_interval=30, tm__fr_timer=2000):
         with nat.agent(home, caller) as phone, sip.agent(callee) as desk:
             assert phone.register() == 200  # (the registrar's own keepalives hold the NAT mapping)
             assert desk.register().status == 200
