@@ -397,3 +397,35 @@ def test_the_renewal_timer_deletes_accounting_rows_past_their_days_and_keeps_the
         kept = sip.sql(f"SELECT callid FROM {table} WHERE callid IN ('{old}', '{recent}')")
         assert kept == [[recent]], (table, kept)
     assert int(sip.sql("SELECT count(*) FROM cdrs")[0][0]) >= cdrs
+
+
+def test_an_answer_whose_ack_never_came_frees_its_channel_after_32_s(lab_only):
+    """RFC 3261 13.3.1.4: a phone gives up resending its 200 after 64*T1, 32 s. A call answered but never
+    acknowledged (its caller vanished once the INVITE was out, or the ACK was lost) held one of the customer's
+    channels for Kamailio's noack timeout (60 s) plus its next cleaning pass (every 90 s): 82-131 s, measured after an
+    overload burst. Now the registrar gives such a call 32 s from the answer, then ends it as at its time limit: BYE
+    to both phones, the end accounted with its reason, the media session released, the channel free again. A call
+    that is acknowledged keeps its own limit (the time-limit and keepalive tests)."""
+    sip = lab_only
+    name = sip.customer(channels=1, international=True)
+    caller, callee = sip.accounts(name, 2)
+    number = _number("4420")
+    rtcstack("numbers", "add", sip.inventory, number, callee[0])
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        assert b.register().status == 200
+        ghost = a.call("00" + number[1:], acknowledge=False)
+        assert ghost.answered, (ghost.status, ghost.reason)
+        answered_at = time.monotonic()
+        refused = a.call("00" + number[1:])  # the customer's one channel is the unacknowledged call's
+        assert refused.status == 403 and "Channel limit" in refused.reason, (refused.status, refused.reason)
+        assert b.incoming[0].ended.wait(45), "the registrar did not end the unacknowledged call"
+        assert 30 <= time.monotonic() - answered_at <= 38
+        again = a.call("00" + number[1:])
+        assert again.answered, (again.status, again.reason)
+        again.hangup()
+    reason = sip.sql(f"SELECT sip_reason FROM acc WHERE callid = '{ghost.call_id}' AND method = 'BYE'")
+    assert reason == [["No ACK to the answer"]], reason
+    cdr = _cdr(sip, ghost.call_id)
+    assert 31 <= cdr["duration"] <= 35 and cdr["cost"] > 0, cdr
+    assert "Unknown call-id" in _rtpengine_query(sip, ghost.call_id)
+    _ledger_adds_up(sip)

@@ -320,13 +320,15 @@ class UserAgent:
         return self.transaction("OPTIONS", uri, headers, timeout=timeout)
 
     def call(self, target: str, timeout: float | None = None, cancel_after: float | None = None,
-             offer: bytes | None = None, display: str = "", cancel: threading.Event | None = None) -> Call:
+             offer: bytes | None = None, display: str = "", cancel: threading.Event | None = None,
+             acknowledge: bool = True) -> Call:
         """INVITE sip:target@domain; on 200 send ACK and start RTP for rtp_seconds (if any).
 
         With `cancel_after`, the call is cancelled that many seconds after the INVITE (once the callee
         rings): the result is the INVITE's 487 with `cancelled` set. With `offer` (an SDP body) the caller
         brings its own media: no RTP stream of the agent's, and the answer is `remote_sdp`. `display` is the
         From header's display name (what the callee's screen shows). Setting `cancel` cancels a ringing call.
+        With `acknowledge=False` the answer gets no ACK (a caller that vanished once answered, or whose ACK was lost).
         """
         uri = f"sip:{target}@{self.domain}"
         tag = secrets.token_hex(4)
@@ -357,12 +359,13 @@ class UserAgent:
         call.remote_tag, call.remote_sdp = reply.tag("to"), reply.body
         ack = [self._via("z9hG4bK" + secrets.token_hex(8)), ("Max-Forwards", "70"), ("From", from_header),
                ("To", call.to_header), ("Call-ID", call_id), ("CSeq", f"{call.cseq} ACK")]
-        self.send(request("ACK", call.remote_target, ack + [("Route", r) for r in call.route_set]))
+        if acknowledge:
+            self.send(request("ACK", call.remote_target, ack + [("Route", r) for r in call.route_set]))
         if offer is not None:
             return call
         media = sdp_media(reply.body)
         call.rtp = rtp
-        if media and self.rtp_seconds:
+        if media and self.rtp_seconds and acknowledge:
             rtp.start(media, self.rtp_seconds)
         return call
 
