@@ -149,9 +149,9 @@ def drain_dialogs(lab: Lab, patience: float = 120) -> int:
 
 def settled_sipp(lab: Lab, *args, **options):
     """sipp, once the dialogs a failed step left on the deployed registrar have ended. Calls whose ACK was lost
-    stay answered there until Kamailio stops waiting for it (60 s, then its cleaning timer and 10 s more), holding
-    the load customer's channels: the next step would be refused channels (403), not measured. The references
-    keep no dialogs."""
+    stay answered there until the registrar gives up on the ACK (32 s after the answer; before 2026-12-05 Kamailio's
+    own 60 s, then its cleaning timer and 10 s more), holding the load customer's channels: the next step would be
+    refused channels (403), not measured. The references keep no dialogs."""
     drain_dialogs(lab, patience=240)
     return sipp(lab, *args, **options)
 
