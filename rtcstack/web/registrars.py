@@ -5,12 +5,14 @@ flood bans (R13: `htable.dump ipban`, `htable.delete`, as `rtcstack ip-bans` doe
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
 import time
-import urllib.request
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from ..domain.status import Ban, LampRules, ban_of, keep_newest, lamp_for
 
@@ -42,27 +44,48 @@ class Registrars:
         self.urls, self.token, self.ban_seconds = urls, token, ban_seconds
         self.rules = LampRules(keepalive_interval_seconds, good_rtt_ms, severe_rtt_ms)
 
-    def _call(self, url: str, method: str, *params: str) -> object:
+    def _call(self, url: str, method: str, *params: str, connection: http.client.HTTPConnection | None = None) -> object:
+        """One JSON-RPC call; over `connection` when given (kept open between calls), else over one of its own."""
+        if connection is None:
+            with _connection(url) as connection:
+                return self._call(url, method, *params, connection=connection)
         # The registrars accept exactly this layout, string parameters only (kamailio.cfg, event_route[xhttp:request]).
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
-        request = urllib.request.Request(url, body, {"Content-Type": "application/json",
-                                                     "Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return json.load(response)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        path = urllib.parse.urlsplit(url).path or "/"
+        for attempt in (1, 2):
+            try:
+                connection.request("POST", path, body, headers)
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                # The registrar closed the kept connection (its TCP idle timeout) before this request: once more
+                # on a new one (these calls read, or delete what is then gone: safe to repeat).
+                connection.close()
+                if attempt == 2:
+                    raise OSError(f"{url}: {exc}") from exc
+            except http.client.HTTPException as exc:
+                raise OSError(f"{url}: {exc!r}") from exc
+        if response.status != 200:
+            raise OSError(f"{url}: HTTP {response.status} {response.reason}")
+        return json.loads(data)
 
     def contacts(self, usernames: list[str]) -> dict[str, dict]:
         """The newest contact of each of `usernames` registered anywhere: one `ul.lookup` per account and
         registrar, not one `ul.dump` of every phone (its reply, about 110 KB with 400 phones registered, came back
-        cut short: the lamps of every customer failed once a platform had a few hundred phones). An account that is
-        not registered answers an error (AOR not found): no contact. A registrar that fails one lookup is skipped
-        for the rest, so a registrar down costs one timeout, not one per account."""
+        cut short: the lamps of every customer failed once a platform had a few hundred phones), over one kept
+        connection per registrar. An account that is not registered answers an error (AOR not found): no contact.
+        A registrar that fails one lookup is skipped for the rest, so a registrar down costs one timeout, not one
+        per account."""
         merged: dict[str, dict] = {}
         for url in self.urls:
             try:
-                for username in usernames:
-                    answer = self._call(url, "ul.lookup", "location", username)
-                    for aor, contact in contacts_in(answer.get("result")):
-                        keep_newest(merged, aor, contact)
+                with _connection(url) as connection:
+                    for username in usernames:
+                        answer = self._call(url, "ul.lookup", "location", username, connection=connection)
+                        for aor, contact in contacts_in(answer.get("result")):
+                            keep_newest(merged, aor, contact)
             except (OSError, ValueError) as exc:
                 log.warning("registrar unreachable", extra={"fields": {"url": url, "error": str(exc)[:200]}})
         return merged
@@ -98,6 +121,18 @@ class Registrars:
                 self._call(url, "htable.delete", "ipban", address)
                 lifted.append(ban.registrar)
         return lifted
+
+
+@contextmanager
+def _connection(url: str) -> Iterator[http.client.HTTPConnection]:
+    """An HTTP/1.1 connection to a registrar's RPC port, opened on its first request, 2 s for each step."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=2)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def _entries(answer) -> Iterable[dict]:
