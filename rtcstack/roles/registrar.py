@@ -136,6 +136,9 @@ OVERLOAD_SHM_PERCENT = 80
 OVERLOAD_RETRY_AFTER_SECONDS = 5
 #: How long Kamailio leaves out a media host that did not answer (rtpengine's default is 60 s).
 RTPENGINE_DISABLE_SECONDS = 2
+#: How long an answered call waits for its ACK before the registrar ends it (RFC 3261 13.3.1.4: 64*T1, after which
+#: the answering phone stops resending its 200).
+UNACKED_CALL_SECONDS = 32
 
 
 #: Shared memory (MB) for a burst of registrations: an authorised REGISTER's transaction (11-16 KiB: the request's
@@ -223,6 +226,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "overload_calls_per_second": r.max_call_attempts_per_second,
         "overload_retry_after": OVERLOAD_RETRY_AFTER_SECONDS,
         "rtpengine_disable_seconds": RTPENGINE_DISABLE_SECONDS,
+        "unacked_call_seconds": UNACKED_CALL_SECONDS,
         "rtpengine_sockets": " ".join(f"udp:{h.private_address}:{deployment.media.control_port}"
                                       for h in deployment.hosts_with("media")),
         "flood_per_unit": r.flood_requests_per_second * 2,
