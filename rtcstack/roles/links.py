@@ -48,9 +48,10 @@ class LinksSettings(Settings):
     """rtcstack's links service: invites by e-mail and SMS, their pages, redeem."""
 
     port: Port = Field(8081, description="HTTP port of the links service (private address, edge hosts only).")
-    workers: Int = Field(4, ge=1, le=64, description="uvicorn worker processes per host (pages are rendered and "
-                                                     "QR codes drawn on the CPU; each worker keeps up to 6 database "
-                                                     "connections).")
+    workers: Int = Field(2, ge=1, le=64, description="uvicorn worker processes per host (pages are rendered and "
+                                                     "QR codes drawn on the CPU: about one per core; each worker keeps "
+                                                     "up to 6 database connections, and each more one adds about 1 s "
+                                                     "of CPU to a restart).")
     public_url: str = Field("", description="https address clients reach the edge at; invite links are "
                                             "PUBLIC_URL/i/TOKEN. Empty: https://SIP_DOMAIN.")
     invite_days: Int = Field(14, ge=1, le=365, description="Days an invite link stays valid.")

@@ -134,6 +134,7 @@ def test_a_call_between_clients_behind_a_cone_and_a_symmetric_nat_carries_rtp_bo
         assert home.hangup() == 200
 
 
+@pytest.mark.slow  # waits out an idle timer by design: not in the default run (README, Tests)
 def test_a_call_from_behind_nat_is_kept_alive_through_the_nat_mapping(nat):
     """registrar.call_keepalive_seconds reaches a phone behind NAT: the dialog module asks it at the address its
     Contact was rewritten to (the router's mapping, not the private address it gave), so the phone answers and its
