@@ -5,8 +5,9 @@ the highest rate it reached with no failure (target: rtcstack >= sipp), and per 
 Both send REGISTER, get 401, answer with the digest and get 200 (two transactions per registration), from
 this machine, over UDP, with the same test accounts. rtcstack: `sip_register` with register_interval_seconds=0 at
 rising user counts, one phone per user and register_phones_per_user phones multiplexed on each user's socket (one
-process; the last row one user of 100 phones per process, --workers 2): the more phones share a socket and its
-greenlet, the fewer wake-ups each registration costs; sipp: rising -r.
+process; one user of 200 and of 400 phones, 400 being as many registrations at once as sipp's -l 400 allows; the last
+row one user of 100 phones per process, --workers 2): the more phones share a socket and its greenlet, the fewer
+wake-ups each registration costs; sipp: rising -r.
 
 CPU-seconds: sipp's own (user + system, start-up included, from the kernel's accounting of the child); rtcstack's
 are what its Locust processes used between the test's start and stop (summary.json's generator_cpu_seconds: the
@@ -29,7 +30,8 @@ def main() -> None:
     args, lab = command_line(__doc__, seconds=20)
 
     rows, best, per_cpu = [], {"rtcstack": 0.0, "sipp": 0.0}, {"rtcstack": 0.0, "sipp": 0.0}
-    for users, phones, workers in ((10, 1, 0), (50, 1, 0), (10, 10, 0), (25, 10, 0), (1, 100, 0), (2, 100, 2)):
+    for users, phones, workers in ((10, 1, 0), (50, 1, 0), (10, 10, 0), (25, 10, 0), (1, 100, 0), (1, 200, 0),
+                                   (1, 400, 0), (2, 100, 2)):
         run = rtcstack_load(lab, "sip_register", users, args.seconds, "register_interval_seconds=0",
                             f"register_phones_per_user={phones}", workers=workers)
         done, failed = run.count("SIP", "REGISTER")

@@ -369,7 +369,9 @@ def test_calls_that_reach_the_time_limit_together_are_each_accounted_charged_and
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline and not all(i.ended.is_set() for i in b.incoming):
                     time.sleep(0.2)
-                assert all(i.ended.is_set() for i in b.incoming), "the registrar did not end every call"
+                assert all(i.ended.is_set() for i in b.incoming), ("the registrar did not end every call", [
+                    (i.invite.call_id, i.answered, i.acked.is_set(), i.ended.is_set()) for i in b.incoming],
+                    [c.call_id for c in calls])
             finally:
                 for agent in agents:
                     agent.close()
