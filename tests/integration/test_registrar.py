@@ -92,6 +92,25 @@ def test_answered_and_failed_calls_become_cdrs(sip):
     assert _cdr(sip, unknown.call_id)[0] == "404"
 
 
+def test_an_answer_whose_reason_is_sql_quotes_and_polish_is_accounted_as_sent_and_its_call_ended(sip):
+    """The registrar queues accounting rows and writes them in batches, each text as hex (kamailio.cfg
+    route[ACC_ROW], migration 0018's acc_text()): a reason phrase with quotes, a backslash, SQL and Polish letters is
+    stored exactly as the callee sent it, its CDR carries it, and the call's end (the BYE's row) still ends the CDR."""
+    caller, callee = sip.accounts(sip.customer(), 2)
+    reason = "OK 'x'); DELETE FROM acc; -- \\ zażółć \"gęślą\""
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        b.register()
+        b.answer_reason = reason
+        call = a.call(callee[0])
+        assert call.status == 200
+        time.sleep(1.1)
+        assert call.hangup().status == 200
+    code, stored, who, whom, answered, duration = _cdr(sip, call.call_id)
+    assert (code, stored, who, whom, answered) == ("200", reason, caller[0], callee[0], "t") and int(duration) >= 1
+    rows = sip.sql(f"SELECT method, sip_code, sip_reason FROM acc WHERE callid = '{call.call_id}' ORDER BY id")
+    assert rows == [["INVITE", "200", reason], ["BYE", "200", "OK"]], rows
+
+
 def _active_dialogs(sip) -> int:
     out = sip.on_registrar("kamcmd dlg.stats_active")
     return int(out.split("all:")[1].split()[0])

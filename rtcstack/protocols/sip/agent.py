@@ -135,6 +135,8 @@ class UserAgent:
         self.answer_after = answer_after
         self.t1 = t1
         self.refuse_with: tuple[int, str] | None = None
+        #: The reason phrase of this agent's 200 to a call (RFC 3261 allows any UTF-8 text).
+        self.answer_reason = "OK"
         #: Answers calls with this SDP (given the INVITE) instead of the agent's own G.711 stream.
         self.answer_with: Callable[[SipMessage], bytes] | None = None
         #: Told of a BYE for a call this agent made; True: the call was one of its own (answered 200).
@@ -438,8 +440,8 @@ class UserAgent:
             return
         call.answered = True
         answer = self.answer_with(call.invite) if self.answer_with else sdp_offer(self.address, call.rtp.port, 2)
-        self._respond(call, call.invite, 200, "OK", [("Contact", self.contact), ("Content-Type", "application/sdp")],
-                      answer, target=source)
+        self._respond(call, call.invite, 200, self.answer_reason,
+                      [("Contact", self.contact), ("Content-Type", "application/sdp")], answer, target=source)
         if not self.transport.reliable:
             if threading.current_thread() is self._thread:  # the reader repeats it (and wakes in time)
                 now = time.monotonic()
