@@ -109,6 +109,39 @@ def test_an_answer_whose_reason_is_sql_quotes_and_polish_is_accounted_as_sent_an
     assert (code, stored, who, whom, answered) == ("200", reason, caller[0], callee[0], "t") and int(duration) >= 1
     rows = sip.sql(f"SELECT method, sip_code, sip_reason FROM acc WHERE callid = '{call.call_id}' ORDER BY id")
     assert rows == [["INVITE", "200", reason], ["BYE", "200", "OK"]], rows
+    # A reason longer than any column is cut, not refused (a refused row would take its whole batch with it).
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        b.register()
+        b.answer_reason = "OK " + "x" * 700
+        long = a.call(callee[0])
+        assert long.status == 200
+        time.sleep(1.1)
+        assert long.hangup().status == 200
+    assert _cdr(sip, long.call_id)[:2] == ["200", ("OK " + "x" * 700)[:128]]
+
+
+def test_a_call_ended_while_the_database_is_down_is_accounted_once_it_is_back(lab_only):
+    """The registrar writes accounting rows from a queue: the end of a call that comes while PostgreSQL is down
+    waits in the queue (route[ACC_WRITE] puts a refused batch back) and ends the CDR once the database is back."""
+    sip = lab_only
+    caller, callee = sip.accounts(sip.customer(), 2)
+    database = sip.deployment.hosts_with("database")[0].name
+    with sip.agent(callee) as b, sip.agent(caller) as a:
+        b.register()
+        call = a.call(callee[0])
+        assert call.status == 200
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not sip.sql(f"SELECT 1 FROM cdrs WHERE call_id = '{call.call_id}'"):
+            time.sleep(0.2)  # the answer's row written
+        try:
+            sip.on_host(database, "systemctl stop postgresql@15-main")
+            time.sleep(1.5)
+            assert call.hangup().status == 200  # the BYE needs no database; its row waits
+            time.sleep(2)
+        finally:
+            sip.on_host(database, "systemctl start postgresql@15-main")
+    code, _, who, whom, answered, duration = _cdr(sip, call.call_id, wait=30)
+    assert (code, who, whom, answered) == ("200", caller[0], callee[0], "t") and int(duration) >= 2, duration
 
 
 def _active_dialogs(sip) -> int:

@@ -185,11 +185,13 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
     row = cfg[cfg.index("route[ACC_ROW] {"):cfg.index("route[ACC_TEXT] {")]
     values = re.findall(r"\$avp\(acc_v\) = ([^;]+); route\(ACC_TEXT\);", row)
     assert len(values) == 12 + 8 + 6 and "sql.val" not in row  # an answer, a BYE (its tags either way), an end
-    assert "$(avp(acc_v){s.encode.hexa})" in cfg[cfg.index("route[ACC_TEXT] {"):]
+    text = cfg[cfg.index("route[ACC_TEXT] {"):cfg.index("route[ACC_FLUSH] {")]
+    assert "$(var(acc_t){s.encode.hexa})" in text and "$(var(acc_t){s.substr,0,255})" in text
     flush = cfg[cfg.index("route[ACC_FLUSH] {"):cfg.index("route[ACC_WRITE] {")]
-    assert "$var(acc_n) == 100" in flush and "$mq_size(acc)" in flush
+    assert "$var(acc_n) == 100 || $(var(acc_rows){s.len}) > 48000" in flush and "$mq_size(acc)" in flush
     write = cfg[cfg.index("route[ACC_WRITE] {"):]
     assert write.count("acc_text(") == 12 and 'mq_add("acc", "$var(acc_tries)", "$var(acc_rows)")' in write
+    assert "if (sql_query(" not in write and write.index("$var(acc_rc) = $rc;") < write.index("mq_add(")
     migration = import_module("rtcstack.db.migrations.versions.0018_acc_batches")
     assert "REFERENCING NEW TABLE AS added" in open(migration.__file__).read()
     assert "FOR EACH STATEMENT EXECUTE FUNCTION cdrs_from_acc()" in open(migration.__file__).read()
