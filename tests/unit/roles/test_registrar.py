@@ -195,3 +195,20 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
     migration = import_module("rtcstack.db.migrations.versions.0018_acc_batches")
     assert "REFERENCING NEW TABLE AS added" in open(migration.__file__).read()
     assert "FOR EACH STATEMENT EXECUTE FUNCTION cdrs_from_acc()" in open(migration.__file__).read()
+
+
+def test_a_password_lookup_cut_short_answers_503_and_never_the_last_requests_result(project_copy):
+    """$var keeps its value from a process's last request: the registrar sets the outcome of a REGISTER's and a
+    call's credential check to -1 (503, route[AUTHERROR]) before looking the password up, so a lookup that ends early
+    can never leave the last request's success in place; and no query is an if's condition (a failed one ended the
+    route there, before its error branch: found with the accounting writes)."""
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
+    assert "if (sql_query(" not in cfg and "if (!sql_query(" not in cfg
+    for route, lookup in (("route[REGISTRAR] {", "route(REGISTRANT_HA1);"), ("route[CALL] {", "route(CALLER);")):
+        body = cfg[cfg.index(route):]
+        assert body.index("$var(auth) = -1;") < body.index(lookup) < body.index("route(AUTHERROR);")
+    for route in ("route[REGISTRANT_HA1] {", "route[CALLER] {"):
+        body = cfg[cfg.index(route):]
+        query = body.index('sql_query("ca", "SELECT ')
+        assert body.index("if ($rc < 0) {", query) < body.index("$var(auth) = -1;", query) < body.index("}\n}", query)
