@@ -306,7 +306,8 @@ LOGIN = DatabaseLogin(
     # accounting: nothing more.
     grants=("GRANT SELECT ON version, sip_registrants, registrant_changes, number_routes, tariffs, "
             "location TO kamailio",
-            "GRANT EXECUTE ON FUNCTION call_start(text, text) TO kamailio",
+            "GRANT SELECT ON call_generation TO kamailio",
+            "GRANT EXECUTE ON FUNCTION call_start(text, text), call_start_row(text, text) TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
             "GRANT USAGE ON SEQUENCE acc_id_seq, missed_calls_id_seq TO kamailio"),
 )

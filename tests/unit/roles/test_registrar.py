@@ -79,9 +79,11 @@ def test_new_calls_and_registrations_are_shed_with_retry_after_before_memory_or_
 
 
 def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_where_the_function_puts_it(project_copy):
-    """An INVITE with credentials asks call_start() (migration 0014) once, with a username provisioning would accept
-    (nothing else reaches SQL); the registrar checks the digest itself with the HA1 returned, and reads each of the
-    caller's limits and the plan from the column the function declares for it."""
+    """An INVITE with credentials asks the database once (migration 0019: the current call_generation, and
+    call_start_row() unless the answer kept for this caller and dialled name carries it), with a username provisioning
+    would accept (nothing else reaches SQL); the registrar checks the digest itself with the HA1 returned, reads each
+    of the caller's limits and the plan from the field call_start_row() puts call_start()'s column in, and keeps an
+    answer only once the password proved right, for a call to one of our accounts or groups."""
     import re
     from importlib import import_module
 
@@ -92,28 +94,46 @@ def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_w
     assert "auth_db" not in cfg and "proxy_authorize" not in cfg and "www_authorize" not in cfg
     call = cfg[cfg.index("route[CALL] {"):]
     assert call.index('is_present_hf("Proxy-Authorization")') < call.index("route(CALLER)") \
-        < call.index('pv_proxy_authenticate("SIP_DOMAIN", "$avp(ha1)", "1")') < call.index("route(AUTHERROR)")
+        < call.index('pv_proxy_authenticate("SIP_DOMAIN", "$avp(ha1)", "1")') < call.index("route(AUTHERROR)") \
+        < call.index("route(CHALLENGE)") < call.index("$au != $fU") \
+        < call.index('if ($var(caller_row) != "" && $var(local) == 1) {\n\t\t$sht(calls=>$var(call_key)) = ')
     assert "sql_query" not in call.split("route[CALLER] {")[0].split("route(NUMBER)")[0]  # one query before it
     caller = cfg[cfg.index("route[CALLER] {"):]
     caller = caller[:caller.index("\n}\n")]
-    assert caller.index(f'$au =~ "{USERNAME.pattern}"') < caller.index("call_start('$au', '$var(dialled)')")
+    assert caller.count("sql_query(") == 1
+    assert caller.index(f'$au =~ "{USERNAME.pattern}"') < caller.index("call_start_row('$au', '$var(dialled)')")
+    assert "WHEN generation = $var(kept) THEN NULL ELSE call_start_row(" in caller
     # a destination that is no name asks for no plan, and route[CALL] refuses it by what route[CALLER] left
     assert caller.index('$var(dialled) = "";') < caller.index(f'$rU =~ "{DIALLED.pattern}"') \
-        < caller.index("call_start(")
+        < caller.index("call_start_row(")
     assert cfg.count(DIALLED.pattern) == 1 and cfg.count(USERNAME.pattern) == 2  # CALLER and REGISTRANT_HA1
     assert call.index("route(CALLER)") < call.index('if ($var(dialled) == "") {\n\t\t$var(code) = 404;')
-    migration = import_module("rtcstack.db.migrations.versions.0014_call_start")
-    columns = re.findall(r"OUT (\w+)", migration.CALL_START)
-    read = {name: int(i) for name, i in re.findall(r"\$(?:avp|var)\((\w+)\) = \$dbr\(caller=>\[0,(\d+)\]\)", caller)}
+    start = import_module("rtcstack.db.migrations.versions.0014_call_start")
+    cache = import_module("rtcstack.db.migrations.versions.0019_call_start_cache")
+    columns = re.findall(r"OUT (\w+)", start.CALL_START)
+    packed = ["generation", "until"] + re.findall(r"\bs\.(\w+)", cache.ROW.split("concat_ws")[1])
+    assert packed[2:] == columns  # every column of call_start(), in order
+    read, field = {}, None
+    for line in caller.splitlines():
+        if m := re.search(r"\$var\(field\) = \$\(var\(row\)\{s\.select,(\d+),\|\}\)", line):
+            field = int(m[1])
+        elif m := re.search(r"\$(?:avp|var)\((\w+)\) = \$\(var\(row\)\{s\.select,(\d+),\|\}", line):
+            read[m[1]] = int(m[2])
+        elif m := re.search(r"\$(?:avp|var)\((\w+)\) = \$\(?var\(field\)", line):
+            read[m[1]] = field
     expected = {"ha1": "ha1", "account": "account_id", "customer": "customer_id", "cust_intl": "customer_international",
                 "acct_intl": "account_international", "max_rate": "max_rate_units", "channels": "channels",
                 "profile": "profile_id", "funded": "funded", "lapsed": "lapsed", "local": "local",
                 "in_scope": "in_scope", "ring_plan": "plan", "display": "display", "ring_steps": "steps"}
-    assert {name: columns[i] for name, i in read.items()} == expected
-    # call_start() reads as its owner and returns any account's HA1: executable by the registrars' login only.
+    assert read.pop("kept") == 0  # the generation the kept answer carries
+    assert {name: packed[i] for name, i in read.items()} == expected
+    assert "$var(display) = $(var(row){s.select,15,|}{s.decode.hexa})" in caller  # any text: hex
+    # call_start() and call_start_row() read as their owner and return any account's HA1: the registrars' login only.
     assert not any("sip_subscribers" in grant for grant in registrar.LOGIN.grants)
-    assert "GRANT EXECUTE ON FUNCTION call_start(text, text) TO kamailio" in registrar.LOGIN.grants
-    assert "REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM PUBLIC" in open(migration.__file__).read()
+    assert "GRANT EXECUTE ON FUNCTION call_start(text, text), call_start_row(text, text) TO kamailio" \
+        in registrar.LOGIN.grants
+    assert "REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM PUBLIC" in open(start.__file__).read()
+    assert "REVOKE EXECUTE ON FUNCTION call_start_row(text, text) FROM PUBLIC" in open(cache.__file__).read()
 
 
 def test_registrations_read_a_password_once_and_forget_it_when_the_database_notes_a_change(project_copy):
@@ -213,3 +233,29 @@ def test_a_password_lookup_cut_short_answers_503_and_never_the_last_requests_res
         body = cfg[cfg.index(route):]
         query = body.index('sql_query("ca", "SELECT ')
         assert body.index("if ($rc < 0) {", query) < body.index("$var(auth) = -1;", query) < body.index("}\n}", query)
+
+
+def test_the_registrars_rpc_admits_the_portals_three_calls_and_no_password_hash_table(project_copy):
+    """The JSON-RPC the portal reaches (lamps, flood bans) admits exactly the bodies rtcstack.web.registrars writes
+    for ul.lookup and for the ipban table; a dump of the tables that hold password hashes (registrants, calls) or of
+    anything else, another method, or a second method hidden in the body is refused before dispatch."""
+    import json
+    import re
+
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
+    literal = re.search(r'if \(!\(\$rb =~ "(.*)"\)\) \{\n\t\txhttp_reply\("403"', cfg)[1]
+    # Kamailio's string escapes, then POSIX's literal backslash inside brackets as Python's re spells it
+    pattern = re.compile(literal.replace('\\"', '"').replace("\\\\", "\\").replace('[^"\\]', '[^"\\\\]'))
+
+    def body(method: str, *params: str) -> str:  # as rtcstack.web.registrars._call writes it
+        return json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
+
+    for admitted in (body("ul.lookup", "location", "alice@example.net"), body("htable.dump", "ipban"),
+                     body("htable.delete", "ipban", "192.0.2.7")):
+        assert pattern.search(admitted), admitted
+    for refused in (body("htable.dump", "registrants"), body("htable.dump", "calls"),
+                    body("htable.delete", "registrants", "alice"), body("htable.dump", "ipban", "x"),
+                    body("htable.get", "calls", "a/b"), body("core.kill"),
+                    body("ul.lookup", "location") + '"method": "core.kill"'):
+        assert not pattern.search(refused), refused
