@@ -245,8 +245,10 @@ def test_the_registrars_rpc_admits_the_portals_three_calls_and_no_password_hash_
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     cfg = registrar.config_files(deployment, deployment.hosts["sip1"])["kamailio.cfg"].render()
     literal = re.search(r'if \(!\(\$rb =~ "(.*)"\)\) \{\n\t\txhttp_reply\("403"', cfg)[1]
-    # Kamailio's string escapes, then POSIX's literal backslash inside brackets as Python's re spells it
-    pattern = re.compile(literal.replace('\\"', '"').replace("\\\\", "\\").replace('[^"\\]', '[^"\\\\]'))
+    # Kamailio's string escapes, then POSIX's bracketed literals ([[], []], a backslash in brackets) as Python's re
+    # spells them
+    pattern = re.compile(literal.replace('\\"', '"').replace("\\\\", "\\").replace('[^"\\]', '[^"\\\\]')
+                         .replace("[[]", "\\[").replace("[]]", "\\]"))
 
     def body(method: str, *params: str) -> str:  # as rtcstack.web.registrars._call writes it
         return json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
