@@ -219,8 +219,6 @@ class Statements:
         return rows, tables
 
 
-# The reference Kamailio instances stopped (waiting until they are gone: the next may bind their ports) and the
-# firewall rules that let the benchmark reach them removed; harmless when there are none.
 #: The deployed config's new-call rate cap (registrar.max_call_attempts_per_second, pipelimit's two pipes), lifted for
 #: one more call ladder: what the hosts carry per call whatever an operator caps it at (the cap is set from this
 #: figure: README, about 80 % of it). The installed file is restored byte for byte, so a deploy finds nothing to change.
@@ -233,7 +231,8 @@ def rate_cap_lifted(lab: Lab):
     """The deployed Kamailio restarted without its rate cap, then restarted with its own config again."""
     lab.on_registrar(f"cp -p {INSTALLED} {INSTALLED}.benchmark")
     try:
-        lab.on_registrar(f"sed -i -E '{CAPS}' {INSTALLED} && kamailio -c -f {INSTALLED} >/dev/null 2>&1 && "
+        lab.on_registrar(f"sed -i -E '{CAPS}' {INSTALLED} && grep -q 'TAILDROP\", 1000000)' {INSTALLED} && "
+                         f"kamailio -c -f {INSTALLED} >/dev/null 2>&1 && "
                          "systemctl restart kamailio && sleep 1 && systemctl is-active kamailio")
         yield
     finally:  # (reset-failed: a refused start has used up systemd's start limit)
@@ -241,6 +240,8 @@ def rate_cap_lifted(lab: Lab):
                          "systemctl restart kamailio && sleep 1 && systemctl is-active kamailio")
 
 
+# The reference Kamailio instances stopped (waiting until they are gone: the next may bind their ports) and the
+# firewall rules that let the benchmark reach them removed; harmless when there are none.
 STOP_REFERENCES = (
     f"for pid in $(cat /run/kamailio-reference-{REFERENCE_PORT}.pid /run/kamailio-reference-{MEDIA_REFERENCE_PORT}.pid "
     "2>/dev/null); do kill $pid 2>/dev/null; for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; "
