@@ -302,12 +302,12 @@ LOGIN = DatabaseLogin(
     # Kamailio 5.6 cannot use libpq's TLS next to its own: pg_hba admits it without TLS.
     "kamailio", "database_registrar_password", tls=False, connections=database_connections,
     # Kamailio reads registrants (registrant_ha1() reads sip_registrants as its caller; a call's credentials come
-    # from call_start(), which reads as its owner), the changes to them, numbers and tariffs, writes locations and
+    # from call_start_row(), which reads as its owner), the changes to them, numbers and tariffs, writes locations and
     # accounting: nothing more.
     grants=("GRANT SELECT ON version, sip_registrants, registrant_changes, number_routes, tariffs, "
             "location TO kamailio",
             "GRANT SELECT ON call_generation TO kamailio",
-            "GRANT EXECUTE ON FUNCTION call_start(text, text), call_start_row(text, text) TO kamailio",
+            "GRANT EXECUTE ON FUNCTION call_start_row(text, text) TO kamailio",
             "GRANT INSERT ON acc, missed_calls TO kamailio",
             "GRANT USAGE ON SEQUENCE acc_id_seq, missed_calls_id_seq TO kamailio"),
 )
