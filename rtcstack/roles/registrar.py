@@ -219,6 +219,7 @@ def source_in(networks: list[str]) -> str:
 
 def kamailio_context(deployment: Deployment, host: Host) -> dict:
     r = deployment.registrar
+    others = [str(a) for a in peers(deployment, host)]
     return {
         "host": host.name,
         "sip_domain": deployment.sip_domain,
@@ -265,8 +266,8 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "voicemail_hosts": voicemail_addresses(deployment),
         "voicemail_probe_seconds": VOICEMAIL_PROBE_SECONDS, "voicemail_answer_ms": VOICEMAIL_ANSWER_MS,
         # Two or more registrars: a cluster (registrations and dialogs replicated over DMQ, Path to the phone's own).
-        "peers": [str(a) for a in peers(deployment, host)],
-        "from_peer": source_in([f"{a}/32" for a in peers(deployment, host)]) if peers(deployment, host) else "",
+        "peers": others,
+        "from_peer": source_in(others) if others else "",
         "dmq_port": r.dmq_port,
         "server_id": [h.name for h in deployment.hosts_with("registrar")].index(host.name) + 1,
     }

@@ -16,6 +16,8 @@ Revision ID: 0020
 Revises: 0019
 """
 
+from importlib import import_module
+
 from alembic import op
 
 revision = "0020"
@@ -41,13 +43,14 @@ BEGIN
 END $$
 """
 
-#: A right granted before this revision that the registrars' login no longer needs; the login exists once a deploy
-#: made it.
-REVOKE = """
+
+def registrars_login(statement: str) -> str:
+    """`statement` for the registrars' login, which exists once a deploy made it (not on a database migrated first)."""
+    return f"""
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'kamailio') THEN
-        REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM kamailio;
+        {statement};
     END IF;
 END $$
 """
@@ -56,19 +59,12 @@ END $$
 def upgrade() -> None:
     op.execute("ALTER FUNCTION acc_text(text, integer) STABLE")
     op.execute(ROW)
-    op.execute(REVOKE)
+    # Unused since 0019: the registrars read call_start() through call_start_row() only.
+    op.execute(registrars_login("REVOKE EXECUTE ON FUNCTION call_start(text, text) FROM kamailio"))
 
 
 def downgrade() -> None:
-    op.execute(ROW.replace("CASE WHEN s.local = 1 THEN floor(extract(epoch FROM call_start_until(caller, dialled)))"
-                           "::bigint\n                          ELSE 0 END",
-                           "floor(extract(epoch FROM call_start_until(caller, dialled)))::bigint"))
+    before = import_module("rtcstack.db.migrations.versions.0019_call_start_cache").ROW
+    op.execute(before.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     op.execute("ALTER FUNCTION acc_text(text, integer) IMMUTABLE")
-    op.execute("""
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'kamailio') THEN
-        GRANT EXECUTE ON FUNCTION call_start(text, text) TO kamailio;
-    END IF;
-END $$
-""")
+    op.execute(registrars_login("GRANT EXECUTE ON FUNCTION call_start(text, text) TO kamailio"))
