@@ -1,12 +1,16 @@
 """The lifecycle of one of rtcstack's own web services: `Service` with an install stage of its own. The
 wheelhouse (rtcstack/infra/wheelhouse.py) goes to the host, changed wheels only; a venv from Debian's
 python3 takes them offline, once per host and run, and only when the venv does not hold this run's wheelhouse
-already; the service restarts when the code it runs or a file it reads changed."""
+already; the service restarts when the code it runs or a file it reads changed. The code it runs is what its
+processes can load (`wheelhouse.code_digest` of the module its unit file starts): a change to the deploy's
+side of the wheel (other daemons' templates, rtcstack.roles, the CLI) is installed and restarts no service.
+The portal's renewal job (`python -m rtcstack.web.renewal`) is a oneshot from the same venv that loads the
+installed code at each start: it is no part of the portal's record, and a change to it alone restarts nothing."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
@@ -14,7 +18,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from .service import Service
-from .wheelhouse import HOST_VENV, HOST_WHEELS, build
+from .wheelhouse import HOST_VENV, HOST_WHEELS, build, code_digest, wheelhouse_digest
 
 PYTHON_PACKAGES = ("python3", "python3-venv")
 #: The digest of the wheelhouse the venv holds (written after a successful install).
@@ -36,11 +40,17 @@ class PythonService(Service):
         if self.health_url and not self.ready:
             self.ready = f"curl -sf -o /dev/null {self.health_url}"
 
+    @property
+    def entry_modules(self) -> tuple[str, ...]:
+        """The modules its processes start from: the module part of the factory its unit file gives uvicorn."""
+        return (self.files["unit"].context["factory"].partition(":")[0],)
+
     def install(self) -> None:
-        digest = install_wheelhouse(self.wanted)
+        house = install_wheelhouse(self.wanted)
         # Several services share the venv: the first one's install is no change for the next ones. Each service
         # records which code it runs, and restarts when that record changes.
-        self.code_record = self.wanted.put(f"Record the code the {self.title} runs", digest, self.records()[0])
+        self.code_record = self.wanted.put(f"Record the code the {self.title} runs",
+                                           f"{code_digest(house, self.entry_modules)}\n", self.records()[0])
 
     def records(self) -> tuple[str, ...]:
         return (f"{HOST_VENV}/.code-{self.unit}", INSTALLED_RECORD)
@@ -59,20 +69,21 @@ class PythonService(Service):
                          _if=lambda: self.first_install)
 
 
-def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS, venv: str = HOST_VENV) -> str:
+def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS, venv: str = HOST_VENV) -> Path:
     """Queue the install of `extra`'s wheelhouse into `venv` on this host (once per host and run, and only when
-    the venv does not hold this run's wheelhouse already); returns the wheelhouse's digest line. `wanted` is the
-    HostFiles that read the venv's record."""
+    the venv does not hold this run's wheelhouse already); returns the wheelhouse. `wanted` is the HostFiles
+    that read the venv's record."""
     installed = host.get_fact(DebPackages)
     missing = [p for p in PYTHON_PACKAGES if p not in installed]
     if missing:
         apt.packages(name="Install Python for rtcstack's services", packages=missing)
     # The venv records the wheelhouse it was installed from: when that is this run's, there is nothing to
     # upload (a sync compares every wheel: seconds), and the first service on a host installs for the others.
-    digest, record = f"{_code_digest(extra)}\n", f"{venv}/.installed-wheelhouse"
+    house = build(extra)
+    digest, record = f"{wheelhouse_digest(house)}\n", f"{venv}/.installed-wheelhouse"
     if not wanted.holds(record, digest) and (host.name, digest) not in _installing:
         _installing.add((host.name, digest))
-        files.sync(name=f"Upload the {extra} wheelhouse (changed wheels only)", src=str(build(extra)), dest=wheels,
+        files.sync(name=f"Upload the {extra} wheelhouse (changed wheels only)", src=str(house), dest=wheels,
                    delete=True, mode="644", dir_mode="755")
         if not host.get_fact(File, path=f"{venv}/pyvenv.cfg"):  # (bin/python3 is a link)
             server.shell(name=f"Create the venv {venv}", commands=[f"python3 -m venv {venv}"])
@@ -81,12 +92,5 @@ def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS
             commands=[f"{venv}/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps "
                       f"--force-reinstall {wheels}/*.whl"])
         wanted.put(f"Record the wheelhouse installed in {venv}", digest, record)
-    return digest
+    return house
 
-
-def _code_digest(extra: str = "service") -> str:
-    """SHA-256 of the wheelhouse this run installs (the wheels' names and contents)."""
-    digest = hashlib.sha256()
-    for wheel in sorted(build(extra).glob("*.whl")):
-        digest.update(wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest())
-    return digest.hexdigest()

@@ -8,6 +8,10 @@ of their own.
 rtcstack's wheel is built from the source checkout when there is one (reproducibly: the same source gives
 the same bytes, so an unchanged tree uploads nothing), else packed again from the installed distribution's
 files (an operator's `pip install rtcstack`).
+
+Two digests of a house: `wheelhouse_digest`, of every wheel, says whether a venv holds it; `code_digest`, of
+what one service can load, says whether that service restarts. rtcstack's wheel is the whole tool, with the
+deploy's templates and modules: a change to those is installed but restarts no service.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from functools import cache
+from collections.abc import Iterable
+from functools import cache, lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from packaging.requirements import Requirement
 
 from ..locks import locked
 from ..resources import user_cache
+from .imports import closure, module_name
 
 #: The hosts' interpreter: Debian 12's python3.
 HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "implementation": "cp", "abi": "cp311"}
@@ -220,3 +226,38 @@ def _fill(root: Path, extra: str) -> Path:
             if not target.exists() or target.read_bytes() != path.read_bytes():
                 shutil.copyfile(path, target)
     return house
+
+
+def _wheel_digest(wheel: Path) -> bytes:
+    return wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest()
+
+
+def wheelhouse_digest(house: Path) -> str:
+    """SHA-256 of a wheelhouse (its wheels' names and contents): a venv that holds another must install it."""
+    return hashlib.sha256(b"".join(_wheel_digest(wheel) for wheel in sorted(house.glob("*.whl")))).hexdigest()
+
+
+def code_digest(house: Path, entries: Iterable[str]) -> str:
+    """SHA-256 of the code a service started from the modules `entries` can load: every dependency wheel, and
+    of rtcstack's own wheel the modules in the entries' import closure and every file that is not Python (page
+    templates, catalogs, static files), but nothing of rtcstack/share/ (the deploy's data) or the wheel's
+    metadata. Equal digests: the service runs what it ran, whatever else of the tool changed."""
+    parts = [_own_code_digest(wheel.read_bytes(), frozenset(entries)) if wheel.name.startswith("rtcstack-")
+             else _wheel_digest(wheel) for wheel in sorted(house.glob("*.whl"))]
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+@lru_cache(maxsize=8)  # every service on every host of a run asks for the same few
+def _own_code_digest(wheel: bytes, entries: frozenset[str]) -> bytes:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+        names = sorted(name for name in archive.namelist() if not name.startswith("rtcstack/share/")
+                       and not name.split("/")[0].endswith(".dist-info"))
+        loaded = closure({name: archive.read(name).decode() for name in names if name.endswith(".py")}, entries)
+        digest = hashlib.sha256()
+        for name in names:
+            if not name.endswith(".py") or module_name(name) in loaded:
+                digest.update(name.encode() + b"\0" + hashlib.sha256(archive.read(name)).digest())
+    return digest.digest()

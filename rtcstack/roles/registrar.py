@@ -229,7 +229,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "sip_tls_port": r.sip_tls_port,
         "rpc_port": r.rpc_port,
         "rpc_clients": [str(a) for a in rpc_clients(deployment)],
-        "rpc_networks": ",".join(f"{a}/32" for a in rpc_clients(deployment)),
+        "from_rpc_client": source_in([str(a) for a in rpc_clients(deployment)]),
         "udp_workers": r.udp_workers,
         "udp_receive_buffer": network_sysctls(deployment)["net.core.rmem_max"],
         "tcp_workers": r.tcp_workers,

@@ -6,48 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from rtcstack.infra import imports
 from rtcstack.roles import ROLES
 from tests import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "rtcstack"
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def runtime_imports(path: Path, modules: set[str]) -> set[str]:
-    """The rtcstack modules a module imports when it runs: imports under `if TYPE_CHECKING:` are
-    annotations only and do not count; `from package import name` counts the submodule when there is one."""
-    tree = ast.parse(path.read_text())
-    this = module_name(path)
-    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
-    skipped = {id(node) for top in ast.walk(tree) if isinstance(top, ast.If)
-               and getattr(top.test, "id", getattr(top.test, "attr", "")) == "TYPE_CHECKING"
-               for node in ast.walk(top)}
-    out = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            out |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            for alias in node.names:
-                candidate = f"{base}.{alias.name}"
-                out.add(candidate if candidate in modules else base)
-    return {name for name in out if name in modules and name != this}
-
-
 def import_graph() -> dict[str, set[str]]:
     paths = [p for p in PACKAGE.rglob("*.py") if "share" not in p.relative_to(PACKAGE).parts[:1]]
-    modules = {module_name(p) for p in paths}
-    return {module_name(p): runtime_imports(p, modules) for p in paths}
+    return imports.import_graph({p.relative_to(PROJECT_ROOT).as_posix(): p.read_text() for p in paths})
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -1,4 +1,5 @@
-"""The wheelhouse: what the hosts get, in one canonical form, and how two deploys at once share its cache."""
+"""The wheelhouse: what the hosts get, in one canonical form, how two deploys at once share its cache, and which
+changes of it a service restarts for."""
 
 import json
 import os
@@ -6,8 +7,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from rtcstack.infra import wheelhouse
-from rtcstack.infra.wheelhouse import _normalize, _write_wheel, service_requirements
+from rtcstack.infra.wheelhouse import _normalize, _write_wheel, code_digest, service_requirements, wheelhouse_digest
 from tests.unit.processes import run_at_once
 
 DEPENDENCIES = ["fastapi-1-py3-none-any.whl", "uvicorn-1-py3-none-any.whl"]
@@ -72,3 +75,64 @@ def test_two_deploys_at_once_take_turns_at_the_wheelhouse_cache_and_both_get_eve
     assert order in (sorted(order), sorted(order, reverse=True)), steps
     assert [event[:2] for run in runs for event in run].count(["download", "start"]) == 1
     assert [run[-1][1] for run in runs] == [sorted([*DEPENDENCIES, OWN])] * 2
+
+
+
+#: rtcstack's wheel in small: a service (rtcstack.web.portal), the domain it imports, a role and the deploy's data.
+OWN_FILES = {
+    "rtcstack/__init__.py": '__version__ = "1"\n',
+    "rtcstack/web/__init__.py": "",
+    "rtcstack/web/portal.py": "from ..domain import portal\n",
+    "rtcstack/web/links.py": "",
+    "rtcstack/web/templates/page.html": "<p>{{ name }}</p>\n",
+    "rtcstack/domain/__init__.py": "",
+    "rtcstack/domain/portal.py": "def scope():\n    from .rows import ROW\n",
+    "rtcstack/domain/rows.py": "ROW = 1\n",
+    "rtcstack/roles/__init__.py": "",
+    "rtcstack/roles/media.py": "from ..domain import rows\n",
+    "rtcstack/share/templates/media/etc/rtpengine/rtpengine.conf.j2": "port-min = 30000\n",
+    "rtcstack-1.dist-info/METADATA": "Name: rtcstack\nVersion: 1\n",
+}
+
+
+def house(tmp_path: Path, changed: dict[str, str] | None = None) -> Path:
+    """A wheelhouse of a dependency and rtcstack's wheel of OWN_FILES, with the files (or the dependency's
+    bytes, `dependency`) in `changed`."""
+    changed = dict(changed or {})
+    folder = tmp_path / f"house-{len(list(tmp_path.glob('house-*')))}"
+    folder.mkdir()
+    (folder / DEPENDENCIES[0]).write_bytes(changed.pop("dependency", "fastapi").encode())
+    members = {**OWN_FILES, **changed}
+    _write_wheel(folder / OWN, {name: text.encode() for name, text in members.items()}, "rtcstack-1.dist-info")
+    return folder
+
+
+@pytest.mark.parametrize("change", [
+    {"rtcstack/share/templates/media/etc/rtpengine/rtpengine.conf.j2": "port-min = 40000\n"},
+    {"rtcstack/roles/media.py": "from ..domain import rows  # a role's change\n"},
+    {"rtcstack/roles/sfu.py": ""},
+    {"rtcstack-1.dist-info/METADATA": "Name: rtcstack\nVersion: 1\nSummary: new\n"},
+])
+def test_a_change_to_the_deploys_side_of_the_wheel_is_installed_but_leaves_the_services_code_unchanged(tmp_path, change):
+    before, after = house(tmp_path), house(tmp_path, change)
+    assert wheelhouse_digest(before) != wheelhouse_digest(after)
+    assert code_digest(before, ["rtcstack.web.portal"]) == code_digest(after, ["rtcstack.web.portal"])
+
+
+@pytest.mark.parametrize("change", [
+    {"rtcstack/domain/rows.py": "ROW = 2\n"},  # imported inside a function of a module the portal imports
+    {"rtcstack/web/portal.py": "from ..domain import portal  # changed\n"},
+    {"rtcstack/web/__init__.py": "# a package runs before its modules\n"},
+    {"rtcstack/__init__.py": '__version__ = "2"\n'},
+    {"rtcstack/web/templates/page.html": "<p>{{ name }}!</p>\n"},
+    {"dependency": "fastapi, another release"},
+])
+def test_a_change_to_what_the_service_loads_changes_its_code(tmp_path, change):
+    before, after = house(tmp_path), house(tmp_path, change)
+    assert code_digest(before, ["rtcstack.web.portal"]) != code_digest(after, ["rtcstack.web.portal"])
+
+
+def test_a_module_only_another_service_loads_leaves_this_ones_code_unchanged(tmp_path):
+    before, after = house(tmp_path), house(tmp_path, {"rtcstack/web/links.py": "LINKS = 2\n"})
+    assert code_digest(before, ["rtcstack.web.portal"]) == code_digest(after, ["rtcstack.web.portal"])
+    assert code_digest(before, ["rtcstack.web.links"]) != code_digest(after, ["rtcstack.web.links"])
