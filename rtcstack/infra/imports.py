@@ -57,19 +57,19 @@ def import_graph(files: Mapping[str, str]) -> dict[str, set[str]]:
     return {module_name(path): runtime_imports(path, source, modules) for path, source in files.items()}
 
 
-def closure(files: Mapping[str, str], entries: Iterable[str]) -> set[str]:
+def closure(files: Mapping[str, str] | Mapping[str, set[str]], entries: Iterable[str]) -> set[str]:
     """The modules that running the modules `entries` loads: their runtime imports, transitively, with every
-    package on the way (importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py` first)."""
-    paths = {module_name(path): path for path in files}
-    modules, entries = set(paths), list(entries)
-    if missing := [name for name in entries if name not in paths]:
+    package on the way (importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py` first). `files` are the
+    files' texts by path, or their `import_graph` already read (a deploy walks one wheel's graph per service)."""
+    graph = files if all(isinstance(v, set) for v in files.values()) else import_graph(files)
+    entries = list(entries)
+    if missing := [name for name in entries if name not in graph]:
         raise ValueError(f"no such module: {', '.join(missing)}")
     found: set[str] = set()
     while entries:
         name = entries.pop()
-        if name in found or name not in paths:
+        if name in found or name not in graph:
             continue
         found.add(name)
-        parents = [name.rsplit(".", n)[0] for n in range(1, name.count(".") + 1)]
-        entries += [*parents, *runtime_imports(paths[name], files[paths[name]], modules)]
+        entries += [*(name.rsplit(".", n)[0] for n in range(1, name.count(".") + 1)), *graph[name]]
     return found

@@ -32,7 +32,7 @@ from packaging.requirements import Requirement
 
 from ..locks import locked
 from ..resources import user_cache
-from .imports import closure, module_name
+from .imports import closure, import_graph, module_name
 
 #: The hosts' interpreter: Debian 12's python3.
 HOST_PYTHON = {"platform": "manylinux2014_x86_64", "python_version": "3.11", "implementation": "cp", "abi": "cp311"}
@@ -242,22 +242,43 @@ def code_digest(house: Path, entries: Iterable[str]) -> str:
     of rtcstack's own wheel the modules in the entries' import closure and every file that is not Python (page
     templates, catalogs, static files), but nothing of rtcstack/share/ (the deploy's data) or the wheel's
     metadata. Equal digests: the service runs what it ran, whatever else of the tool changed."""
-    parts = [_own_code_digest(wheel.read_bytes(), frozenset(entries)) if wheel.name.startswith("rtcstack-")
-             else _wheel_digest(wheel) for wheel in sorted(house.glob("*.whl"))]
+    parts = []
+    for wheel in sorted(house.glob("*.whl")):
+        if wheel.name.startswith("rtcstack-"):
+            graph, members = _own_wheel_code(wheel.read_bytes())
+            loaded = closure(graph, entries)
+            digest = hashlib.sha256()
+            for name, member in members.items():
+                if not name.endswith(".py") or module_name(name) in loaded:
+                    digest.update(name.encode() + b"\0" + member)
+            parts.append(digest.digest())
+        else:
+            parts.append(_wheel_digest(wheel))
     return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
-@lru_cache(maxsize=8)  # every service on every host of a run asks for the same few
-def _own_code_digest(wheel: bytes, entries: frozenset[str]) -> bytes:
+@lru_cache(maxsize=2)  # read once per run: every service on every host asks about the same wheel
+def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]]:
+    """rtcstack's wheel as a service sees it: the import graph of its modules, and each member's SHA-256 by name
+    (in name order), without rtcstack/share/ and the metadata. Kept in the cache beside the wheels, by the
+    wheel's digest: reading every module's imports costs half a second, which a no-op deploy need not pay."""
     import io
+    import json
     import zipfile
 
+    kept = cache_root() / "code" / f"{hashlib.sha256(wheel).hexdigest()[:32]}.json"
+    if kept.is_file():
+        graph, members = json.loads(kept.read_text())
+        return {name: set(names) for name, names in graph.items()}, {n: bytes.fromhex(d) for n, d in members.items()}
     with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
         names = sorted(name for name in archive.namelist() if not name.startswith("rtcstack/share/")
                        and not name.split("/")[0].endswith(".dist-info"))
-        loaded = closure({name: archive.read(name).decode() for name in names if name.endswith(".py")}, entries)
-        digest = hashlib.sha256()
-        for name in names:
-            if not name.endswith(".py") or module_name(name) in loaded:
-                digest.update(name.encode() + b"\0" + hashlib.sha256(archive.read(name)).digest())
-    return digest.digest()
+        content = {name: archive.read(name) for name in names}
+    graph = import_graph({name: text.decode() for name, text in content.items() if name.endswith(".py")})
+    members = {name: hashlib.sha256(text).digest() for name, text in content.items()}
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=kept.parent, delete=False, suffix=".tmp") as staging:
+        json.dump([{name: sorted(names) for name, names in graph.items()}, {n: d.hex() for n, d in members.items()}],
+                  staging)
+    os.replace(staging.name, kept)  # (whole or not at all: a concurrent deploy reads one or the other)
+    return graph, members

@@ -95,6 +95,14 @@ OWN_FILES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch) -> Path:
+    """The wheelhouse cache of these tests: their own, not the operator's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    wheelhouse._own_wheel_code.cache_clear()  # (the same wheel bytes in another test's cache)
+    return tmp_path / "cache"
+
+
 def house(tmp_path: Path, changed: dict[str, str] | None = None) -> Path:
     """A wheelhouse of a dependency and rtcstack's wheel of OWN_FILES, with the files (or the dependency's
     bytes, `dependency`) in `changed`."""
@@ -136,3 +144,12 @@ def test_a_module_only_another_service_loads_leaves_this_ones_code_unchanged(tmp
     before, after = house(tmp_path), house(tmp_path, {"rtcstack/web/links.py": "LINKS = 2\n"})
     assert code_digest(before, ["rtcstack.web.portal"]) == code_digest(after, ["rtcstack.web.portal"])
     assert code_digest(before, ["rtcstack.web.links"]) != code_digest(after, ["rtcstack.web.links"])
+
+
+def test_a_wheels_import_graph_is_read_once_and_kept_by_the_wheels_digest(tmp_path, own_cache, monkeypatch):
+    """A no-op deploy builds the same wheel again: its graph comes from the cache, not from parsing every module."""
+    first = code_digest(house(tmp_path), ["rtcstack.web.portal"])
+    assert len(list((own_cache / "rtcstack/wheelhouse/code").glob("*.json"))) == 1
+    wheelhouse._own_wheel_code.cache_clear()
+    monkeypatch.setattr(wheelhouse, "import_graph", lambda files: pytest.fail("the kept graph was not used"))
+    assert code_digest(house(tmp_path), ["rtcstack.web.portal"]) == first
