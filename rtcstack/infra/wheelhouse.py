@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -257,19 +257,30 @@ def code_digest(house: Path, entries: Iterable[str]) -> str:
     return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
-@lru_cache(maxsize=2)  # read once per run: every service on every host asks about the same wheel
+#: rtcstack's wheels read in this run, by their SHA-256: every service on every host asks about the same one.
+_WHEEL_CODE: dict[str, tuple[dict[str, set[str]], dict[str, bytes]]] = {}
+
+
 def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]]:
     """rtcstack's wheel as a service sees it: the import graph of its modules, and each member's SHA-256 by name
     (in name order), without rtcstack/share/ and the metadata. Kept in the cache beside the wheels, by the
-    wheel's digest: reading every module's imports costs half a second, which a no-op deploy need not pay."""
+    wheel's digest: reading every module's imports costs half a second, which a no-op deploy need not pay. A kept
+    file that cannot be read (cut short, edited) is read from the wheel again and replaced."""
     import io
     import json
     import zipfile
 
-    kept = cache_root() / "code" / f"{hashlib.sha256(wheel).hexdigest()[:32]}.json"
-    if kept.is_file():
+    key = hashlib.sha256(wheel).hexdigest()[:32]
+    if key in _WHEEL_CODE:
+        return _WHEEL_CODE[key]
+    kept = cache_root() / "code" / f"{key}.json"
+    try:
         graph, members = json.loads(kept.read_text())
-        return {name: set(names) for name, names in graph.items()}, {n: bytes.fromhex(d) for n, d in members.items()}
+        _WHEEL_CODE[key] = ({name: set(names) for name, names in graph.items()},
+                            {name: bytes.fromhex(digest) for name, digest in members.items()})
+        return _WHEEL_CODE[key]
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass  # (none kept yet, or not whole)
     with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
         names = sorted(name for name in archive.namelist() if not name.startswith("rtcstack/share/")
                        and not name.split("/")[0].endswith(".dist-info"))
@@ -278,7 +289,14 @@ def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]
     members = {name: hashlib.sha256(text).digest() for name, text in content.items()}
     kept.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=kept.parent, delete=False, suffix=".tmp") as staging:
-        json.dump([{name: sorted(names) for name, names in graph.items()}, {n: d.hex() for n, d in members.items()}],
-                  staging)
+        try:
+            json.dump([{name: sorted(names) for name, names in graph.items()},
+                       {name: digest.hex() for name, digest in members.items()}], staging)
+            staging.flush()
+            os.fsync(staging.fileno())
+        except BaseException:
+            os.unlink(staging.name)
+            raise
     os.replace(staging.name, kept)  # (whole or not at all: a concurrent deploy reads one or the other)
-    return graph, members
+    _WHEEL_CODE[key] = graph, members
+    return _WHEEL_CODE[key]

@@ -77,7 +77,6 @@ def test_two_deploys_at_once_take_turns_at_the_wheelhouse_cache_and_both_get_eve
     assert [run[-1][1] for run in runs] == [sorted([*DEPENDENCIES, OWN])] * 2
 
 
-
 #: rtcstack's wheel in small: a service (rtcstack.web.portal), the domain it imports, a role and the deploy's data.
 OWN_FILES = {
     "rtcstack/__init__.py": '__version__ = "1"\n',
@@ -99,7 +98,7 @@ OWN_FILES = {
 def own_cache(tmp_path, monkeypatch) -> Path:
     """The wheelhouse cache of these tests: their own, not the operator's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    wheelhouse._own_wheel_code.cache_clear()  # (the same wheel bytes in another test's cache)
+    monkeypatch.setattr(wheelhouse, "_WHEEL_CODE", {})  # (the same wheel bytes in another test's run)
     return tmp_path / "cache"
 
 
@@ -150,6 +149,18 @@ def test_a_wheels_import_graph_is_read_once_and_kept_by_the_wheels_digest(tmp_pa
     """A no-op deploy builds the same wheel again: its graph comes from the cache, not from parsing every module."""
     first = code_digest(house(tmp_path), ["rtcstack.web.portal"])
     assert len(list((own_cache / "rtcstack/wheelhouse/code").glob("*.json"))) == 1
-    wheelhouse._own_wheel_code.cache_clear()
+    wheelhouse._WHEEL_CODE.clear()
     monkeypatch.setattr(wheelhouse, "import_graph", lambda files: pytest.fail("the kept graph was not used"))
     assert code_digest(house(tmp_path), ["rtcstack.web.portal"]) == first
+
+
+def test_a_kept_graph_cut_short_is_read_from_the_wheel_again_and_replaced(tmp_path, own_cache):
+    """A deploy stopped while it wrote the kept file, or a file edited by hand, costs a parse, not every deploy."""
+    first = code_digest(house(tmp_path), ["rtcstack.web.portal"])
+    (kept,) = (own_cache / "rtcstack/wheelhouse/code").glob("*.json")
+    for broken in ("", "[{\"rtcstack\": []}", "[1, 2]"):
+        kept.write_text(broken)
+        wheelhouse._WHEEL_CODE.clear()
+        assert code_digest(house(tmp_path), ["rtcstack.web.portal"]) == first
+        assert json.loads(kept.read_text())[0]["rtcstack.web.portal"]
+    assert not list(kept.parent.glob("*.tmp"))
