@@ -57,11 +57,10 @@ def import_graph(files: Mapping[str, str]) -> dict[str, set[str]]:
     return {module_name(path): runtime_imports(path, source, modules) for path, source in files.items()}
 
 
-def closure(files: Mapping[str, str] | Mapping[str, Iterable[str]], entries: Iterable[str]) -> set[str]:
-    """The modules that running the modules `entries` loads: their runtime imports, transitively, with every
-    package on the way (importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py` first). `files` are the
-    files' texts by path, or their `import_graph` already read (a deploy walks one wheel's graph per service)."""
-    graph = import_graph(files) if any(isinstance(v, str) for v in files.values()) else files
+def closure(graph: Mapping[str, Iterable[str]], entries: Iterable[str]) -> set[str]:
+    """The modules that running the modules `entries` loads, in an `import_graph`: their runtime imports,
+    transitively, with every package on the way (importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py`
+    first)."""
     entries = list(entries)
     if missing := [name for name in entries if name not in graph]:
         raise ValueError(f"no such module: {', '.join(missing)}")

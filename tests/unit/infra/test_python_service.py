@@ -4,7 +4,7 @@ file names."""
 import pytest
 
 from rtcstack.infra import host_files, service
-from rtcstack.infra.imports import closure
+from rtcstack.infra.imports import closure, import_graph
 from rtcstack.infra.python_service import PythonService
 from rtcstack.roles import REGISTRY
 from rtcstack.site import load
@@ -29,5 +29,5 @@ def test_a_service_starts_from_its_unit_files_factory_and_loads_nothing_of_the_d
     declared = REGISTRY[role]
     files = declared.config_files(deployment, deployment.hosts_with(role)[0])
     assert PythonService(role, declared.units[0], files).entry_modules == (entry,)
-    loaded = closure(checkout(), [entry])
+    loaded = closure(import_graph(checkout()), [entry])
     assert entry in loaded and not [name for name in loaded if name.startswith(DEPLOY_SIDE)]
