@@ -277,9 +277,5 @@ def shm_used(lab: Lab, host: str) -> int:
     return int(re.search(r"used:\s*(\d+)", lab.on_host(host, "kamcmd core.shmmem")).group(1))
 
 
-def sipp_auth(user: str, password: str) -> str:
-    return f"[authentication username={user} password={password}]"
-
-
 def fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"

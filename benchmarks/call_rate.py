@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._load import (ANSWERED_ONLY, call_scenario_with_media, command_line, fmt, ip_packets,  # noqa: E402
-                              rtcstack_load, sipp, sipp_auth, sipp_callee, sipp_ladder)
+                              rtcstack_load, sipp, sipp_callee, sipp_ladder)
+from rtcstack.protocols.sip.sipp import authentication as sipp_auth  # noqa: E402
 from benchmarks._per_cpu import at_matched_rates  # noqa: E402
 from benchmarks._report import ratio as shown, report  # noqa: E402
 

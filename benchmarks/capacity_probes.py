@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, shm_used, sipp, sipp_auth  # noqa: E402
+from benchmarks._load import command_line, fmt, shm_used, sipp  # noqa: E402
+from rtcstack.protocols.sip.sipp import authentication as sipp_auth  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 
 

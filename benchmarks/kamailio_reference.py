@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, command_line, fmt, sipp, sipp_auth, sipp_callee, sipp_ladder  # noqa: E402
+from benchmarks._load import Lab, command_line, fmt, sipp, sipp_callee, sipp_ladder  # noqa: E402
+from rtcstack.protocols.sip.sipp import authentication as sipp_auth  # noqa: E402
 from benchmarks._report import ratio as shown, report, speeds  # noqa: E402
 
 REFERENCE_PORT = 5070

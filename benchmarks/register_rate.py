@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import command_line, fmt, rtcstack_load, sipp_auth, sipp_ladder  # noqa: E402
+from benchmarks._load import command_line, fmt, rtcstack_load, sipp_ladder  # noqa: E402
+from rtcstack.protocols.sip.sipp import authentication as sipp_auth  # noqa: E402
 from benchmarks._report import ratio as shown, report  # noqa: E402
 
 

@@ -41,9 +41,10 @@ class SipLab:
         rtcstack(*args, *(["--max-rate", max_rate] if max_rate else []))
         return name
 
-    def accounts(self, customer: str, count: int, international: str = "", max_rate: str = "") -> list[tuple[str, str]]:
+    def accounts(self, customer: str, count: int, international: str = "", max_rate: str = "",
+                 password_prefix: str = "") -> list[tuple[str, str]]:
         batch = secrets.token_hex(2)
-        made = [(f"{customer}-{batch}{i}", secrets.token_urlsafe(12)) for i in range(count)]
+        made = [(f"{customer}-{batch}{i}", password_prefix + secrets.token_urlsafe(12)) for i in range(count)]
         path = self.tmp / f"{customer}-{secrets.token_hex(2)}.csv"
         path.write_text("customer,username,password,international,max_rate\n" + "".join(
             f"{customer},{user},{password},{international},{max_rate}\n" for user, password in made))
