@@ -43,6 +43,9 @@ HOST_VENV = "/opt/rtcstack/venv"
 EXTRAS = ("service", "loadgen")
 #: Zip timestamps of the wheel we build (1980-01-01, the zip epoch): the same source, the same bytes.
 REPRODUCIBLE_EPOCH = "315532800"
+#: How many wheels built from a source checkout, and how many kept import graphs, the cache holds: the most
+#: recently used (each edit of a checkout builds another wheel: without a bound the cache would grow with them).
+CACHE_KEEP = 8
 
 
 class WheelhouseError(Exception):
@@ -100,7 +103,9 @@ def _own_wheel(into: Path) -> None:
         _repack_installed(into)
         return
     built = cache_root() / f"own-{_source_digest(source)}"
-    if not list(built.glob("*.whl")):
+    if list(built.glob("*.whl")):
+        os.utime(built)  # (used now: pruning keeps the most recently used)
+    else:
         # Built beside the cache entry and renamed into it: an interrupted build never leaves a broken wheel there.
         cache_root().mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".building-", dir=cache_root()) as staging:
@@ -108,6 +113,7 @@ def _own_wheel(into: Path) -> None:
             built.mkdir(parents=True, exist_ok=True)
             for wheel in Path(staging).glob("*.whl"):
                 os.replace(wheel, built / wheel.name)
+        prune(cache_root(), "own-*")
     for wheel in built.glob("*.whl"):
         shutil.copyfile(wheel, into / wheel.name)
 
@@ -228,6 +234,22 @@ def _fill(root: Path, extra: str) -> Path:
     return house
 
 
+def prune(directory: Path, pattern: str, keep: int = CACHE_KEEP) -> None:
+    """Remove all but the `keep` most recently used entries of `directory` matching `pattern` (their times are
+    touched when used). Another rtcstack process may remove or add entries meanwhile: whatever is gone is gone."""
+    def used(entry: Path) -> float:
+        try:
+            return entry.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    for stale in sorted(directory.glob(pattern), key=used, reverse=True)[keep:]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def _wheel_digest(wheel: Path) -> bytes:
     return wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest()
 
@@ -278,6 +300,7 @@ def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]
         graph, members = json.loads(kept.read_text())
         _WHEEL_CODE[key] = ({name: set(names) for name, names in graph.items()},
                             {name: bytes.fromhex(digest) for name, digest in members.items()})
+        os.utime(kept)  # (used now: pruning keeps the most recently used)
         return _WHEEL_CODE[key]
     except (OSError, ValueError, TypeError, AttributeError):
         pass  # (none kept yet, or not whole)
@@ -298,5 +321,6 @@ def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]
             os.unlink(staging.name)
             raise
     os.replace(staging.name, kept)  # (whole or not at all: a concurrent deploy reads one or the other)
+    prune(kept.parent, "*.json")
     _WHEEL_CODE[key] = graph, members
     return _WHEEL_CODE[key]

@@ -164,3 +164,31 @@ def test_a_kept_graph_cut_short_is_read_from_the_wheel_again_and_replaced(tmp_pa
         assert code_digest(house(tmp_path), ["rtcstack.web.portal"]) == first
         assert json.loads(kept.read_text())[0]["rtcstack.web.portal"]
     assert not list(kept.parent.glob("*.tmp"))
+
+
+def test_the_cache_keeps_the_most_recently_used_graphs_and_forgets_the_rest(tmp_path, own_cache):
+    """Each edit of a checkout builds another wheel: the cache keeps CACHE_KEEP graphs, and using one keeps it."""
+    code = own_cache / "rtcstack/wheelhouse/code"
+    first = house(tmp_path)
+    code_digest(first, ["rtcstack.web.portal"])
+    (kept_first,) = code.glob("*.json")
+    later = []
+    for n in range(wheelhouse.CACHE_KEEP + 2):
+        wheelhouse._WHEEL_CODE.clear()
+        if n == 5:
+            code_digest(first, ["rtcstack.web.portal"])  # the first wheel deployed again: its graph is used now
+        before = set(code.glob("*.json"))
+        code_digest(house(tmp_path, {"rtcstack/domain/rows.py": f"ROW = {n + 10}\n"}), ["rtcstack.web.portal"])
+        later += set(code.glob("*.json")) - before
+    assert sorted(code.glob("*.json")) == sorted([kept_first, *later[-(wheelhouse.CACHE_KEEP - 1):]])
+
+
+def test_pruning_removes_the_least_recently_used_files_and_folders_only(tmp_path):
+    for age, name in enumerate(["own-a", "own-b", "own-c", "own-d"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.whl").write_bytes(b"w")
+        os.utime(tmp_path / name, (1000 + age, 1000 + age))
+    (tmp_path / "house").mkdir()
+    os.utime(tmp_path / "house", (1, 1))  # not matched: never pruned, however old
+    wheelhouse.prune(tmp_path, "own-*", keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["house", "own-c", "own-d"]
