@@ -250,8 +250,21 @@ def prune(directory: Path, pattern: str, keep: int = CACHE_KEEP) -> None:
             stale.unlink(missing_ok=True)
 
 
+#: Each wheel's SHA-256 once per run, by its path and file identity (size, mtime, inode): every service on every
+#: host asks about the same house, for its record and for its code; a wheel written again is hashed again.
+_WHEEL_DIGESTS: dict[tuple[str, int, int, int], bytes] = {}
+
+
+def _sha256(wheel: Path) -> bytes:
+    stat = wheel.stat()
+    key = (str(wheel), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _WHEEL_DIGESTS:
+        _WHEEL_DIGESTS[key] = hashlib.sha256(wheel.read_bytes()).digest()
+    return _WHEEL_DIGESTS[key]
+
+
 def _wheel_digest(wheel: Path) -> bytes:
-    return wheel.name.encode() + b"\0" + hashlib.sha256(wheel.read_bytes()).digest()
+    return wheel.name.encode() + b"\0" + _sha256(wheel)
 
 
 def wheelhouse_digest(house: Path) -> str:
@@ -267,7 +280,7 @@ def code_digest(house: Path, entries: Iterable[str]) -> str:
     parts = []
     for wheel in sorted(house.glob("*.whl")):
         if wheel.name.startswith("rtcstack-"):
-            graph, members = _own_wheel_code(wheel.read_bytes())
+            graph, members = _own_wheel_code(wheel)
             loaded = closure(graph, entries)
             digest = hashlib.sha256()
             for name, member in members.items():
@@ -283,16 +296,15 @@ def code_digest(house: Path, entries: Iterable[str]) -> str:
 _WHEEL_CODE: dict[str, tuple[dict[str, set[str]], dict[str, bytes]]] = {}
 
 
-def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]]:
+def _own_wheel_code(wheel: Path) -> tuple[dict[str, set[str]], dict[str, bytes]]:
     """rtcstack's wheel as a service sees it: the import graph of its modules, and each member's SHA-256 by name
     (in name order), without rtcstack/share/ and the metadata. Kept in the cache beside the wheels, by the
     wheel's digest: reading every module's imports costs half a second, which a no-op deploy need not pay. A kept
     file that cannot be read (cut short, edited) is read from the wheel again and replaced."""
-    import io
     import json
     import zipfile
 
-    key = hashlib.sha256(wheel).hexdigest()[:32]
+    key = _sha256(wheel).hex()[:32]
     if key in _WHEEL_CODE:
         return _WHEEL_CODE[key]
     kept = cache_root() / "code" / f"{key}.json"
@@ -304,7 +316,7 @@ def _own_wheel_code(wheel: bytes) -> tuple[dict[str, set[str]], dict[str, bytes]
         return _WHEEL_CODE[key]
     except (OSError, ValueError, TypeError, AttributeError):
         pass  # (none kept yet, or not whole)
-    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+    with zipfile.ZipFile(wheel) as archive:
         names = sorted(name for name in archive.namelist() if not name.startswith("rtcstack/share/")
                        and not name.split("/")[0].endswith(".dist-info"))
         content = {name: archive.read(name) for name in names}

@@ -99,6 +99,7 @@ def own_cache(tmp_path, monkeypatch) -> Path:
     """The wheelhouse cache of these tests: their own, not the operator's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(wheelhouse, "_WHEEL_CODE", {})  # (the same wheel bytes in another test's run)
+    monkeypatch.setattr(wheelhouse, "_WHEEL_DIGESTS", {})
     return tmp_path / "cache"
 
 
@@ -192,3 +193,18 @@ def test_pruning_removes_the_least_recently_used_files_and_folders_only(tmp_path
     os.utime(tmp_path / "house", (1, 1))  # not matched: never pruned, however old
     wheelhouse.prune(tmp_path, "own-*", keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["house", "own-c", "own-d"]
+
+
+def test_each_wheel_is_hashed_once_for_every_service_and_again_once_rewritten(tmp_path, monkeypatch):
+    """Four services on each host ask for the house's digest and their code's: the wheels are read once."""
+    folder = house(tmp_path)
+    read = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or real(path))
+    digests = {(wheelhouse_digest(folder), code_digest(folder, [entry]))
+               for entry in ["rtcstack.web.portal", "rtcstack.web.links"] * 4}
+    assert sorted(read) == sorted(p.name for p in folder.glob("*.whl")) and len(digests) == 2
+    before = wheelhouse_digest(folder)
+    time.sleep(0.01)
+    (folder / DEPENDENCIES[0]).write_bytes(b"fastapi, rewritten")
+    assert wheelhouse_digest(folder) != before
