@@ -16,6 +16,7 @@ deploy's templates and modules: a change to those is installed but restarts no s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -225,23 +226,27 @@ def _fill(root: Path, extra: str) -> Path:
         _own_wheel(Path(own))
         wanted = {p.name: p for p in [*dependencies.glob("*.whl"), *Path(own).glob("*.whl")]}
         house.mkdir(parents=True, exist_ok=True)
-        for stale in set(p.name for p in house.glob("*.whl")) - set(wanted):
-            (house / stale).unlink()
+        for stale in [*(set(p.name for p in house.glob("*.whl")) - set(wanted)), *(p.name for p in house.glob(".*.tmp"))]:
+            (house / stale).unlink()  # (a wheel no longer wanted, or a copy a stopped run left half written)
         for name, path in wanted.items():
             target = house / name
             if not target.exists() or target.read_bytes() != path.read_bytes():
-                shutil.copyfile(path, target)
+                # Written beside it and renamed over it: a reader outside the lock (a service's code digest)
+                # sees the old wheel or the new one, and a new file, never one rewritten in place.
+                staging = house / f".{name}.tmp"
+                shutil.copyfile(path, staging)
+                os.replace(staging, target)
     return house
 
 
 def prune(directory: Path, pattern: str, keep: int = CACHE_KEEP) -> None:
     """Remove all but the `keep` most recently used entries of `directory` matching `pattern` (their times are
     touched when used). Another rtcstack process may remove or add entries meanwhile: whatever is gone is gone."""
-    def used(entry: Path) -> float:
+    def used(entry: Path) -> tuple[int, str]:
         try:
-            return entry.stat().st_mtime
+            return entry.stat().st_mtime_ns, entry.name
         except OSError:
-            return 0.0
+            return 0, entry.name
 
     for stale in sorted(directory.glob(pattern), key=used, reverse=True)[keep:]:
         if stale.is_dir():
@@ -252,12 +257,12 @@ def prune(directory: Path, pattern: str, keep: int = CACHE_KEEP) -> None:
 
 #: Each wheel's SHA-256 once per run, by its path and file identity (size, mtime, inode): every service on every
 #: host asks about the same house, for its record and for its code; a wheel written again is hashed again.
-_WHEEL_DIGESTS: dict[tuple[str, int, int, int], bytes] = {}
+_WHEEL_DIGESTS: dict[tuple[str, int, int, int, int, int], bytes] = {}
 
 
 def _sha256(wheel: Path) -> bytes:
     stat = wheel.stat()
-    key = (str(wheel), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = (str(wheel), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
     if key not in _WHEEL_DIGESTS:
         _WHEEL_DIGESTS[key] = hashlib.sha256(wheel.read_bytes()).digest()
     return _WHEEL_DIGESTS[key]
@@ -301,6 +306,7 @@ def _own_wheel_code(wheel: Path) -> tuple[dict[str, set[str]], dict[str, bytes]]
     (in name order), without rtcstack/share/ and the metadata. Kept in the cache beside the wheels, by the
     wheel's digest: reading every module's imports costs half a second, which a no-op deploy need not pay. A kept
     file that cannot be read (cut short, edited) is read from the wheel again and replaced."""
+    import io
     import json
     import zipfile
 
@@ -312,11 +318,17 @@ def _own_wheel_code(wheel: Path) -> tuple[dict[str, set[str]], dict[str, bytes]]
         graph, members = json.loads(kept.read_text())
         _WHEEL_CODE[key] = ({name: set(names) for name, names in graph.items()},
                             {name: bytes.fromhex(digest) for name, digest in members.items()})
-        os.utime(kept)  # (used now: pruning keeps the most recently used)
-        return _WHEEL_CODE[key]
     except (OSError, ValueError, TypeError, AttributeError):
         pass  # (none kept yet, or not whole)
-    with zipfile.ZipFile(wheel) as archive:
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(kept)  # (used now: pruning keeps the most recently used)
+        return _WHEEL_CODE[key]
+    # The graph is read from the bytes its key names: a wheel replaced since it was hashed is hashed again.
+    data = wheel.read_bytes()
+    key = hashlib.sha256(data).hexdigest()[:32]
+    kept = cache_root() / "code" / f"{key}.json"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = sorted(name for name in archive.namelist() if not name.startswith("rtcstack/share/")
                        and not name.split("/")[0].endswith(".dist-info"))
         content = {name: archive.read(name) for name in names}

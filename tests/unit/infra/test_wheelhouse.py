@@ -1,6 +1,7 @@
 """The wheelhouse: what the hosts get, in one canonical form, how two deploys at once share its cache, and which
 changes of it a service restarts for."""
 
+import hashlib
 import json
 import os
 import time
@@ -173,14 +174,18 @@ def test_the_cache_keeps_the_most_recently_used_graphs_and_forgets_the_rest(tmp_
     first = house(tmp_path)
     code_digest(first, ["rtcstack.web.portal"])
     (kept_first,) = code.glob("*.json")
+    os.utime(kept_first, ns=(10**9, 10**9))
     later = []
     for n in range(wheelhouse.CACHE_KEEP + 2):
         wheelhouse._WHEEL_CODE.clear()
         if n == 5:
             code_digest(first, ["rtcstack.web.portal"])  # the first wheel deployed again: its graph is used now
+            os.utime(kept_first, ns=(2 * 10**9 + n, 2 * 10**9 + n))  # (times set: the file system's may be coarse)
         before = set(code.glob("*.json"))
         code_digest(house(tmp_path, {"rtcstack/domain/rows.py": f"ROW = {n + 10}\n"}), ["rtcstack.web.portal"])
-        later += set(code.glob("*.json")) - before
+        (new,) = set(code.glob("*.json")) - before
+        os.utime(new, ns=(2 * 10**9 + n, 2 * 10**9 + n))
+        later.append(new)
     assert sorted(code.glob("*.json")) == sorted([kept_first, *later[-(wheelhouse.CACHE_KEEP - 1):]])
 
 
@@ -196,15 +201,30 @@ def test_pruning_removes_the_least_recently_used_files_and_folders_only(tmp_path
 
 
 def test_each_wheel_is_hashed_once_for_every_service_and_again_once_rewritten(tmp_path, monkeypatch):
-    """Four services on each host ask for the house's digest and their code's: the wheels are read once."""
+    """Four services on each host ask for the house's digest and their code's: each wheel is read once."""
     folder = house(tmp_path)
     read = []
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda path: read.append(path.name) or real(path))
     digests = {(wheelhouse_digest(folder), code_digest(folder, [entry]))
                for entry in ["rtcstack.web.portal", "rtcstack.web.links"] * 4}
-    assert sorted(read) == sorted(p.name for p in folder.glob("*.whl")) and len(digests) == 2
+    # (rtcstack's wheel once more, the first time its import graph is read: from the bytes its key was taken of)
+    assert sorted(read) == sorted([*(p.name for p in folder.glob("*.whl")), OWN]) and len(digests) == 2
     before = wheelhouse_digest(folder)
-    time.sleep(0.01)
-    (folder / DEPENDENCIES[0]).write_bytes(b"fastapi, rewritten")
+    dependency = folder / DEPENDENCIES[0]
+    times = dependency.stat().st_mtime_ns
+    dependency.write_bytes(dependency.read_bytes().upper())  # the same size, in place (the same inode)
+    os.utime(dependency, ns=(times, times))  # and the same modification time: its change time tells
     assert wheelhouse_digest(folder) != before
+
+
+def test_a_wheel_replaced_after_it_was_hashed_keeps_its_graph_under_its_own_digest(tmp_path, own_cache, monkeypatch):
+    """Another deploy may replace the house's wheel between this run's hash of it and its read: the graph read is
+    kept under the digest of the bytes it was read from, never under the old wheel's."""
+    old, new = house(tmp_path), house(tmp_path, {"rtcstack/web/portal.py": "from ..roles import media\n"})
+    old_digest = wheelhouse._sha256(old / OWN)
+    monkeypatch.setattr(wheelhouse, "_sha256", lambda wheel: old_digest)  # hashed before the replacement
+    graph, _ = wheelhouse._own_wheel_code(new / OWN)
+    assert "rtcstack.roles.media" in graph["rtcstack.web.portal"]
+    kept = {p.stem for p in (own_cache / "rtcstack/wheelhouse/code").glob("*.json")}
+    assert kept == {hashlib.sha256((new / OWN).read_bytes()).hexdigest()[:32]}
