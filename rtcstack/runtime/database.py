@@ -3,12 +3,14 @@ the deploy's own connector (docker or SSH), so the operator's machine needs no d
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.provisioning import sql_text
 from ..roles.database import primary
 from ..site import Deployment, Site
-from .remote import RemoteError, RemoteHost, connect
+from .remote import RemoteError, RemoteHost, Stream, connect
 
 
 @dataclass
@@ -28,10 +30,26 @@ class Database:
 
     def run(self, script: str) -> list[list[str]]:
         """Run SQL in one transaction as postgres; rows of the last statement, tab-separated."""
-        out = self.host.run(
-            f"runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 --single-transaction "
-            f"-d {self.deployment.database.name}", stdin=script)
+        session = self._session()
+        if session is not None:
+            out = session.run(script)
+        else:
+            out = self.host.run(f"{self._psql()} --single-transaction", stdin=script)
         return [line.split("\t") for line in out.splitlines() if line]
+
+    def _psql(self) -> str:
+        return (f"runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
+                f"-d {self.deployment.database.name}")
+
+    def _session(self) -> PsqlSession | None:
+        """One psql kept open on the database host for this process (a command's dozen statements cost one
+        process start on the host, not one each), when the host's connector can keep one open."""
+        key = ("psql", self.deployment.database.name)
+        if key not in self.host.sessions:
+            stream = self.host.stream(self._psql())
+            self.host.sessions[key] = None if stream is None else PsqlSession(
+                self.host.name, lambda first=[stream]: first.pop() if first else self.host.stream(self._psql()))
+        return self.host.sessions[key]
 
     def query(self, statement) -> list[list[str]]:
         return self.run(sql_text(statement))
@@ -57,3 +75,30 @@ def writable(site: Site, names: list[str]) -> RemoteHost:
 class DatabaseUnavailable(RemoteError):
     """No host of the database group is a primary."""
 
+
+
+class PsqlSession:
+    """psql reading scripts from its stdin: each script runs in its own transaction (as `--single-transaction`
+    would), and its output ends at a marker psql echoes after the COMMIT. On an error psql stops
+    (ON_ERROR_STOP): the transaction is rolled back and the error raised; the next script starts another psql."""
+
+    def __init__(self, host: str, start: Callable[[], Stream]):
+        self.host, self.start = host, start
+        self.stream: Stream | None = None
+        self.marker = f"rtcstack-end-{uuid.uuid4().hex}"
+
+    def run(self, script: str) -> str:
+        if self.stream is None:
+            self.stream = self.start()
+        stream, seen = self.stream, len(self.stream.errors())
+        # (the statement ends before COMMIT even if the script's last one has no semicolon)
+        stream.write(f"BEGIN;\n{script}\n;\nCOMMIT;\n\\echo {self.marker}\n".encode())
+        lines = []
+        while (line := stream.readline()) != b"":
+            text = line.decode(errors="replace").rstrip("\n")
+            if text == self.marker:
+                return "\n".join(lines)
+            lines.append(text)
+        self.stream = None
+        stream.close()
+        raise RemoteError(f"{self.host}: psql failed:\n{stream.errors()[seen:].strip()}")

@@ -3,10 +3,14 @@ the operator's machine needs no database port or extra access beyond what the de
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
+import subprocess
+import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..site import Site
 
@@ -21,6 +25,8 @@ class RemoteHost:
 
     name: str
     _host: object
+    #: Sessions kept open on this host for the process (Database's psql), by what they are.
+    sessions: dict = field(default_factory=dict)
 
     def run(self, command: str, stdin: str | None = None, check: bool = True) -> str:
         """Run a shell command as root; `stdin` is uploaded to a private temporary file and fed in."""
@@ -38,6 +44,68 @@ class RemoteHost:
             errors = "\n".join(output.stderr_lines)
             raise RemoteError(f"{self.name}: `{shown}` failed:\n{errors}")
         return text
+
+
+    def stream(self, command: str) -> Stream | None:
+        """`command` started as root with its stdin and stdout kept open (a session taking many requests in one
+        process), or None when this host's connector cannot keep one open (then use `run`)."""
+        from pyinfra.connectors.docker import DockerConnector
+        from pyinfra.connectors.ssh import SSHConnector
+
+        connector = getattr(self._host, "connector", None)
+        if isinstance(connector, DockerConnector) and getattr(connector, "container_id", None):
+            process = subprocess.Popen([connector.docker_cmd, "exec", "-i", connector.container_id, "sh", "-c",
+                                        command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE)
+            return Stream(process.stdin, process.stdout, process.stderr, process.poll, process.wait, process.kill)
+        if isinstance(connector, SSHConnector) and getattr(connector, "client", None) is not None:
+            # As `run` does: the command as the connection's user (the lab's and a deploy's: root).
+            stdin, stdout, stderr = connector.client.exec_command(f"sh -c {shlex.quote(command)}")
+            channel = stdout.channel
+            return Stream(stdin, stdout, stderr, lambda: channel.exit_status if channel.exit_status_ready() else None,
+                          lambda timeout: channel.recv_exit_status(), channel.close)
+        return None
+
+
+class Stream:
+    """A command running on a host: write requests to its stdin, read its stdout line by line; what it writes to
+    stderr is collected aside (read as it comes, so a chatty command never blocks on a full pipe). The same over a
+    local `docker exec` process and an SSH channel."""
+
+    def __init__(self, stdin, stdout, stderr, poll: Callable[[], int | None], wait: Callable[[float], object],
+                 kill: Callable[[], object]):
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.poll, self.wait, self.kill = poll, wait, kill
+        self._errors: list[bytes] = []
+        self._drain = threading.Thread(target=self._read_errors, daemon=True)
+        self._drain.start()
+
+    def _read_errors(self) -> None:
+        for line in self.stderr:
+            self._errors.append(line.encode() if isinstance(line, str) else line)
+
+    def write(self, data: bytes) -> None:
+        self.stdin.write(data)
+        self.stdin.flush()
+
+    def readline(self) -> bytes:
+        """The next line of stdout, b"" once the command ended."""
+        line = self.stdout.readline()
+        return line.encode() if isinstance(line, str) else line
+
+    def errors(self) -> str:
+        """What the command wrote to stderr so far (all of it, once it ended)."""
+        if self.poll() is not None:
+            self._drain.join(timeout=5)
+        return b"".join(self._errors).decode(errors="replace")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stdin.close()
+        try:
+            self.wait(10)
+        except Exception:  # (still running after 10 s: a psql that does not read its stdin's end)
+            self.kill()
 
 
 def connect(site: Site, names: list[str]) -> dict[str, RemoteHost]:

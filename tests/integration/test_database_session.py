@@ -1,0 +1,60 @@
+"""The operator's commands reach the database through one psql kept open on its host, over the lab's docker
+connector and over SSH alike: each script its own transaction, an error rolled back and reported without losing
+the session's next scripts, rows with tabs and line breaks read as they were."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.context import ctx_host, ctx_state
+
+from rtcstack.lab import Lab
+from rtcstack.roles.database import primary
+from rtcstack.runtime.database import Database, PsqlSession
+from rtcstack.runtime.remote import RemoteError, RemoteHost, connect
+from rtcstack.site import Site
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+INVENTORY = "inventories/lab.py"
+
+
+def over_ssh(site: Site, name: str) -> RemoteHost:
+    """The database host reached over SSH with the lab's key, as an operator's inventory reaches its hosts."""
+    inventory = Inventory(([(name, Lab(site.deployment, site.name, key_dir=PROJECT_ROOT / "inventories")
+                                     .ssh_data(name))], {}))
+    host = inventory.get_host(name)
+    with ctx_state.use(State(inventory, Config())), ctx_host.use(host):
+        host.connect(raise_exceptions=True)
+    return RemoteHost(name, host)
+
+
+@pytest.fixture(scope="module", params=["docker", "ssh"])
+def database(request, lab_runner) -> Database:
+    lab_runner(INVENTORY)
+    site = Site.load(INVENTORY)
+    name = primary(site.deployment).name
+    host = connect(site, [name])[name] if request.param == "docker" else over_ssh(site, name)
+    return Database(site.deployment, host)
+
+
+def test_scripts_share_one_psql_each_in_its_own_transaction_and_an_error_rolls_back_only_its_own(database):
+    table = f"session_check_{secrets.token_hex(4)}"
+    assert database.run(f"CREATE TABLE {table} (x text); INSERT INTO {table} VALUES ('kept'); SELECT 1") == [["1"]]
+    session = database._session()
+    assert isinstance(session, PsqlSession), "this connector keeps no psql open"
+    first = session.stream
+    with pytest.raises(RemoteError, match="division by zero") as failed:
+        database.run(f"INSERT INTO {table} VALUES ('lost'); SELECT 1/0")
+    assert "psql failed" in str(failed.value) and table not in str(failed.value)
+    try:
+        assert database.run(f"SELECT x FROM {table} ORDER BY x") == [["kept"]]  # the failed script left nothing
+        assert database.run("SELECT 'a\tb', E'one\\ntwo'") == [["a", "b", "one"], ["two"]]
+        assert database.run("SELECT 1") == [["1"]]
+        assert session.stream is not None and session.stream is not first  # (a new psql after the error)
+        backends = {database.run("SELECT pg_backend_pid()")[0][0] for _ in range(20)}
+        assert len(backends) == 1, "each script started its own psql (its own connection)"
+    finally:
+        database.run(f"DROP TABLE {table}")
