@@ -2,12 +2,12 @@
 
 
 from pyinfra import host, logger
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.infra.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
 from rtcstack.infra.context import deployment, host_tls, site, this_host
+from rtcstack.infra.facts import installed_packages
 from rtcstack.infra.host_files import HostFiles, checked_install
 from rtcstack.infra.service import ensure_running
 from rtcstack.roles.base import TLS_DIR
@@ -39,7 +39,7 @@ sources = put("apt_sources")
 legacy = wanted.put("Point /etc/apt/sources.list at debian.sources",
                     "# Managed by rtcstack: sources are in /etc/apt/sources.list.d/debian.sources\n",
                     "/etc/apt/sources.list")
-installed = host.get_fact(DebPackages)
+installed = installed_packages()
 missing = [name for name in BASE_PACKAGES if name not in installed]
 apt.update(name="Update apt lists (sources changed or packages missing)",
            _if=lambda: bool(missing) or sources.did_change() or legacy.did_change())

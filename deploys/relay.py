@@ -4,10 +4,10 @@ when one of them changed (a new inet_interfaces needs it) and reloads on a chang
 mailbox's account exists first; with relay.sms_sink_port the SMS sink runs, else it is removed."""
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import files, server
 
 from rtcstack.infra.context import deployment, this_host
+from rtcstack.infra.facts import installed_packages
 from rtcstack.infra.host_files import HostFiles
 from rtcstack.infra.service import CertificateReload, Service
 from rtcstack.roles.relay import (
@@ -27,7 +27,7 @@ mailbox = dep.relay.catch_all_mailbox
 wanted = HostFiles(SMS_SINK_UNIT, units=(SMS_SINK_SERVICE,),
                    accounts=(*((mailbox,) if mailbox else ()), SMS_SINK_SERVICE))
 
-if "postfix" not in host.get_fact(DebPackages):
+if "postfix" not in installed_packages():
     server.shell(name="Preseed Postfix: no configuration (rtcstack writes it)", commands=[
         "echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections"])
 

@@ -2,16 +2,16 @@
 wheelhouse, under systemd as its own account."""
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from rtcstack.infra.context import deployment, this_host
+from rtcstack.infra.facts import installed_packages
 from rtcstack.infra.python_service import PythonService
 from rtcstack.roles.voicemail import GREETINGS_DIR, ROLE, VOICES, greeting_path
 
 me, d = this_host(), deployment()
-if "espeak-ng" not in host.get_fact(DebPackages):
+if "espeak-ng" not in installed_packages():
     apt.packages(name="Install espeak-ng (the default greetings' voice)", packages=["espeak-ng"])
 if not host.get_fact(File, path=greeting_path(d, "pl")) or not host.get_fact(File, path=greeting_path(d, "en")):
     files.directory(name=f"Create {GREETINGS_DIR}", path=GREETINGS_DIR, mode="755")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import shlex
+import weakref
 
+from pyinfra import host
 from pyinfra.api import FactBase
+from pyinfra.context import ctx_state
+from pyinfra.facts.deb import DebPackages
 
 
 class PostgresQuery(FactBase):
@@ -19,3 +23,21 @@ class PostgresQuery(FactBase):
         return [line for line in output if line]
 
 
+
+
+#: Each run's hosts' packages: State -> host name -> DebPackages' answer.
+_PACKAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def installed_packages() -> dict:
+    """The Debian packages installed on this host, read once per host and run: pyinfra reads facts again each
+    time they are asked for, and every role's deploy asks (20 reads of `dpkg -l` on the six-host lab's no-op
+    deploy, 0.4-0.9 s each). One read is the same answer: the deploy's code queues operations and runs none,
+    so the host is still as it was when the first role read it."""
+    current = ctx_state.get()
+    if current is None:  # (outside a pyinfra run)
+        return host.get_fact(DebPackages)
+    run = _PACKAGES.setdefault(current, {})
+    if host.name not in run:
+        run[host.name] = host.get_fact(DebPackages)
+    return run[host.name]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
+from .facts import installed_packages
 from .service import Service
 from .wheelhouse import HOST_VENV, HOST_WHEELS, build, code_digest, wheelhouse_digest
 
@@ -73,7 +73,7 @@ def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS
     """Queue the install of `extra`'s wheelhouse into `venv` on this host (once per host and run, and only when
     the venv does not hold this run's wheelhouse already); returns the wheelhouse. `wanted` is the HostFiles
     that read the venv's record."""
-    installed = host.get_fact(DebPackages)
+    installed = installed_packages()
     missing = [p for p in PYTHON_PACKAGES if p not in installed]
     if missing:
         apt.packages(name="Install Python for rtcstack's services", packages=missing)

@@ -21,12 +21,12 @@ import posixpath
 from dataclasses import dataclass, field
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from ..templating import ConfigFile, Effect
 from .context import deployment, host_tls
+from .facts import installed_packages
 from .host_files import PREVIOUS, HostFiles, Unchanged, checked_install
 
 
@@ -126,7 +126,7 @@ class Service:
     # --- stages ------------------------------------------------------------------------------
 
     def install(self) -> None:
-        installed = host.get_fact(DebPackages)
+        installed = installed_packages()
         if self.mask and self.packages:
             # Only the daemon's own package decides: a running daemon missing a module package is not masked.
             self.first_install = self.packages[0] not in installed

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rtcstack.infra import host_files, service
+from rtcstack.infra import facts, host_files, service
 from rtcstack.infra.service import CertificateReload, Service, certificate_stamp_path
 from rtcstack.site.pki import HostTls
 from rtcstack.templating import ConfigFile
@@ -87,6 +87,7 @@ def host(monkeypatch):
         monkeypatch.setattr(module, "host", fake)
         monkeypatch.setattr(module, "files", recorders)
         monkeypatch.setattr(module, "server", recorders)
+    monkeypatch.setattr(facts, "host", fake)
     monkeypatch.setattr(service, "apt", recorders)
     monkeypatch.setattr(service, "systemd", recorders)
     monkeypatch.setattr(service, "host_tls", lambda: HostTls(CERTIFICATE, "key", "ca"))
