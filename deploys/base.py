@@ -2,7 +2,6 @@
 
 
 from pyinfra import host, logger
-from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from rtcstack.infra.base import BASE_PACKAGES, NFTABLES_STAGED, config_files
@@ -19,14 +18,12 @@ conf = config_files(dep, me)
 
 LAB_CA = f"/usr/local/share/ca-certificates/rtcstack-{site().name}-ca.crt"
 accounts = dep.service_accounts(me)
+# Whether this is a container (no kernel tuning there) and where /etc/localtime points: read with the files.
+VIRT, LOCALTIME = "systemd-detect-virt --container", "readlink /etc/localtime"
 wanted = HostFiles.for_configs(conf, "/etc/apt/sources.list", "/etc/timezone", f"{TLS_DIR}/ca.crt",
                                f"{TLS_DIR}/host.crt", f"{TLS_DIR}/host.key", LAB_CA, units=("nftables",),
-                               accounts=tuple(accounts))
-# Whether this is a container (no kernel tuning there) and where /etc/localtime points, in one command.
-virt, _, localtime = host.get_fact(
-    Command, "printf '%s|%s' \"$(systemd-detect-virt --container || true)\" \"$(readlink /etc/localtime || true)\"",
-).partition("|")
-virt = virt.strip()
+                               accounts=tuple(accounts), probes=(VIRT, LOCALTIME))
+virt, localtime = wanted.probes[VIRT], wanted.probes[LOCALTIME]
 
 
 def put(purpose: str):

@@ -16,9 +16,11 @@ from ..templating import ConfigFile
 
 class FileStates(FactBase):
     """From one command: `MODE USER GROUP SHA1` of each path (or `missing`); `ENABLED ACTIVE` of each unit
-    (`systemctl is-enabled`, `is-active`); `HOME:SHELL GROUP,GROUP HOME_OWNER` of each account (or `missing`)."""
+    (`systemctl is-enabled`, `is-active`); `HOME:SHELL GROUP,GROUP HOME_OWNER` of each account (or `missing`);
+    the output of each probe (a shell command), on one line."""
 
-    def command(self, paths: tuple[str, ...], units: tuple[str, ...] = (), accounts: tuple[str, ...] = ()) -> str:
+    def command(self, paths: tuple[str, ...], units: tuple[str, ...] = (), accounts: tuple[str, ...] = (),
+                probes: tuple[str, ...] = ()) -> str:
         parts = []
         if paths:
             quoted = " ".join(shlex.quote(p) for p in paths)
@@ -31,6 +33,8 @@ class FileStates(FactBase):
             parts.append(f'if e=$(getent passwd {account}); then h=$(echo "$e" | cut -d: -f6); echo "$(echo "$e" | '
                          f'cut -d: -f6,7) $(id -nG {account} | tr " " ",") $(stat -c %U "$h" 2>/dev/null || echo -)"; '
                          f'else echo missing; fi')
+        for probe in probes:
+            parts.append(f'echo "$( ({probe}) 2>/dev/null | tr "\\n" " ")"')
         return "; ".join(parts) or "true"
 
     def process(self, output) -> list[str]:
@@ -52,9 +56,11 @@ class HostFiles:
     of pyinfra's three facts per file), and only files that differ become files.put operations. The same
     command reads the state of the deploy's units (`units`) and accounts (`accounts`)."""
 
-    def __init__(self, *dests: str, units: tuple[str, ...] = (), accounts: tuple[str, ...] = ()):
-        answers = (host.get_fact(FileStates, paths=tuple(dests), units=tuple(units), accounts=tuple(accounts))
-                   if dests or units or accounts else [])
+    def __init__(self, *dests: str, units: tuple[str, ...] = (), accounts: tuple[str, ...] = (),
+                 probes: tuple[str, ...] = ()):
+        answers = (host.get_fact(FileStates, paths=tuple(dests), units=tuple(units), accounts=tuple(accounts),
+                                 probes=tuple(probes))
+                   if dests or units or accounts or probes else [])
         self.states = dict(zip(dests, answers[:len(dests)]))
         unit_answers = [a.split() + ["unknown"] * 2 for a in answers[len(dests):len(dests) + len(units)]]
         #: `systemctl is-enabled` of each unit (enabled, disabled, masked...), and `is-active`.
@@ -65,6 +71,9 @@ class HostFiles:
         for account, answer in zip(accounts, answers[len(dests) + len(units):]):
             home_shell, groups, owner = (answer.split() + ["", "", "-"])[:3]
             self.accounts[account] = None if answer == "missing" else (home_shell, set(groups.split(",")), owner)
+        #: Each probe's output, its lines joined by spaces and stripped ("" when it printed nothing or failed).
+        self.probes = {probe: answer.strip() for probe, answer in
+                       zip(probes, answers[len(dests) + len(units) + len(accounts):])}
 
     def running(self, unit: str) -> bool:
         """Whether the unit was enabled and active when this run read it."""
@@ -95,9 +104,9 @@ class HostFiles:
 
     @classmethod
     def for_configs(cls, configs: dict[str, ConfigFile], *extra: str, units: tuple[str, ...] = (),
-                    accounts: tuple[str, ...] = ()) -> HostFiles:
+                    accounts: tuple[str, ...] = (), probes: tuple[str, ...] = ()) -> HostFiles:
         paths = [path for item in configs.values() for path in (item.dest, item.installed) if path]
-        return cls(*paths, *extra, units=units, accounts=accounts)
+        return cls(*paths, *extra, units=units, accounts=accounts, probes=probes)
 
 
 #: Suffix of the copy of an installed file that the last checked install replaced.
