@@ -3,6 +3,7 @@ the deploy's own connector (docker or SSH), so the operator's machine needs no d
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,8 +87,13 @@ class PsqlSession:
         self.host, self.start = host, start
         self.stream: Stream | None = None
         self.marker = f"rtcstack-end-{uuid.uuid4().hex}"
+        self.lock = threading.Lock()  # (one script at a time: two threads or greenlets would interleave them)
 
     def run(self, script: str) -> str:
+        with self.lock:
+            return self._run(script)
+
+    def _run(self, script: str) -> str:
         if self.stream is None:
             self.stream = self.start()
         stream, seen = self.stream, len(self.stream.errors())
