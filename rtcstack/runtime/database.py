@@ -3,6 +3,7 @@ the deploy's own connector (docker or SSH), so the operator's machine needs no d
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -98,13 +99,23 @@ class PsqlSession:
             self.stream = self.start()
         stream, seen = self.stream, len(self.stream.errors())
         # (the statement ends before COMMIT even if the script's last one has no semicolon)
-        stream.write(f"BEGIN;\n{script}\n;\nCOMMIT;\n\\echo {self.marker}\n".encode())
+        data = f"BEGIN;\n{script}\n;\nCOMMIT;\n\\echo {self.marker}\n".encode()
+        # Written while the output is read: a long script whose early statements print more than a pipe holds
+        # would otherwise stop psql writing, then reading, then this writing.
+        writer = threading.Thread(target=self._write, args=(stream, data), daemon=True)
+        writer.start()
         lines = []
         while (line := stream.readline()) != b"":
             text = line.decode(errors="replace").rstrip("\n")
             if text == self.marker:
+                writer.join()
                 return "\n".join(lines)
             lines.append(text)
         self.stream = None
         stream.close()
         raise RemoteError(f"{self.host}: psql failed:\n{stream.errors()[seen:].strip()}")
+
+    @staticmethod
+    def _write(stream: Stream, data: bytes) -> None:
+        with contextlib.suppress(OSError, EOFError):  # (psql stopped on an error: the reader reports it)
+            stream.write(data)

@@ -58,3 +58,11 @@ def test_scripts_share_one_psql_each_in_its_own_transaction_and_an_error_rolls_b
         assert len(backends) == 1, "each script started its own psql (its own connection)"
     finally:
         database.run(f"DROP TABLE {table}")
+
+
+def test_a_long_script_with_a_long_answer_before_its_end_does_not_block_the_pipes(database):
+    """psql's answer to an early statement fills its output pipe while the rest of the script is still being
+    written: both are moved at once, not one after the other."""
+    padding = "-- " + "p" * 400_000 + "\n"
+    rows = database.run(f"SELECT repeat('x', 300000);\n{padding}SELECT 2")
+    assert [len(row[0]) for row in rows] == [300_000, 1]
