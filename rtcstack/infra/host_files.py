@@ -34,7 +34,7 @@ class FileStates(FactBase):
                          f'cut -d: -f6,7) $(id -nG {account} | tr " " ",") $(stat -c %U "$h" 2>/dev/null || echo -)"; '
                          f'else echo missing; fi')
         for probe in probes:
-            parts.append(f'echo "$( ({probe}) 2>/dev/null | tr "\\n" " ")"')
+            parts.append(f'printf "%s\\n" "$( ({probe}) 2>/dev/null | tr "\\n" " ")"')  # (dash's echo reads \\n)
         return "; ".join(parts) or "true"
 
     def process(self, output) -> list[str]:

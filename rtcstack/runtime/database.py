@@ -15,6 +15,10 @@ from ..site import Deployment, Site
 from .remote import RemoteError, RemoteHost, Stream, connect
 
 
+#: Held while a Database finds or opens its host's psql session (two threads at once would open two).
+_STARTING = threading.Lock()
+
+
 @dataclass
 class Database:
     """rtcstack's database on the deployment's database host, reached through the deploy's connector."""
@@ -47,6 +51,10 @@ class Database:
         """One psql kept open on the database host for this process (a command's dozen statements cost one
         process start on the host, not one each), when the host's connector can keep one open."""
         key = ("psql", self.deployment.database.name)
+        with _STARTING:
+            return self._start(key)
+
+    def _start(self, key: tuple[str, str]) -> PsqlSession | None:
         if key not in self.host.sessions:
             stream = self.host.stream(self._psql())
             self.host.sessions[key] = None if stream is None else PsqlSession(
@@ -81,14 +89,20 @@ class DatabaseUnavailable(RemoteError):
 
 class PsqlSession:
     """psql reading scripts from its stdin: each script runs in its own transaction (as `--single-transaction`
-    would), and its output ends at a marker psql echoes after the COMMIT. On an error psql stops
-    (ON_ERROR_STOP): the transaction is rolled back and the error raised; the next script starts another psql."""
+    would), then the session is reset (DISCARD ALL: no setting, temporary table or lock outlives its script).
+    Its output ends at a marker the server returns after the COMMIT, with whether the COMMIT ran (a script left
+    open, an unbalanced parenthesis, would leave it unsent). On an error psql stops (ON_ERROR_STOP): the
+    transaction is rolled back and the error raised; the next script starts another psql. A script with no
+    answer in SCRIPT_SECONDS (an unclosed quote swallows the marker) ends its psql: rolled back, and an error."""
+
+    SCRIPT_SECONDS = 600
 
     def __init__(self, host: str, start: Callable[[], Stream]):
         self.host, self.start = host, start
         self.stream: Stream | None = None
         self.marker = f"rtcstack-end-{uuid.uuid4().hex}"
         self.lock = threading.Lock()  # (one script at a time: two threads or greenlets would interleave them)
+        self.seen = 0  # what the stream's stderr held when its last script ended
 
     def run(self, script: str) -> str:
         with self.lock:
@@ -96,26 +110,55 @@ class PsqlSession:
 
     def _run(self, script: str) -> str:
         if self.stream is None:
-            self.stream = self.start()
-        stream, seen = self.stream, len(self.stream.errors())
-        # (the statement ends before COMMIT even if the script's last one has no semicolon)
-        data = f"BEGIN;\n{script}\n;\nCOMMIT;\n\\echo {self.marker}\n".encode()
+            self.stream, self.seen = self.start(), 0
+        stream = self.stream
+        # The statement ends before COMMIT even if the script's last one has no semicolon; \r drops whatever a
+        # script left unsent, so the marker's query runs whatever came before; it is true only outside a
+        # transaction (now() is the transaction's start), that is once the COMMIT ran.
+        data = (f"BEGIN;\n{script}\n;\nCOMMIT;\nDISCARD ALL;\n\\r\n"
+                f"SELECT '{self.marker}', now() = statement_timestamp();\n").encode()
         # Written while the output is read: a long script whose early statements print more than a pipe holds
         # would otherwise stop psql writing, then reading, then this writing.
         writer = threading.Thread(target=self._write, args=(stream, data), daemon=True)
+        deadline = threading.Timer(self.SCRIPT_SECONDS, stream.kill)
         writer.start()
-        lines = []
-        while (line := stream.readline()) != b"":
-            text = line.decode(errors="replace").rstrip("\n")
-            if text == self.marker:
-                writer.join()
-                return "\n".join(lines)
-            lines.append(text)
+        deadline.start()
+        lines, ended = [], None
+        try:
+            while (line := stream.readline()) != b"":
+                text = line.decode(errors="replace").rstrip("\n")
+                if text.startswith(self.marker + "\t"):
+                    ended = text.endswith("\tt")
+                    break
+                lines.append(text)
+        except BaseException:
+            self._end(stream, writer)
+            raise
+        finally:
+            deadline.cancel()
+        if ended:
+            writer.join(timeout=10)
+            self.seen = len(stream.errors())
+            return "\n".join(lines)
+        if ended is False:
+            self._end(stream, writer)
+            raise RemoteError(f"{self.host}: a script did not end (an unbalanced parenthesis?): rolled back")
+        # psql ended: stopped on an error (its message on stderr), or killed at the deadline
         self.stream = None
         stream.close()
-        raise RemoteError(f"{self.host}: psql failed:\n{stream.errors()[seen:].strip()}")
+        writer.join(timeout=10)
+        why = stream.errors()[self.seen:].strip() or f"no answer in {self.SCRIPT_SECONDS} s or it ended{stream.status()}"
+        raise RemoteError(f"{self.host}: psql failed:\n{why}")
+
+    def _end(self, stream: Stream, writer: threading.Thread) -> None:
+        """This psql is done with (its transaction, if any, rolls back as it ends); the next script starts one."""
+        self.stream = None
+        with contextlib.suppress(OSError):
+            stream.kill()
+        writer.join(timeout=10)
+        stream.close()
 
     @staticmethod
     def _write(stream: Stream, data: bytes) -> None:
-        with contextlib.suppress(OSError, EOFError):  # (psql stopped on an error: the reader reports it)
+        with contextlib.suppress(OSError, EOFError, ValueError, RuntimeError):  # (psql ended: the reader reports it)
             stream.write(data)

@@ -59,11 +59,13 @@ class RemoteHost:
                                        stderr=subprocess.PIPE)
             return Stream(process.stdin, process.stdout, process.stderr, process.poll, process.wait, process.kill)
         if isinstance(connector, SSHConnector) and getattr(connector, "client", None) is not None:
-            # As `run` does: the command as the connection's user (the lab's and a deploy's: root).
-            stdin, stdout, stderr = connector.client.exec_command(f"sh -c {shlex.quote(command)}")
-            channel = stdout.channel
-            return Stream(stdin, stdout, stderr, lambda: channel.exit_status if channel.exit_status_ready() else None,
-                          lambda timeout: channel.recv_exit_status(), channel.close)
+            # As `run` does: the command as the connection's user (the lab's and a deploy's: root). Binary files:
+            # paramiko's text ones decode each line as strict UTF-8.
+            channel = connector.client.get_transport().open_session()
+            channel.exec_command(f"sh -c {shlex.quote(command)}")
+            return Stream(channel.makefile_stdin("wb"), channel.makefile("rb"), channel.makefile_stderr("rb"),
+                          lambda: channel.exit_status if channel.exit_status_ready() else None,
+                          lambda timeout: channel.status_event.wait(timeout), channel.close)
         return None
 
 
@@ -99,13 +101,22 @@ class Stream:
             self._drain.join(timeout=5)
         return b"".join(self._errors).decode(errors="replace")
 
+    def status(self) -> str:
+        """How the command ended, for an error message ("" while it runs)."""
+        code = self.poll()
+        return "" if code is None else f" (exit status {code})"
+
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        """End the command: its stdin closed (a psql ends there), killed if it has not ended 10 s later."""
+        with contextlib.suppress(OSError, ValueError, RuntimeError):  # (a writer still busy on it under gevent)
             self.stdin.close()
         try:
             self.wait(10)
-        except Exception:  # (still running after 10 s: a psql that does not read its stdin's end)
-            self.kill()
+        except Exception:  # noqa: BLE001 (still running: a psql that does not read its stdin's end)
+            pass
+        if self.poll() is None:
+            with contextlib.suppress(OSError):
+                self.kill()
 
 
 def connect(site: Site, names: list[str]) -> dict[str, RemoteHost]:

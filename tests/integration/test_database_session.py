@@ -66,3 +66,28 @@ def test_a_long_script_with_a_long_answer_before_its_end_does_not_block_the_pipe
     padding = "-- " + "p" * 400_000 + "\n"
     rows = database.run(f"SELECT repeat('x', 300000);\n{padding}SELECT 2")
     assert [len(row[0]) for row in rows] == [300_000, 1]
+
+
+def test_a_script_left_open_is_rolled_back_and_reported_not_taken_for_done(database, monkeypatch):
+    """An unbalanced parenthesis would leave the COMMIT unsent, an unclosed quote would swallow the end marker:
+    neither may pass for a committed script, nor cost the next one."""
+    table = f"session_open_{secrets.token_hex(4)}"
+    database.run(f"CREATE TABLE {table} (x int)")
+    try:
+        with pytest.raises(RemoteError, match="did not end"):
+            database.run(f"INSERT INTO {table} VALUES (1); SELECT (1")
+        monkeypatch.setattr(PsqlSession, "SCRIPT_SECONDS", 3)
+        with pytest.raises(RemoteError, match="no answer in 3 s"):
+            database.run(f"INSERT INTO {table} VALUES (2); SELECT 'unclosed")
+        assert database.run(f"SELECT count(*) FROM {table}") == [["0"]]
+    finally:
+        database.run(f"DROP TABLE {table}")
+
+
+def test_nothing_a_script_sets_outlives_it_and_an_early_error_in_a_long_script_is_reported(database):
+    database.run("SET search_path = nowhere; CREATE TEMP TABLE session_temp (x int)")
+    assert database.run("SHOW search_path") == [['"$user", public']]
+    database.run("CREATE TEMP TABLE session_temp (x int)")  # (the first one ended with its script)
+    with pytest.raises(RemoteError, match="division by zero"):
+        database.run("SELECT 1/0; -- " + "p" * 4_000_000)
+    assert database.run("SELECT 7") == [["7"]]

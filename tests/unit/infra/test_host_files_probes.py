@@ -25,3 +25,11 @@ def test_each_probe_answers_on_its_own_line_after_the_files(monkeypatch, tmp_pat
                        probes=(many_lines, silent, failing, "echo 'a b'"))
     assert wanted.sha1(str(tmp_path / "a.conf")) and wanted.sha1(str(tmp_path / "missing.conf")) is None
     assert wanted.probes == {many_lines: "one two", silent: "", failing: "partial", "echo 'a b'": "a b"}
+
+
+def test_a_probe_printing_a_backslash_sequence_keeps_its_line(monkeypatch):
+    """dash's echo would turn a probe's `\\n` into a line break and shift every later answer by one."""
+    monkeypatch.setattr(host_files, "host", LocalHost())
+    backslashes = r"printf '%s' 'a\nb\c'"
+    wanted = HostFiles(probes=(backslashes, "echo after"))
+    assert wanted.probes == {backslashes: r"a\nb\c", "echo after": "after"}
