@@ -47,17 +47,17 @@ class Database:
         return (f"runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
                 f"-d {self.deployment.database.name}")
 
-    def _session(self) -> PsqlSession | None:
+    def _session(self) -> PsqlPool | None:
         """One psql kept open on the database host for this process (a command's dozen statements cost one
         process start on the host, not one each), when the host's connector can keep one open."""
         key = ("psql", self.deployment.database.name)
         with _STARTING:
             return self._start(key)
 
-    def _start(self, key: tuple[str, str]) -> PsqlSession | None:
+    def _start(self, key: tuple[str, str]) -> PsqlPool | None:
         if key not in self.host.sessions:
             stream = self.host.stream(self._psql())
-            self.host.sessions[key] = None if stream is None else PsqlSession(
+            self.host.sessions[key] = None if stream is None else PsqlPool(
                 self.host.name, lambda first=[stream]: first.pop() if first else self.host.stream(self._psql()))
         return self.host.sessions[key]
 
@@ -87,12 +87,32 @@ class DatabaseUnavailable(RemoteError):
 
 
 
+class PsqlPool:
+    """The psql sessions of one database host in this process: a script takes an idle one, or starts another when
+    all are busy (two threads at once each get their own, as each got its own psql before)."""
+
+    def __init__(self, host: str, start: Callable[[], Stream]):
+        self.host, self.start = host, start
+        self.idle: list[PsqlSession] = []
+        self.lock = threading.Lock()
+
+    def run(self, script: str) -> str:
+        with self.lock:
+            session = self.idle.pop() if self.idle else PsqlSession(self.host, self.start)
+        try:
+            return session.run(script)
+        finally:
+            with self.lock:
+                self.idle.append(session)
+
+
 class PsqlSession:
     """psql reading scripts from its stdin: each script runs in its own transaction (as `--single-transaction`
     would), then the session is reset (DISCARD ALL: no setting, temporary table or lock outlives its script).
     Its output ends at a marker the server returns after the COMMIT, with whether the COMMIT ran (a script left
     open, an unbalanced parenthesis, would leave it unsent). On an error psql stops (ON_ERROR_STOP): the
-    transaction is rolled back and the error raised; the next script starts another psql. A script with no
+    transaction is rolled back and the error raised; the next script starts another psql, as does a script that
+    finds its psql's connection lost while it waited (a query without side effects asks first). A script with no
     answer in SCRIPT_SECONDS (an unclosed quote swallows the marker) ends its psql: rolled back, and an error."""
 
     SCRIPT_SECONDS = 600
@@ -109,6 +129,10 @@ class PsqlSession:
             return self._run(script)
 
     def _run(self, script: str) -> str:
+        if self.stream is not None and not self._alive(self.stream):
+            # Its connection was lost while it waited (PostgreSQL restarted, a failover): nothing of this
+            # script has run yet, so it goes to a new psql.
+            self._end(self.stream, None)
         if self.stream is None:
             self.stream, self.seen = self.start(), 0
         stream = self.stream
@@ -150,12 +174,25 @@ class PsqlSession:
         why = stream.errors()[self.seen:].strip() or f"no answer in {self.SCRIPT_SECONDS} s or it ended{stream.status()}"
         raise RemoteError(f"{self.host}: psql failed:\n{why}")
 
-    def _end(self, stream: Stream, writer: threading.Thread) -> None:
+    def _alive(self, stream: Stream) -> bool:
+        """Whether this psql still answers a query (one round trip, without side effects)."""
+        ping = f"{self.marker}-ping"
+        try:
+            stream.write(f"SELECT '{ping}';\n".encode())
+            while (line := stream.readline()) != b"":
+                if line.decode(errors="replace").rstrip("\n") == ping:
+                    return True
+        except (OSError, ValueError, RuntimeError, EOFError):
+            pass
+        return False
+
+    def _end(self, stream: Stream, writer: threading.Thread | None) -> None:
         """This psql is done with (its transaction, if any, rolls back as it ends); the next script starts one."""
         self.stream = None
         with contextlib.suppress(OSError):
             stream.kill()
-        writer.join(timeout=10)
+        if writer is not None:
+            writer.join(timeout=10)
         stream.close()
 
     @staticmethod

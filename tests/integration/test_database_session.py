@@ -5,6 +5,7 @@ the session's next scripts, rows with tabs and line breaks read as they were."""
 from __future__ import annotations
 
 import secrets
+import threading
 
 import pytest
 from pyinfra.api import Config, Inventory, State
@@ -12,7 +13,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from rtcstack.lab import Lab
 from rtcstack.roles.database import primary
-from rtcstack.runtime.database import Database, PsqlSession
+from rtcstack.runtime.database import Database, PsqlPool, PsqlSession
 from rtcstack.runtime.remote import RemoteError, RemoteHost, connect
 from rtcstack.site import Site
 from tests.conftest import PROJECT_ROOT
@@ -43,8 +44,9 @@ def database(request, lab_runner) -> Database:
 def test_scripts_share_one_psql_each_in_its_own_transaction_and_an_error_rolls_back_only_its_own(database):
     table = f"session_check_{secrets.token_hex(4)}"
     assert database.run(f"CREATE TABLE {table} (x text); INSERT INTO {table} VALUES ('kept'); SELECT 1") == [["1"]]
-    session = database._session()
-    assert isinstance(session, PsqlSession), "this connector keeps no psql open"
+    pool = database._session()
+    assert isinstance(pool, PsqlPool), "this connector keeps no psql open"
+    (session,) = pool.idle
     first = session.stream
     with pytest.raises(RemoteError, match="division by zero") as failed:
         database.run(f"INSERT INTO {table} VALUES ('lost'); SELECT 1/0")
@@ -91,3 +93,21 @@ def test_nothing_a_script_sets_outlives_it_and_an_early_error_in_a_long_script_i
     with pytest.raises(RemoteError, match="division by zero"):
         database.run("SELECT 1/0; -- " + "p" * 4_000_000)
     assert database.run("SELECT 7") == [["7"]]
+
+
+def test_two_threads_at_once_each_get_a_psql_and_one_waits_for_no_other(database):
+    """A test or a service may ask from two threads at once (one holding a lock while the other looks): each gets
+    its own psql, as each got its own process before; the idle ones are used again."""
+    holder = threading.Thread(target=database.run, args=("SELECT pg_sleep(2)",))
+    holder.start()
+    try:
+        seen = False
+        while holder.is_alive() and not seen:  # (until the holder's statement runs)
+            seen = database.run("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(2)%'"
+                                ) == [["1"]]
+        assert seen and holder.is_alive(), "the second thread's script waited for the first one's"
+    finally:
+        holder.join()
+    assert len(database._session().idle) == 2
+    backends = {database.run("SELECT pg_backend_pid()")[0][0] for _ in range(6)}
+    assert len(backends) <= 2
