@@ -44,7 +44,7 @@ class Database:
         return [line.split("\t") for line in out.splitlines() if line]
 
     def _psql(self) -> str:
-        return (f"runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
+        return (f"cd / && runuser -u postgres -- psql -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
                 f"-d {self.deployment.database.name}")
 
     def _session(self) -> PsqlPool | None:
@@ -144,7 +144,8 @@ class PsqlSession:
         # Written while the output is read: a long script whose early statements print more than a pipe holds
         # would otherwise stop psql writing, then reading, then this writing.
         writer = threading.Thread(target=self._write, args=(stream, data), daemon=True)
-        deadline = threading.Timer(self.SCRIPT_SECONDS, stream.kill)
+        expired = threading.Event()
+        deadline = threading.Timer(self.SCRIPT_SECONDS, lambda: (expired.set(), stream.kill()))
         writer.start()
         deadline.start()
         lines, ended = [], None
@@ -171,7 +172,9 @@ class PsqlSession:
         self.stream = None
         stream.close()
         writer.join(timeout=10)
-        why = stream.errors()[self.seen:].strip() or f"no answer in {self.SCRIPT_SECONDS} s or it ended{stream.status()}"
+        why = stream.errors()[self.seen:].strip() or f"it ended{stream.status()}"
+        if expired.is_set():
+            why = f"no answer in {self.SCRIPT_SECONDS} s: ended (rolled back)"
         raise RemoteError(f"{self.host}: psql failed:\n{why}")
 
     def _alive(self, stream: Stream) -> bool:
