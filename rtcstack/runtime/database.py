@@ -121,14 +121,10 @@ class PsqlSession:
         self.host, self.start = host, start
         self.stream: Stream | None = None
         self.marker = f"rtcstack-end-{uuid.uuid4().hex}"
-        self.lock = threading.Lock()  # (one script at a time: two threads or greenlets would interleave them)
         self.seen = 0  # what the stream's stderr held when its last script ended
 
     def run(self, script: str) -> str:
-        with self.lock:
-            return self._run(script)
-
-    def _run(self, script: str) -> str:
+        """One script; one caller at a time (PsqlPool lends a session to one script)."""
         if self.stream is not None and not self._alive(self.stream):
             # Its connection was lost while it waited (PostgreSQL restarted, a failover): nothing of this
             # script has run yet, so it goes to a new psql.
