@@ -23,10 +23,18 @@ class PostgresQuery(FactBase):
         return [line for line in output if line]
 
 
+#: What a deploy run works out once: State -> name -> its dict (gone with the run's State).
+_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-#: Each run's hosts' packages: State -> host name -> DebPackages' answer.
-_PACKAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def per_run(name: str) -> dict:
+    """A dict that lasts as long as this pyinfra run (its State), one per `name`: for what a deploy's code learns
+    or queues once per run although every role's code asks. Outside a run, a new empty dict each time (nothing is
+    kept)."""
+    current = ctx_state.get()
+    if current is None:
+        return {}
+    return _RUNS.setdefault(current, {}).setdefault(name, {})
 
 
 def installed_packages() -> dict:
@@ -34,10 +42,7 @@ def installed_packages() -> dict:
     time they are asked for, and every role's deploy asks (20 reads of `dpkg -l` on the six-host lab's no-op
     deploy, 0.4-0.9 s each). One read is the same answer: the deploy's code queues operations and runs none,
     so the host is still as it was when the first role read it."""
-    current = ctx_state.get()
-    if current is None:  # (outside a pyinfra run)
-        return host.get_fact(DebPackages)
-    run = _PACKAGES.setdefault(current, {})
+    run = per_run("installed packages")
     if host.name not in run:
         run[host.name] = host.get_fact(DebPackages)
     return run[host.name]

@@ -16,15 +16,13 @@ from pyinfra import host
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
-from .facts import installed_packages
+from .facts import installed_packages, per_run
 from .service import Service
 from .wheelhouse import HOST_VENV, HOST_WHEELS, build, code_digest, wheelhouse_digest
 
 PYTHON_PACKAGES = ("python3", "python3-venv")
 #: The digest of the wheelhouse the venv holds (written after a successful install).
 INSTALLED_RECORD = f"{HOST_VENV}/.installed-wheelhouse"
-#: Hosts whose install this deploy run has queued already (several services share one venv).
-_installing: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -81,8 +79,9 @@ def install_wheelhouse(wanted, extra: str = "service", wheels: str = HOST_WHEELS
     # upload (a sync compares every wheel: seconds), and the first service on a host installs for the others.
     house = build(extra)
     digest, record = f"{wheelhouse_digest(house)}\n", f"{venv}/.installed-wheelhouse"
-    if not wanted.holds(record, digest) and (host.name, digest) not in _installing:
-        _installing.add((host.name, digest))
+    queued = per_run("wheelhouse installs")  # (several services share one venv: the first one queues it)
+    if not wanted.holds(record, digest) and (host.name, venv, digest) not in queued:
+        queued[host.name, venv, digest] = True
         files.sync(name=f"Upload the {extra} wheelhouse (changed wheels only)", src=str(house), dest=wheels,
                    delete=True, mode="644", dir_mode="755")
         if not host.get_fact(File, path=f"{venv}/pyvenv.cfg"):  # (bin/python3 is a link)

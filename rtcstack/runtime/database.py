@@ -56,9 +56,8 @@ class Database:
 
     def _start(self, key: tuple[str, str]) -> PsqlPool | None:
         if key not in self.host.sessions:
-            stream = self.host.stream(self._psql())
-            self.host.sessions[key] = None if stream is None else PsqlPool(
-                self.host.name, lambda first=[stream]: first.pop() if first else self.host.stream(self._psql()))
+            self.host.sessions[key] = (PsqlPool(self.host.name, lambda: self.host.stream(self._psql()))
+                                       if self.host.can_stream() else None)
         return self.host.sessions[key]
 
     def query(self, statement) -> list[list[str]]:

@@ -45,20 +45,20 @@ class RemoteHost:
             raise RemoteError(f"{self.name}: `{shown}` failed:\n{errors}")
         return text
 
+    def can_stream(self) -> bool:
+        """Whether this host's connector can keep a command open (`stream`): a docker or SSH host, connected."""
+        return self._streaming() is not None
 
-    def stream(self, command: str) -> Stream | None:
+    def stream(self, command: str) -> Stream:
         """`command` started as root with its stdin and stdout kept open (a session taking many requests in one
-        process), or None when this host's connector cannot keep one open (then use `run`)."""
-        from pyinfra.connectors.docker import DockerConnector
-        from pyinfra.connectors.ssh import SSHConnector
-
-        connector = getattr(self._host, "connector", None)
-        if isinstance(connector, DockerConnector) and getattr(connector, "container_id", None):
+        process). Only where `can_stream()`; elsewhere use `run`."""
+        kind, connector = self._streaming() or (None, None)
+        if kind == "docker":
             process = subprocess.Popen([connector.docker_cmd, "exec", "-i", connector.container_id, "sh", "-c",
                                         command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE)
             return Stream(process.stdin, process.stdout, process.stderr, process.poll, process.wait, process.kill)
-        if isinstance(connector, SSHConnector) and getattr(connector, "client", None) is not None:
+        if kind == "ssh":
             # As `run` does: the command as the connection's user (the lab's and a deploy's: root). Binary files:
             # paramiko's text ones decode each line as strict UTF-8.
             channel = connector.client.get_transport().open_session()
@@ -66,6 +66,17 @@ class RemoteHost:
             return Stream(channel.makefile_stdin("wb"), channel.makefile("rb"), channel.makefile_stderr("rb"),
                           lambda: channel.exit_status if channel.exit_status_ready() else None,
                           lambda timeout: channel.status_event.wait(timeout), channel.close)
+        raise RemoteError(f"{self.name}: its connector cannot keep a command open; run it with `run`")
+
+    def _streaming(self) -> tuple[str, object] | None:
+        from pyinfra.connectors.docker import DockerConnector
+        from pyinfra.connectors.ssh import SSHConnector
+
+        connector = getattr(self._host, "connector", None)
+        if isinstance(connector, DockerConnector) and getattr(connector, "container_id", None):
+            return "docker", connector
+        if isinstance(connector, SSHConnector) and getattr(connector, "client", None) is not None:
+            return "ssh", connector
         return None
 
 

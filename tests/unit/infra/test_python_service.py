@@ -31,3 +31,36 @@ def test_a_service_starts_from_its_unit_files_factory_and_loads_nothing_of_the_d
     assert PythonService(role, declared.units[0], files).entry_modules == (entry,)
     loaded = closure(import_graph(checkout()), [entry])
     assert entry in loaded and not [name for name in loaded if name.startswith(DEPLOY_SIDE)]
+
+
+class Run:
+    """Stands for a pyinfra State (one deploy run)."""
+
+
+class Venv:
+    """The HostFiles that read the venv's record: it holds an older wheelhouse."""
+
+    def holds(self, path, content):
+        return False
+
+    def put(self, name, content, path):
+        return None
+
+
+def test_the_wheelhouse_is_queued_once_per_host_and_run_and_again_in_the_next_run(monkeypatch, tmp_path):
+    from pyinfra.context import ctx_state
+
+    from rtcstack.infra import python_service
+
+    uploads = []
+    monkeypatch.setattr(python_service, "installed_packages", lambda: {"python3": [], "python3-venv": []})
+    monkeypatch.setattr(python_service, "build", lambda extra: tmp_path)
+    monkeypatch.setattr(python_service, "wheelhouse_digest", lambda house: "d1")
+    monkeypatch.setattr(python_service.files, "sync", lambda **kwargs: uploads.append(python_service.host.name))
+    monkeypatch.setattr(python_service.server, "shell", lambda **kwargs: None)
+    for run in (Run(), Run()):
+        with ctx_state.use(run):
+            for name in ("@docker/web1", "@docker/web1", "@docker/media1", "@docker/web1"):  # (four services)
+                monkeypatch.setattr(python_service, "host", FakeHost(name=name))
+                python_service.install_wheelhouse(Venv())
+    assert uploads == ["@docker/web1", "@docker/media1"] * 2
