@@ -15,10 +15,6 @@ from ..site import Deployment, Site
 from .remote import RemoteError, RemoteHost, Stream, connect
 
 
-#: Held while a Database finds or opens its host's psql session (two threads at once would open two).
-_STARTING = threading.Lock()
-
-
 @dataclass
 class Database:
     """rtcstack's database on the deployment's database host, reached through the deploy's connector."""
@@ -49,15 +45,12 @@ class Database:
 
     def _session(self) -> PsqlPool | None:
         """One psql kept open on the database host for this process (a command's dozen statements cost one
-        process start on the host, not one each), when the host's connector can keep one open."""
+        process start on the host, not one each), when the host's connector can keep one open. (Two threads asking
+        at once may each make a pool: one is kept; a pool starts no psql until a script needs one.)"""
         key = ("psql", self.deployment.database.name)
-        with _STARTING:
-            return self._start(key)
-
-    def _start(self, key: tuple[str, str]) -> PsqlPool | None:
         if key not in self.host.sessions:
-            self.host.sessions[key] = (PsqlPool(self.host.name, lambda: self.host.stream(self._psql()))
-                                       if self.host.can_stream() else None)
+            self.host.sessions.setdefault(key, PsqlPool(self.host.name, lambda: self.host.stream(self._psql()))
+                                          if self.host.can_stream() else None)
         return self.host.sessions[key]
 
     def query(self, statement) -> list[list[str]]:
