@@ -2,14 +2,16 @@
 file names."""
 
 import pytest
+from pyinfra.context import ctx_state
 
-from rtcstack.infra import host_files, service
+from rtcstack.infra import host_files, python_service, service
 from rtcstack.infra.imports import closure, import_graph
 from rtcstack.infra.python_service import PythonService
 from rtcstack.roles import REGISTRY
 from rtcstack.site import load
 from rtcstack.templating import ConfigFile
 from tests.unit.infra.test_imports import checkout
+from tests.unit.infra.test_installed_packages import Run
 from tests.unit.infra.test_service import FakeHost
 from tests.unit.test_templates import FAKE_SECRETS
 
@@ -33,10 +35,6 @@ def test_a_service_starts_from_its_unit_files_factory_and_loads_nothing_of_the_d
     assert entry in loaded and not [name for name in loaded if name.startswith(DEPLOY_SIDE)]
 
 
-class Run:
-    """Stands for a pyinfra State (one deploy run)."""
-
-
 class Venv:
     """The HostFiles that read the venv's record: it holds an older wheelhouse."""
 
@@ -48,10 +46,6 @@ class Venv:
 
 
 def test_the_wheelhouse_is_queued_once_per_host_and_run_and_again_in_the_next_run(monkeypatch, tmp_path):
-    from pyinfra.context import ctx_state
-
-    from rtcstack.infra import python_service
-
     uploads = []
     monkeypatch.setattr(python_service, "installed_packages", lambda: {"python3": [], "python3-venv": []})
     monkeypatch.setattr(python_service, "build", lambda extra: tmp_path)
