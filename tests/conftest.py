@@ -53,10 +53,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    """A copy of inventories/ and group_data/ (no secrets) in a temporary project directory."""
+    """A copy of inventories/ and group_data/ (no secrets, no lab keys: a lab coming up beside the tests rewrites
+    them) in a temporary project directory."""
     for folder in ("inventories", "group_data"):
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder,
-                        ignore=shutil.ignore_patterns("*.secrets", "*.pki", "__pycache__"))
+                        ignore=shutil.ignore_patterns("*.secrets", "*.pki", "*.ssh", "__pycache__"))
     return tmp_path
 
 
