@@ -30,3 +30,30 @@ def test_the_speed_checks_time_real_work():
     from benchmarks._report import speed_check
 
     assert 0.01 < speed_check() < 30
+
+
+def test_one_run_of_the_benchmarks_ends_with_the_no_op_deploy_of_the_lab_it_measured(monkeypatch):
+    """`python -m benchmarks` prints every performance target in one run (issue 21): each load benchmark against the
+    inventory given, then the warm no-op re-deploy of the same lab (no cold bring-up: it would tear the lab down);
+    a failing benchmark does not stop the others, and its exit status is the run's."""
+    import sys
+    from pathlib import Path
+
+    import benchmarks.__main__ as suite
+
+    commands = []
+
+    def run(command, cwd):
+        commands.append(command)
+        return type("Done", (), {"returncode": 3 if command[1].endswith("turn_relay.py") else 0})()
+
+    monkeypatch.setattr(suite.subprocess, "run", run)
+    monkeypatch.setattr(sys, "argv", ["python -m benchmarks", "inventories/mine.py"])
+    assert suite.main() == 3
+    assert [Path(c[1]).stem for c in commands] == list(suite.BENCHMARKS)
+    assert all(Path(c[1]).is_file() and c[2] == "inventories/mine.py" for c in commands)
+    assert commands[-1][1].endswith("deploy_speed.py") and "--warm" in commands[-1]
+    monkeypatch.setattr(sys, "argv", ["python -m benchmarks", "--only", "deploy_speed"])
+    commands.clear()
+    assert suite.main() == 0 and len(commands) == 1 and commands[0][2:] == ["inventories/lab.py", "--warm",
+                                                                            "--reference", "none"]
