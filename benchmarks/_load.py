@@ -60,10 +60,15 @@ class Lab:
     def on_registrar(self, command: str) -> str:
         return self.on_host(self.registrar.name, command)
 
+    def dialog_states(self) -> dict[str, int]:
+        """Kamailio's dialogs on the (first) registrar by state (`dlg.stats_active`: starting, connecting, answering,
+        ongoing, and all of them); empty if it did not say."""
+        return {name: int(count) for name, count in
+                re.findall(r"(\w+):\s*(\d+)", self.on_registrar("kamcmd dlg.stats_active"))}
+
     def active_dialogs(self) -> int | None:
         """Dialogs Kamailio holds on the (first) registrar, or None if it did not say."""
-        found = re.search(r"all:\s*(\d+)", self.on_registrar("kamcmd dlg.stats_active"))
-        return int(found.group(1)) if found else None
+        return self.dialog_states().get("all")
 
     def on_host(self, name: str, command: str) -> str:
         from rtcstack.runtime.remote import connect

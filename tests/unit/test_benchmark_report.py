@@ -57,3 +57,13 @@ def test_one_run_of_the_benchmarks_ends_with_the_no_op_deploy_of_the_lab_it_meas
     commands.clear()
     assert suite.main() == 0 and len(commands) == 1 and commands[0][2:] == ["inventories/lab.py", "--warm",
                                                                             "--reference", "none"]
+
+
+def test_a_missed_registrar_target_names_what_bounds_it():
+    """Issue 21: a target missed is reported as missed with what limits it. The lab's deployed call ladder stops at its
+    rate cap (an operator's setting), the uncapped ladder and REGISTER at the hosts' CPU."""
+    from benchmarks.kamailio_reference import UNCAPPED, limit
+
+    assert "rate cap of 480/s" in limit("deployed", "call", "480")
+    assert "CPU per call" in limit(UNCAPPED, "call", "480") and "CPU per call" in limit("deployed", "call", None)
+    assert "CPU per registration" in limit("deployed", "register", "480")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from queue import Empty, SimpleQueue
+import queue as queues
 
 from ..rtp import RtpStream
 from . import digest
@@ -174,7 +174,7 @@ class UserAgent:
     def send(self, message: SipMessage, target: tuple[str, int] | None = None) -> None:
         self.transport.send(message.encode(), target)
 
-    def responses_to(self, branch: str) -> SimpleQueue:
+    def responses_to(self, branch: str) -> queues.SimpleQueue:
         """Where the responses to a request sent by hand (`send()`) with this Via branch go, every one of them."""
         waiting = _Waiting("", quiet=False)
         self._waiting[branch] = waiting
@@ -249,7 +249,7 @@ class UserAgent:
                     wait = min(wait, 0.05)
                 try:
                     reply = queue.get(timeout=max(wait, 0.0))
-                except Empty:
+                except queues.Empty:
                     continue
                 if reply.cseq[1] != method:  # the answer to our CANCEL
                     continue
@@ -502,7 +502,10 @@ class _Waiting:
 
     def __init__(self, method: str, quiet: bool):
         self.method, self.quiet, self.provisional = method, quiet, False
-        self.queue: SimpleQueue = SimpleQueue()
+        # Looked up now, not at import: in a process that gevent patches after importing this module (pyinfra's CLI
+        # package patches on import, so loading a site does), the C SimpleQueue would block the whole process while
+        # the reader, a greenlet then, waits to put the answer in it: every request timed out.
+        self.queue: queues.SimpleQueue = queues.SimpleQueue()
 
 
 class _NoMedia:

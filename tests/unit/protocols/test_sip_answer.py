@@ -72,3 +72,37 @@ def test_the_callee_stops_its_media_when_the_bye_comes():
         sent = stream.sent
         time.sleep(0.2)
         assert stream.sent == sent, "the callee kept sending after the BYE"
+
+
+#: A registrar on loopback answering one OPTIONS, and an agent imported before gevent patches the process, as a
+#: benchmark imports it before it loads its site (pyinfra's CLI package patches on import).
+PATCHED_AFTER_IMPORT = r"""
+import socket, threading
+from rtcstack.protocols.sip.agent import UserAgent
+from rtcstack.protocols.sip.message import parse, response_to
+from gevent import monkey
+monkey.patch_all()
+
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("127.0.0.1", 0))
+
+def answer():
+    data, source = server.recvfrom(65535)
+    server.sendto(response_to(parse(data), 200, "OK").encode(), source)
+
+threading.Thread(target=answer, daemon=True).start()
+with UserAgent("127.0.0.1", server.getsockname()[1], "test", "u", "p", local_address="127.0.0.1") as agent:
+    reply = agent.options(timeout=3)
+    print(reply.status if reply else "no answer")
+"""
+
+
+def test_an_agent_imported_before_gevent_patches_the_process_still_gets_its_answers():
+    """voicemail_sessions imported the agent, then loaded its site: gevent made the reader a greenlet while the
+    transaction waited on the C SimpleQueue bound at import, which never yields: every request of every caller timed
+    out (2026-12-07, 10 of 10 and 25 of 25 calls '408 No answer (timeout)')."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PATCHED_AFTER_IMPORT], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "200", done.stdout + done.stderr
