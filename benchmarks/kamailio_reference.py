@@ -285,7 +285,6 @@ def main() -> None:
                          f"nft insert rule inet rtcstack input udp dport {port} accept comment rtcstack-benchmark")
     table, figures, left, costs, overload = [], {}, 0, [], []
     cap = next(iter(re.findall(r'pl_check\("calls", "TAILDROP", ([0-9]+)\)', deployed_cfg)), None)
-    capped = cap is not None
     hosts = [lab.registrar.name] + [lab.deployment.hosts_with(role)[0].name for role in ("database", "media")]
 
     statements, breakdown = Statements(lab), []
@@ -332,7 +331,7 @@ def main() -> None:
                     left = max(left, drain_dialogs(lab))
                 cost(label, "call", "call_signalling", call_rows, COST_RATES["call"], port, "-l", "250")
             table += [[label, "call", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)] for rate, r in runs]
-            if label == "deployed" and capped:
+            if label == "deployed" and cap is not None:
                 with rate_cap_lifted(lab), sipp_callee(lab, callee, port):
                     figures[(UNCAPPED, "call")], runs = sipp_ladder(
                         lab, "call_signalling", call_rows, [100, 200, 400, 800, 1600, 3200], args.seconds,

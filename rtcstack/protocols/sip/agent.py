@@ -10,13 +10,13 @@ One receive thread per agent: under Locust, gevent makes it a greenlet.
 
 from __future__ import annotations
 
+import queue as queues
 import random
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import queue as queues
 
 from ..rtp import RtpStream
 from . import digest
