@@ -43,3 +43,71 @@ def authorization(challenge: dict[str, str], method: str, uri: str, username: st
     if "opaque" in challenge:
         fields.append(f'opaque="{challenge["opaque"]}"')
     return "Digest " + ", ".join(fields)
+
+
+#: A challenge's nonce and where it sits (the rest of a registrar's challenges is the same from one to the next).
+_NONCE = re.compile(r'(?<![\w-])nonce[ \t]*=[ \t]*"([^"]*)"', re.IGNORECASE)
+
+
+class Form:
+    """What a challenge asks, less its nonce: answered for any nonce with what does not depend on it computed once
+    (the algorithm's hash, H(method:uri), the fields around the response). `answer()` gives what `authorization()`
+    gives for the same challenge, character for character."""
+
+    __slots__ = ("realm", "algorithm", "uri", "ha2", "qop_auth", "opaque", "_hash")
+
+    def __init__(self, challenge: dict[str, str], method: str, uri: str):
+        self.realm, self.uri = challenge["realm"], uri
+        self.algorithm = challenge.get("algorithm", "MD5").upper()
+        self._hash = ALGORITHMS[self.algorithm]
+        self.ha2 = self.hash(f"{method}:{uri}")
+        self.qop_auth = "auth" in [q.strip() for q in challenge.get("qop", "").split(",")]
+        self.opaque = f', opaque="{challenge["opaque"]}"' if "opaque" in challenge else ""
+
+    def hash(self, text: str) -> str:
+        return hashlib.new(self._hash, text.encode()).hexdigest()
+
+    def ha1(self, username: str, password: str) -> str:
+        return self.hash(f"{username}:{self.realm}:{password}")
+
+    def answer(self, nonce: str, username: str, ha1: str, cnonce: str, nc: int = 1) -> str:
+        head = (f'Digest username="{username}", realm="{self.realm}", nonce="{nonce}", uri="{self.uri}", '
+                f"algorithm={self.algorithm}, ")
+        if self.qop_auth:
+            count = f"{nc:08x}"
+            response = self.hash(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{self.ha2}")
+            return f'{head}response="{response}", qop=auth, nc={count}, cnonce="{cnonce}"{self.opaque}'
+        return f'{head}response="{self.hash(f"{ha1}:{nonce}:{self.ha2}")}"{self.opaque}'
+
+
+class Forms:
+    """The challenges one client answers for `method` and `uri`, each parsed once per form: a registrar challenges
+    every REGISTER with a fresh nonce and nothing else new, so the next challenge costs a search for its nonce and
+    a dictionary lookup, not a parse."""
+
+    #: Forms kept at most (a registrar has one or two: MD5 and SHA-256, or a stale one).
+    KEPT = 16
+
+    def __init__(self, method: str, uri: str):
+        self.method, self.uri = method, uri
+        self._forms: dict[str, Form] = {}
+
+    def read(self, header: str) -> tuple[Form, str] | None:
+        """The form and nonce of a WWW-/Proxy-Authenticate value; None for one this client cannot answer (not
+        digest, no realm or nonce, an unknown algorithm)."""
+        found = _NONCE.search(header)
+        shape = header[:found.start(1)] + header[found.end(1):] if found else None
+        form = self._forms.get(shape) if shape is not None else None
+        if form is not None:
+            return form, found.group(1)
+        try:
+            challenge = parse_challenge(header)
+        except ValueError:
+            return None
+        if "realm" not in challenge or "nonce" not in challenge or \
+                challenge.get("algorithm", "MD5").upper() not in ALGORITHMS:
+            return None
+        form = Form(challenge, self.method, self.uri)
+        if shape is not None and len(self._forms) < self.KEPT:
+            self._forms[shape] = form
+        return form, challenge["nonce"]

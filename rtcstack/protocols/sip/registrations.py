@@ -60,16 +60,18 @@ class Outcome:
     error: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Phone:
     username: str
     password: str
     call_id: str
     cseq: int = field(default_factory=lambda: secrets.randbelow(10000) + 1)
     ha1: dict[tuple[str, str], str] = field(default_factory=dict)
+    aor: str = ""
+    headers: str = ""  # what every REGISTER of this phone says after its From tag, up to its CSeq
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     phone: _Phone
     started: float  # this request's first sending (monotonic seconds)
@@ -98,12 +100,17 @@ class Registrations:
         self.port = self.sock.getsockname()[1]
         tag = secrets.token_hex(4)
         self.phones = [_Phone(u, p, f"reg-{u}-{tag}@{self.address}") for u, p in accounts]
+        for phone in self.phones:
+            phone.aor = f"sip:{phone.username}@{domain}"
+            phone.headers = (f"\r\nTo: <{phone.aor}>\r\nCall-ID: {phone.call_id}\r\n"
+                             f"Contact: <sip:{phone.username}@{self.address}:{self.port}>\r\nExpires: {expires}\r\n")
         self._branch_prefix = f"z9hG4bK{secrets.token_hex(4)}."
         self._branches = itertools.count(1)
         self._pending: dict[bytes, _Pending] = {}
         self._next_resend = 0.0  # no transaction is due before this (monotonic seconds)
         self.uri = f"sip:{domain}"
-        self._via = f"Via: SIP/2.0/UDP {self.address}:{self.port};rport;branch="
+        self._forms = digest.Forms("REGISTER", self.uri)
+        self._start = f"REGISTER {self.uri} SIP/2.0\r\nVia: SIP/2.0/UDP {self.address}:{self.port};rport;branch="
 
     def close(self) -> None:
         self.sock.close()
@@ -190,10 +197,7 @@ class Registrations:
         phone.cseq += 1
         tag = tag or f"{_RANDOM.getrandbits(32):08x}"
         branch = f"{self._branch_prefix}{next(self._branches)}"
-        aor = f"sip:{phone.username}@{self.domain}"
-        headers = (f"From: <{aor}>;tag={tag}\r\nTo: <{aor}>\r\nCall-ID: {phone.call_id}\r\n"
-                   f"Contact: <sip:{phone.username}@{self.address}:{self.port}>\r\nExpires: {self.expires}\r\n")
-        data = (f"REGISTER {self.uri} SIP/2.0\r\n{self._via}{branch}\r\nMax-Forwards: 70\r\n{headers}"
+        data = (f"{self._start}{branch}\r\nMax-Forwards: 70\r\nFrom: <{phone.aor}>;tag={tag}{phone.headers}"
                 f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
         self._pending[branch.encode()] = _Pending(phone, now, data, tag, answered, T1, now + T1, spent)
         self._next_resend = min(self._next_resend, now + T1)
@@ -234,18 +238,15 @@ class Registrations:
         done(Outcome(phone.username, pending.ms(received), f"REGISTER: {status} {reason}".strip()))
 
     def _authorization(self, phone: _Phone, header: str) -> str | None:
-        try:
-            challenge = digest.parse_challenge(header)
-        except ValueError:
+        read = self._forms.read(header)  # (parsed once per form of challenge: only the nonce changes)
+        if read is None:
             return None
-        if "realm" not in challenge or "nonce" not in challenge or \
-                challenge.get("algorithm", "MD5").upper() not in digest.ALGORITHMS:
-            return None
-        key = (challenge["realm"], challenge.get("algorithm", "MD5").upper())
-        if key not in phone.ha1:
-            phone.ha1[key] = digest.ha1(challenge, phone.username, phone.password)
-        return digest.authorization(challenge, "REGISTER", self.uri, phone.username, phone.password,
-                                    cnonce=f"{_RANDOM.getrandbits(64):016x}", known_ha1=phone.ha1[key])
+        form, nonce = read
+        key = (form.realm, form.algorithm)
+        ha1 = phone.ha1.get(key)
+        if ha1 is None:
+            ha1 = phone.ha1[key] = form.ha1(phone.username, phone.password)
+        return form.answer(nonce, phone.username, ha1, cnonce=f"{_RANDOM.getrandbits(64):016x}")
 
     # --- what the registrar sends -----------------------------------------------------------------------
 

@@ -31,3 +31,36 @@ def test_digest_answers_the_rfc_7616_examples(algorithm, response):
     answer = digest.authorization(challenge, "GET", "/dir/index.html", "Mufasa", "Circle of Life",
                                   cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
     assert f'response="{response}"' in answer and f"algorithm={algorithm}" in answer
+
+
+@pytest.mark.parametrize("header", [
+    'Digest realm="lab.test", nonce="n1", qop="auth", algorithm=MD5',
+    'Digest realm="lab.test", nonce="n1", qop="auth,auth-int", algorithm=SHA-256, opaque="op"',
+    'Digest realm="lab.test", nonce="n1"',
+    'Digest realm="lab.test",nonce="n1",opaque="o",stale=true',
+    'digest algorithm=md5, realm="lab.test", nonce="n1", qop=auth',
+])
+def test_a_kept_form_answers_each_new_nonce_as_a_full_parse_would(header):
+    """Forms parses a challenge once per form; the next one, a new nonce in the same form, is answered from it,
+    character for character as authorization() answers it parsed whole."""
+    forms = digest.Forms("REGISTER", "sip:lab.test")
+    for nonce in ("n1", "fresh-2", "ZmFzdA=="):
+        text = header.replace('"n1"', f'"{nonce}"')
+        form, read = forms.read(text)
+        assert read == nonce
+        challenge = digest.parse_challenge(text)
+        ha1 = digest.ha1(challenge, "alice", "secret")
+        assert form.ha1("alice", "secret") == ha1
+        assert form.answer(nonce, "alice", ha1, cnonce="c0ffee") == digest.authorization(
+            challenge, "REGISTER", "sip:lab.test", "alice", "secret", cnonce="c0ffee")
+    assert len(forms._forms) == 1
+
+
+def test_a_challenge_no_client_can_answer_reads_as_none():
+    forms = digest.Forms("REGISTER", "sip:lab.test")
+    assert forms.read('Basic realm="lab.test"') is None
+    assert forms.read('Digest realm="lab.test", nonce="n", algorithm=SHA-512-256') is None
+    assert forms.read('Digest nonce="n"') is None
+    # An unquoted nonce is read through the whole parse (no form is kept for it).
+    form, nonce = forms.read("Digest realm=lab.test, nonce=abc")
+    assert nonce == "abc" and form.realm == "lab.test" and not forms._forms
