@@ -26,23 +26,9 @@ def ha1(challenge: dict[str, str], username: str, password: str) -> str:
 def authorization(challenge: dict[str, str], method: str, uri: str, username: str, password: str,
                   nc: int = 1, cnonce: str | None = None, known_ha1: str | None = None) -> str:
     """The Authorization / Proxy-Authorization value answering a challenge (`known_ha1`: ha1() kept from before)."""
-    algorithm = challenge.get("algorithm", "MD5").upper()
-    h = lambda text: hashlib.new(ALGORITHMS[algorithm], text.encode()).hexdigest()  # noqa: E731
-    realm, nonce = challenge["realm"], challenge["nonce"]
-    ha1 = known_ha1 or h(f"{username}:{realm}:{password}")
-    ha2 = h(f"{method}:{uri}")
-    fields = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
-              f"algorithm={algorithm}"]
-    qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
-    if "auth" in qops:
-        cnonce, count = cnonce or secrets.token_hex(8), f"{nc:08x}"
-        response = h(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
-        fields += [f'response="{response}"', "qop=auth", f"nc={count}", f'cnonce="{cnonce}"']
-    else:
-        fields.append(f'response="{h(f"{ha1}:{nonce}:{ha2}")}"')
-    if "opaque" in challenge:
-        fields.append(f'opaque="{challenge["opaque"]}"')
-    return "Digest " + ", ".join(fields)
+    form = Form(challenge, method, uri)
+    return form.answer(challenge["nonce"], username, known_ha1 or form.ha1(username, password),
+                       cnonce or secrets.token_hex(8), nc)
 
 
 #: A challenge's nonce and where it sits (the rest of a registrar's challenges is the same from one to the next).
@@ -51,8 +37,7 @@ _NONCE = re.compile(r'(?<![\w-])nonce[ \t]*=[ \t]*"([^"]*)"', re.IGNORECASE)
 
 class Form:
     """What a challenge asks, less its nonce: answered for any nonce with what does not depend on it computed once
-    (the algorithm's hash, H(method:uri), the fields around the response). `answer()` gives what `authorization()`
-    gives for the same challenge, character for character."""
+    (the algorithm's hash, H(method:uri), the fields around the response); `authorization()` answers through it."""
 
     __slots__ = ("realm", "algorithm", "uri", "ha2", "qop_auth", "opaque", "_hash")
 

@@ -91,7 +91,7 @@ class Registrations:
 
     def __init__(self, server: tuple[str, int], domain: str, accounts: list[tuple[str, str]],
                  local_address: str | None = None, expires: int = 300, gather: float = GATHER_SECONDS):
-        self.server, self.domain, self.expires, self.gather = server, domain, expires, gather
+        self.server, self.gather = server, gather
         self.address = local_address or local_address_towards(*server)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
