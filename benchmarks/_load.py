@@ -84,14 +84,53 @@ class Lab:
         return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
 
 
-def command_line(doc: str, **options: int | tuple[int, str]) -> tuple[argparse.Namespace, Lab]:
-    """A load benchmark's command line: an optional INVENTORY (the lab by default) and integer --options, each
-    given as default or (default, help). Returns the arguments and the lab they name."""
+@contextmanager
+def cores_apart(lab: Lab) -> Iterator[str]:
+    """The lab's hosts on the first half of this machine's cores, the load generator (this process and everything
+    it starts: sipp, the answering sipp) on the rest, for a benchmark that measures the hosts: what they carry is
+    then theirs, not what a generator sharing their cores left them (an overload burst at 4x costs sipp as much CPU
+    as the calls it offers). Each host is a container of this machine's Docker engine named after it (the Docker
+    lab, or an SSH inventory of it); a host that is not, or a machine of one core, changes nothing. Yields the
+    placement, for the report; the containers and this process get their cores back on exit."""
+    from rtcstack.lab import engine
+
+    cores = sorted(os.sched_getaffinity(0))
+    names = {host.name for host in lab.deployment.hosts.values()}
+    try:
+        containers = [c for c in engine().containers.list() if c.name in names] if len(cores) > 1 else []
+    except Exception as exc:  # no engine: hosts elsewhere
+        print(f"  hosts and generator share this machine's cores (no Docker engine: {exc})", file=sys.stderr)
+        containers = []
+    if not containers:
+        yield "the hosts are not containers of this machine: none pinned"
+        return
+    hosts, generator = cores[:len(cores) // 2], cores[len(cores) // 2:]
+    listed = ",".join(map(str, hosts))
+    for container in containers:
+        container.update(cpuset_cpus=listed)
+    os.sched_setaffinity(0, generator)
+    try:
+        yield (f"cores apart: the hosts' containers ({', '.join(sorted(c.name for c in containers))}) on CPU "
+               f"{listed}, the generator (sipp and its answering sipp) on CPU {','.join(map(str, generator))}")
+    finally:
+        os.sched_setaffinity(0, cores)
+        for container in containers:
+            container.update(cpuset_cpus=",".join(map(str, cores)))
+
+
+def command_line(doc: str, **options: int | tuple[int | bool, str]) -> tuple[argparse.Namespace, Lab]:
+    """A load benchmark's command line: an optional INVENTORY (the lab by default) and --options, each given as
+    default or (default, help): an integer option, or a switch where the default is False. Returns the arguments
+    and the lab they name."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inventory", nargs="?", default="inventories/lab.py")
     for name, option in options.items():
         default, text = option if isinstance(option, tuple) else (option, None)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=default, help=text)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, dest=name, type=int, default=default, help=text)
     args = parser.parse_args()
     return args, Lab(args.inventory)
 

@@ -25,7 +25,13 @@ only (loadtests/sipp/call_signalling.xml, no hold) from one sipp to a second sip
 account (answer.xml), so the registrar is measured rather than a media peer. Through the deployed config every
 call still gets its rtpengine offer/answer/delete, dialog, limits and accounting.
 
-Usage: python benchmarks/kamailio_reference.py [INVENTORY] [--seconds 10]
+Placement: where the hosts are containers of this machine (the Docker lab), they run on the first half of its cores
+and the generator (sipp, and the sipp answering its calls) on the other half (`_load.cores_apart`). A generator on
+the hosts' cores takes more of them the more calls per second the config it drives completes, so it slowed the
+reference more than the deployed config and the ratios read higher than the configs' costs (2026-12-07, two cores:
+calls 0.60 shared, 0.41 apart). --shared-cores runs the placement of every run before, for a comparison.
+
+Usage: python benchmarks/kamailio_reference.py [INVENTORY] [--seconds 10] [--shared-cores]
 """
 
 from __future__ import annotations
@@ -35,11 +41,12 @@ import shlex
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import Lab, command_line, fmt, sipp, sipp_callee, sipp_ladder  # noqa: E402
+from benchmarks._load import (Lab, command_line, cores_apart, fmt, sipp, sipp_callee,  # noqa: E402
+                              sipp_ladder)
 from rtcstack.protocols.sip.sipp import authentication as sipp_auth  # noqa: E402
 from benchmarks._report import ratio as shown, report, speeds  # noqa: E402
 
@@ -275,7 +282,17 @@ def verdict(config: str, kind: str, against: str, ratio: float | None, cap: str 
 
 
 def main() -> None:
-    args, lab = command_line(__doc__, seconds=10)
+    args, lab = command_line(__doc__, seconds=10, shared_cores=(
+        False, "the hosts and the generator on the same cores, as every run before 2026-12-07 (the comparison)"))
+    placement = nullcontext("shared cores: the hosts and the generator on all of this machine's cores") \
+        if args.shared_cores else cores_apart(lab)
+    with placement as where:
+        print(f"  {where}", file=sys.stderr)
+        measure(args, lab, where)
+
+
+def measure(args, lab: Lab, where: str) -> None:
+    """Every ladder, the overload steps and the CPU runs, each table printed and appended to docs/benchmarks.md."""
     speed_at_start = speeds()
     deployed_cfg = lab.on_registrar("cat /etc/kamailio/kamailio.cfg")
     children = re.search(r"^children=(\d+)", deployed_cfg, re.M).group(1)
@@ -380,7 +397,7 @@ def main() -> None:
            "without a failure bounds the rate from below. Calls: at most 250 at once (-l 250), no hold; each of the "
            "deployed config's call steps starts once the dialogs a failed step left (answered, ACK lost) have ended. "
            f"Dialogs still active on the deployed registrar 120 s after its call ladder: {left}. "
-           f"At the start of the run: {speed_at_start} (the Machine line: at its end).")
+           f"At the start of the run: {speed_at_start} (the Machine line: at its end). Placement: {where}.")
     carried = figures.get((UNCAPPED, "call"), figures.get(("deployed", "call")))
     report(f"Overload: the deployed kamailio.cfg past its peak call rate, {args.inventory}",
            ["step", "rate asked", "successful", "failed", "goodput per second", "step's seconds", "target", "met",
@@ -393,12 +410,14 @@ def main() -> None:
            f"timers and end the step later, as failed (the step's seconds). Then, {RECOVERY_SECONDS} s after the "
            f"last burst, half the peak rate: every call must complete (back to full service). The last column, "
            f"no target: a burst's goodput as a share of what the hosts carry with no cap (the call ladder's row with "
-           f"no rate cap): how much of the hosts' capacity the inventory's admission cap keeps in a burst.")
+           f"no rate cap): how much of the hosts' capacity the inventory's admission cap keeps in a burst. "
+           f"Placement: {where}.")
     report(f"CPU per registration and per call, deployed kamailio.cfg vs the minimal ones, {args.inventory}",
            ["config", "per", "rate", "successful", "failed", *(f"{name} CPU (ms)" for name in hosts)], costs,
            "CPU time of each host (its container's cgroup in the Docker lab) over a fixed-rate sipp run that both "
            "configs handle, divided by the successful registrations or calls: where the deployed config's extra "
-           "work goes. The reference's rows for the database and media hosts are near zero by design.")
+           "work goes. The reference's rows for the database and media hosts are near zero by design. "
+           f"Placement: {where}.")
     for kind, rows, tables in breakdown:
         report(f"The database's statements per {kind}, deployed kamailio.cfg, {args.inventory}",
                ["statement", f"runs per {kind}", "execution µs", "planning µs", "rows"], rows,

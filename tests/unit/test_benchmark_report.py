@@ -50,7 +50,9 @@ def test_one_run_of_the_benchmarks_ends_with_the_no_op_deploy_of_the_lab_it_meas
     monkeypatch.setattr(suite.subprocess, "run", run)
     monkeypatch.setattr(sys, "argv", ["python -m benchmarks", "inventories/mine.py"])
     assert suite.main() == 3
-    assert [Path(c[1]).stem for c in commands] == list(suite.BENCHMARKS)
+    assert [(Path(c[1]).stem, tuple(c[3:])) for c in commands] == list(suite.BENCHMARKS.values())
+    assert commands.count([sys.executable, str(suite.HERE / "kamailio_reference.py"), "inventories/mine.py",
+                           "--shared-cores"]) == 1  # both placements in the one run
     assert all(Path(c[1]).is_file() and c[2] == "inventories/mine.py" for c in commands)
     assert commands[-1][1].endswith("deploy_speed.py") and "--warm" in commands[-1]
     monkeypatch.setattr(sys, "argv", ["python -m benchmarks", "--only", "deploy_speed"])

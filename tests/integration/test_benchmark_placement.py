@@ -1,0 +1,47 @@
+"""Where the Kamailio benchmark runs its hosts and its generator (benchmarks/_load.py `cores_apart`): the lab's
+containers on some of this machine's cores, the generator and what it starts on the others, each given back all of
+them afterwards."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from benchmarks._load import Lab, cores_apart
+
+pytestmark = pytest.mark.integration
+
+INVENTORY = "inventories/lab.py"
+
+
+def _allowed(text: str) -> set[int]:
+    """The CPUs of a Cpus_allowed_list line (`0-1`, `0,2`)."""
+    cores = set()
+    for part in re.search(r"Cpus_allowed_list:\s*(\S+)", text).group(1).split(","):
+        first, _, last = part.partition("-")
+        cores.update(range(int(first), int(last or first) + 1))
+    return cores
+
+
+def test_hosts_and_generator_get_cores_of_their_own_and_all_of_them_back(lab_runner):
+    lab_runner(INVENTORY)
+    cores = set(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("one core: nothing to set apart")
+    lab = Lab(INVENTORY)
+    hosts = [host.name for host in lab.deployment.hosts.values()]
+    status = "grep Cpus_allowed_list /proc/1/status"  # each container's systemd
+
+    with cores_apart(lab) as where:
+        generator = set(os.sched_getaffinity(0))
+        started = _allowed(subprocess.run(["grep", "Cpus_allowed_list", "/proc/self/status"], capture_output=True,
+                                          text=True, check=True).stdout)
+        placed = {name: _allowed(lab.on_host(name, status)) for name in hosts}
+    assert generator and started == generator, (generator, started)  # what the generator starts inherits its cores
+    for name, allowed in placed.items():
+        assert allowed and not allowed & generator and allowed | generator == cores, (name, allowed, generator)
+    assert "on CPU" in where and all(name in where for name in hosts), where
+
+    assert set(os.sched_getaffinity(0)) == cores
+    assert all(_allowed(lab.on_host(name, status)) == cores for name in hosts)
