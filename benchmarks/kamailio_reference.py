@@ -29,7 +29,7 @@ Placement: where the hosts are containers of this machine (the Docker lab), they
 and the generator (sipp, and the sipp answering its calls) on the other half (`_load.cores_apart`). A generator on
 the hosts' cores takes more of them the more calls per second the config it drives completes, so it slowed the
 reference more than the deployed config and the ratios read higher than the configs' costs (2026-12-07, two cores:
-calls 0.60 shared, 0.41 apart). --shared-cores runs the placement of every run before, for a comparison.
+calls 0.55-0.60 shared, 0.35-0.41 apart). --shared-cores runs the placement of every run before, for a comparison.
 
 Usage: python benchmarks/kamailio_reference.py [INVENTORY] [--seconds 10] [--shared-cores]
 """
