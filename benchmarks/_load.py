@@ -91,15 +91,16 @@ def cores_apart(lab: Lab) -> Iterator[str]:
     then theirs, not what a generator sharing their cores left them (an overload burst at 4x costs sipp as much CPU
     as the calls it offers). Each host is a container of this machine's Docker engine named after it (the Docker
     lab, or an SSH inventory of it); a host that is not, or a machine of one core, changes nothing. Yields the
-    placement, for the report; the containers and this process get their cores back on exit."""
-    from rtcstack.lab import engine
+    placement, for the report; the containers and this process get their cores back on exit (a run killed outright
+    leaves the containers on their half until the next run that sets cores apart)."""
+    from rtcstack.lab import LabError, engine
 
     cores = sorted(os.sched_getaffinity(0))
     names = {host.name for host in lab.deployment.hosts.values()}
     try:
         containers = [c for c in engine().containers.list() if c.name in names] if len(cores) > 1 else []
-    except Exception as exc:  # no engine: hosts elsewhere
-        print(f"  hosts and generator share this machine's cores (no Docker engine: {exc})", file=sys.stderr)
+    except LabError as exc:  # no engine here: the hosts are elsewhere
+        print(f"  {exc}", file=sys.stderr)
         containers = []
     if not containers:
         yield "the hosts are not containers of this machine: none pinned"
