@@ -91,8 +91,9 @@ def cores_apart(lab: Lab) -> Iterator[str]:
     then theirs, not what a generator sharing their cores left them (an overload burst at 4x costs sipp as much CPU
     as the calls it offers). Each host is a container of this machine's Docker engine named after it (the Docker
     lab, or an SSH inventory of it); a host that is not, or a machine of one core, changes nothing. Yields the
-    placement, for the report; the containers and this process get their cores back on exit (a run killed outright
-    leaves the containers on their half until the next run that sets cores apart)."""
+    placement, for the report; on exit each container gets back the cores it had (every core of the machine when it
+    had no set), and this process its own. A run killed outright leaves the containers on their half until `rtcstack lab
+    down` and `lab up` make them anew, or `docker update --cpuset-cpus` gives them back."""
     from rtcstack.lab import LabError, engine
 
     cores = sorted(os.sched_getaffinity(0))
@@ -107,6 +108,8 @@ def cores_apart(lab: Lab) -> Iterator[str]:
         return
     hosts, generator = cores[:len(cores) // 2], cores[len(cores) // 2:]
     listed = ",".join(map(str, hosts))
+    # (an empty set means no restriction; Docker's update reads an empty value as "unchanged", so it is spelt out)
+    had = {c.name: c.attrs["HostConfig"].get("CpusetCpus") or f"0-{os.cpu_count() - 1}" for c in containers}
     for container in containers:
         container.update(cpuset_cpus=listed)
     os.sched_setaffinity(0, generator)
@@ -116,7 +119,7 @@ def cores_apart(lab: Lab) -> Iterator[str]:
     finally:
         os.sched_setaffinity(0, cores)
         for container in containers:
-            container.update(cpuset_cpus=",".join(map(str, cores)))
+            container.update(cpuset_cpus=had[container.name])
 
 
 def command_line(doc: str, **options: int | tuple[int | bool, str]) -> tuple[argparse.Namespace, Lab]:
