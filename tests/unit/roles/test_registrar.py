@@ -227,7 +227,17 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
     assert '$var(acc_method) = "END";' in ended and "route(ACC_ROW);" in ended
     row = cfg[cfg.index("route[ACC_ROW] {"):cfg.index("route[ACC_TEXT] {")]
     values = re.findall(r"\$avp\(acc_v\) = ([^;]+); route\(ACC_TEXT\);", row)
-    assert len(values) == 12 + 8 + 6 and "sql.val" not in row  # an answer, a BYE (its tags either way), an end
+    # What a phone sends (tags, Call-ID, reasons, a BYE's From) is cut to 255 characters by route[ACC_TEXT]: an
+    # answer's 4, a BYE's 5 (its tags either way), an end's 3 (the dialog's tags and Call-ID).
+    assert len(values) == 4 + 7 + 3 and "sql.val" not in row
+    assert sorted(set(values)) == sorted({"$ft", "$tt", "$ci", "$rr", "$var(acc_reason)", "$fU", "$dlg(from_tag)",
+                                          "$dlg(to_tag)", "$dlg(callid)"})
+    # The rest is inlined, each as hex too: what route[CALL] checked (names, E.164) or the registrar's own.
+    inlined = re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", row)
+    assert sorted(field for field, _ in inlined) == sorted([
+        "rs", "fU", "avp(dialled)", "avp(destination)", "avp(customer)", "avp(account)", "avp(start)", "avp(price)",
+        "var(acc_code)", "var(reason)", "dlg(from_uri)"])
+    assert all(chain.endswith("{s.encode.hexa}") for _, chain in inlined), inlined
     text = cfg[cfg.index("route[ACC_TEXT] {"):cfg.index("route[ACC_FLUSH] {")]
     assert "$(var(acc_t){s.encode.hexa})" in text and "$(var(acc_t){s.substr,0,255})" in text
     flush = cfg[cfg.index("route[ACC_FLUSH] {"):cfg.index("route[ACC_WRITE] {")]
