@@ -82,13 +82,14 @@ def test_a_registrar_ratio_is_read_against_its_target_and_a_miss_names_what_boun
 
 def test_a_missed_calls_target_says_when_media_anchoring_alone_already_misses_it():
     """Issue 21: the bare config plus rtpengine offer, answer and delete (what R4 requires) is printed against the bare
-    one; when even that is under the calls/s target, the miss says no config keeping R4 meets it on those hosts."""
+    one; when even that is under the calls/s target, a miss says so beside what bounds it. (Not a ceiling: the
+    deployed config, which sheds past its peak, went past the media reference's figure on 2026-12-07.)"""
     from benchmarks.kamailio_reference import UNCAPPED, verdict
 
     assert verdict("reference+media", "call", "reference", 0.43, "480").startswith("no target: media anchoring alone")
     missed = verdict(UNCAPPED, "call", "reference", 0.36, "480", ceiling=0.43)
-    assert missed.startswith("target >= 0.5: MISSED") and "media anchoring alone reaches 0.43" in missed
-    assert "no config that keeps R4" in missed
+    assert missed.startswith("target >= 0.5: MISSED") and "CPU per call" in missed
+    assert "media anchoring alone (R4) reaches 0.43 of it" in missed
     # A media reference at or over the target bounds nothing: the miss is the routing logic's.
     assert "media anchoring" not in verdict(UNCAPPED, "call", "reference", 0.36, "480", ceiling=0.6)
     assert verdict(UNCAPPED, "call", "reference", 0.55, "480", ceiling=0.43) == "target >= 0.5: met"
