@@ -84,6 +84,10 @@ class Lab:
         return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
 
 
+#: What each container's cores were before `cores_apart` pinned them, while they are pinned (a run killed inside).
+PINNED = Path(tempfile.gettempdir()) / "rtcstack-cores-apart.json"
+
+
 @contextmanager
 def cores_apart(lab: Lab) -> Iterator[str]:
     """The lab's hosts on the first half of this machine's cores, the load generator (this process and everything
@@ -92,8 +96,9 @@ def cores_apart(lab: Lab) -> Iterator[str]:
     as the calls it offers). Each host is a container of this machine's Docker engine named after it (the Docker
     lab, or an SSH inventory of it); a host that is not, or a machine of one core, changes nothing. Yields the
     placement, for the report; on exit each container gets back the cores it had (every core of the machine when it
-    had no set), and this process its own. A run killed outright leaves the containers on their half until `rtcstack lab
-    down` and `lab up` make them anew, or `docker update --cpuset-cpus` gives them back."""
+    had no set), and this process its own. What each container had is written to PINNED first and removed once given
+    back: after a run killed outright, the containers stay on their half until the next run, which gives them back
+    what that file says they had, not the half it finds them on."""
     from rtcstack.lab import LabError, engine
 
     cores = sorted(os.sched_getaffinity(0))
@@ -110,6 +115,12 @@ def cores_apart(lab: Lab) -> Iterator[str]:
     listed = ",".join(map(str, hosts))
     # (an empty set means no restriction; Docker's update reads an empty value as "unchanged", so it is spelt out)
     had = {c.name: c.attrs["HostConfig"].get("CpusetCpus") or f"0-{os.cpu_count() - 1}" for c in containers}
+    if PINNED.exists():  # a run killed inside this context: its containers are still on their half
+        left = json.loads(PINNED.read_text())
+        print(f"  a benchmark run ended without giving the containers their cores back: they get {left} after this "
+              "one", file=sys.stderr)
+        had.update({name: cores for name, cores in left.items() if name in had})
+    PINNED.write_text(json.dumps(had))
     for container in containers:
         container.update(cpuset_cpus=listed)
     os.sched_setaffinity(0, generator)
@@ -120,6 +131,7 @@ def cores_apart(lab: Lab) -> Iterator[str]:
         os.sched_setaffinity(0, cores)
         for container in containers:
             container.update(cpuset_cpus=had[container.name])
+        PINNED.unlink(missing_ok=True)
 
 
 def command_line(doc: str, **options: int | tuple[int | bool, str]) -> tuple[argparse.Namespace, Lab]:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from benchmarks._load import Lab, cores_apart
+from benchmarks._load import PINNED, Lab, cores_apart
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +24,22 @@ def _allowed(text: str) -> set[int]:
     return cores
 
 
-def test_hosts_and_generator_get_cores_of_their_own_and_all_of_them_back(lab_runner):
+STATUS = "grep Cpus_allowed_list /proc/1/status"  # each container's systemd
+
+
+def _lab(lab_runner) -> tuple[Lab, list[str], set[int]]:
+    """The lab up, its hosts' names and this machine's cores (skipped with one core: nothing to set apart)."""
     lab_runner(INVENTORY)
     cores = set(os.sched_getaffinity(0))
     if len(cores) < 2:
         pytest.skip("one core: nothing to set apart")
     lab = Lab(INVENTORY)
-    hosts = [host.name for host in lab.deployment.hosts.values()]
-    status = "grep Cpus_allowed_list /proc/1/status"  # each container's systemd
+    return lab, [host.name for host in lab.deployment.hosts.values()], cores
+
+
+def test_hosts_and_generator_get_cores_of_their_own_and_all_of_them_back(lab_runner):
+    lab, hosts, cores = _lab(lab_runner)
+    status = STATUS
 
     with cores_apart(lab) as where:
         generator = set(os.sched_getaffinity(0))
@@ -45,3 +53,19 @@ def test_hosts_and_generator_get_cores_of_their_own_and_all_of_them_back(lab_run
 
     assert set(os.sched_getaffinity(0)) == cores
     assert all(_allowed(lab.on_host(name, status)) == cores for name in hosts)
+
+
+def test_a_run_killed_while_the_hosts_were_pinned_gets_them_all_their_cores_back_in_the_next(lab_runner):
+    """A run killed inside `cores_apart` leaves the containers on their half. The next run finds them there, and gives
+    back what the killed run recorded they had, not that half."""
+    lab, hosts, cores = _lab(lab_runner)
+    status = STATUS
+    killed = cores_apart(lab)
+    killed.__enter__()  # and never left: the run is killed here
+    os.sched_setaffinity(0, cores)  # (a new run is a new process, with every core)
+    assert PINNED.exists() and all(_allowed(lab.on_host(name, status)) != cores for name in hosts)
+
+    with cores_apart(lab):
+        pass
+    assert all(_allowed(lab.on_host(name, status)) == cores for name in hosts)
+    assert not PINNED.exists()
