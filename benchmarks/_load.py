@@ -119,7 +119,7 @@ def cores_apart(lab: Lab) -> Iterator[str]:
         left = json.loads(PINNED.read_text())
         print(f"  a benchmark run ended without giving the containers their cores back: they get {left} after this "
               "one", file=sys.stderr)
-        had.update({name: cores for name, cores in left.items() if name in had})
+        had.update({name: cpus for name, cpus in left.items() if name in had})
     PINNED.write_text(json.dumps(had))
     for container in containers:
         container.update(cpuset_cpus=listed)

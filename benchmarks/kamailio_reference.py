@@ -267,9 +267,10 @@ STOP_REFERENCES = (
 
 
 def verdict(config: str, kind: str, against: str, ratio: float | None, cap: str | None,
-            ceiling: float | None = None) -> str:
-    """The target a ratio row is read against and whether it is met; a missed one names what bounds it. `ceiling`:
-    the media reference's calls/s over the reference's, what media anchoring alone (R4) leaves any config here."""
+            media_share: float | None = None) -> str:
+    """The target a ratio row is read against and whether it is met; a missed one names what bounds it.
+    `media_share`: the media reference's calls/s over the reference's, context for a missed calls target (not a
+    ceiling: that reference has no overload protection, and the deployed config has gone past it)."""
     if config == "reference+media":
         return ("no target: media anchoring alone (R4: rtpengine offer, answer and delete, on the hosts' cores), "
                 "with no overload protection")
@@ -284,8 +285,8 @@ def verdict(config: str, kind: str, against: str, ratio: float | None, cap: str 
         return f"target >= {target}: met"
     bound = (f"target >= {target}: MISSED, bounded by the hosts' CPU per "
              f"{'registration' if kind == 'register' else 'call'} (the CPU table below)")
-    if kind == "call" and ceiling is not None and ceiling < target:
-        bound += (f"; the reference with media anchoring alone (R4) reaches {shown(ceiling)} of it here "
+    if kind == "call" and media_share is not None and media_share < target:
+        bound += (f"; the reference with media anchoring alone (R4) reaches {shown(media_share)} of it here "
                   "(the reference+media row)")
     return bound
 
@@ -384,7 +385,7 @@ def measure(args, lab: Lab, where: str) -> None:
         statements.query(f"REVOKE SELECT ON sip_subscribers FROM {REFERENCE_LOGIN}")
         lab.on_registrar(STOP_REFERENCES)
     media, bare = figures.get(("reference+media", "call")), figures.get(("reference", "call"))
-    ceiling = media / bare if media and bare else None
+    media_share = media / bare if media and bare else None
     for config, kind, against in (("deployed", "register", "reference"), ("deployed", "call", "reference"),
                                   (UNCAPPED, "call", "reference"), ("deployed", "call", "reference+media"),
                                   (UNCAPPED, "call", "reference+media"), ("reference+media", "call", "reference")):
@@ -392,7 +393,7 @@ def measure(args, lab: Lab, where: str) -> None:
             continue
         deployed, reference = figures[(config, kind)], figures[(against, kind)]
         ratio = deployed / reference if reference else None
-        read = verdict(config, kind, against, ratio, cap, ceiling)
+        read = verdict(config, kind, against, ratio, cap, media_share)
         table.append([f"**{kind} ratio, {config} / {against}**", "", "", "", "",
                       f"{fmt(deployed)} / {fmt(reference)} = {shown(ratio)} ({read})"])
     report(f"Deployed kamailio.cfg vs a minimal auth+location config, same host, {args.inventory}",

@@ -87,9 +87,9 @@ def test_a_missed_calls_target_says_when_media_anchoring_alone_already_misses_it
     from benchmarks.kamailio_reference import UNCAPPED, verdict
 
     assert verdict("reference+media", "call", "reference", 0.43, "480").startswith("no target: media anchoring alone")
-    missed = verdict(UNCAPPED, "call", "reference", 0.36, "480", ceiling=0.43)
+    missed = verdict(UNCAPPED, "call", "reference", 0.36, "480", media_share=0.43)
     assert missed.startswith("target >= 0.5: MISSED") and "CPU per call" in missed
     assert "media anchoring alone (R4) reaches 0.43 of it" in missed
     # A media reference at or over the target bounds nothing: the miss is the routing logic's.
-    assert "media anchoring" not in verdict(UNCAPPED, "call", "reference", 0.36, "480", ceiling=0.6)
-    assert verdict(UNCAPPED, "call", "reference", 0.55, "480", ceiling=0.43) == "target >= 0.5: met"
+    assert "media anchoring" not in verdict(UNCAPPED, "call", "reference", 0.36, "480", media_share=0.6)
+    assert verdict(UNCAPPED, "call", "reference", 0.55, "480", media_share=0.43) == "target >= 0.5: met"
