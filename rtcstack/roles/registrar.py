@@ -258,7 +258,7 @@ def kamailio_context(deployment: Deployment, host: Host) -> dict:
         "from_trusted": source_in(trusted_networks(deployment)),
         "emergency_regex": "^(" + "|".join(r.emergency_numbers) + ")$",
         # What reaches SQL from a request: a caller's or registrant's name, a dialled name.
-        "username_regex": USERNAME.pattern, "dialled_regex": DIALLED.pattern,
+        "username": USERNAME, "dialled": DIALLED,
         "country_code": r.country_code,
         "national_prefix": r.national_prefix,
         "national_number_length": r.national_number_length,
