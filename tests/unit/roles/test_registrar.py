@@ -139,8 +139,11 @@ def test_a_call_reads_its_credentials_limits_and_plan_in_one_query_each_column_w
     packed = ["generation", "until"] + re.findall(r"\bs\.(\w+)", costs.ROW.split("concat_ws")[1].split("END,")[1])
     assert packed[2:] == columns  # every column of call_start(), in order
     assert costs.ROW.split("END,")[1] == cache.ROW.split("::bigint,")[1]  # as 0019 packed them
+    number = cfg[cfg.index("route[NUMBER] {"):]
+    number = number[:number.index("\n}\n")]
     read, field = {}, None
-    for line in caller.splitlines():
+    # (a call to a number reads the caller's money and switches from the same row, in route[NUMBER])
+    for line in caller.splitlines() + number.split("$var(e164)")[0].splitlines():
         if m := re.search(r"\$var\(field\) = \$\(var\(row\)\{s\.select,(\d+),\|\}\)", line):
             field = int(m[1])
         elif m := re.search(r"\$(?:avp|var)\((\w+)\) = \$\(var\(row\)\{s\.select,(\d+),\|\}", line):
@@ -236,12 +239,23 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
     assert len(values) == 4 + 7 + 3 and "sql.val" not in row
     assert sorted(set(values)) == sorted({"$ft", "$tt", "$ci", "$rr", "$var(acc_reason)", "$fU", "$dlg(from_tag)",
                                           "$dlg(to_tag)", "$dlg(callid)"})
-    # The rest is inlined, each as hex too: what route[CALL] checked (names, E.164) or the registrar's own.
-    inlined = re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", row)
-    assert sorted(field for field, _ in inlined) == sorted([
+    # The rest is inlined, each as hex too: what route[CALL] checked (names, E.164) or the registrar's own; and what a
+    # phone sent, in one step where each of an answer's or a BYE's texts is 255 characters or fewer (issue 21).
+    hexed = re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", row)
+    inlined = [(field, chain) for field, chain in hexed if chain != "{s.len}"]
+    assert sorted(set(field for field, _ in inlined)) == sorted({
         "rs", "fU", "avp(dialled)", "avp(destination)", "avp(customer)", "avp(account)", "avp(start)", "avp(price)",
-        "var(acc_code)", "var(reason)", "dlg(from_uri)"])
+        "var(acc_code)", "var(reason)", "dlg(from_uri)", "ft", "tt", "ci", "rr", "var(acc_reason)"})
     assert all(chain.endswith("{s.encode.hexa}") for _, chain in inlined), inlined
+    texts = {"ft", "tt", "ci", "rr", "var(acc_reason)"}
+    for kind, guarded in (("INVITE", {"ft", "tt", "ci", "rr"}), ("BYE", {"ft", "tt", "ci", "var(acc_reason)", "fU"})):
+        block = row[row.index(f'"{kind}\', \'"'):]
+        block = block[block.index("if ($(ft{s.len})"):]
+        guard, block = block[:block.index(") {")], block[block.index(") {"):block.index("} else {")]
+        assert {field for field, chain in hexed if chain == "{s.len}" and f"$({field}{{s.len}}) <= 255" in guard} \
+            == guarded, (kind, guard)
+        assert {field for field, _ in re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", block)} & texts \
+            <= guarded, (kind, block)
     text = cfg[cfg.index("route[ACC_TEXT] {"):cfg.index("route[ACC_FLUSH] {")]
     assert "$(var(acc_t){s.encode.hexa})" in text and "$(var(acc_t){s.substr,0,255})" in text
     flush = cfg[cfg.index("route[ACC_FLUSH] {"):cfg.index("route[ACC_WRITE] {")]
