@@ -369,9 +369,14 @@ def measure(args, lab: Lab, where: str) -> None:
                     run_sipp=settled_sipp if label == "deployed" else None)
                 if label == "deployed":
                     left = drain_dialogs(lab)
+                # Each config's CPU per call right after its own ladder: the deployed config's before its overload
+                # bursts, not after them (measured after, at 12:50 on 2026-12-07, its rtpengine host read 0.735 ms a
+                # call against the media reference's 0.505; ad hoc at the same rate, one after the other, 0.47-0.56
+                # against 0.51-0.54).
+                cost(label, "call", "call_signalling", call_rows, COST_RATES["call"], port, "-l", "250")
+                if label == "deployed":
                     overload += overload_steps(lab, call_rows, figures[(label, "call")], args.seconds, port)
                     left = max(left, drain_dialogs(lab))
-                cost(label, "call", "call_signalling", call_rows, COST_RATES["call"], port, "-l", "250")
             table += [[label, "call", f"-r {rate}", str(r.successful), str(r.failed), fmt(r.rate)] for rate, r in runs]
             if label == "deployed" and cap is not None:
                 with rate_cap_lifted(lab), sipp_callee(lab, callee, port):
