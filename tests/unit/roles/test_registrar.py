@@ -241,7 +241,8 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
                                           "$dlg(to_tag)", "$dlg(callid)"})
     # The rest is inlined, each as hex too: what route[CALL] checked (names, E.164) or the registrar's own; and what a
     # phone sent, in one step where each of an answer's or a BYE's texts is 255 characters or fewer (issue 21).
-    hexed = re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", row)
+    transformed = re.compile(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)")  # $(field{t}...{t}): field, chain
+    hexed = transformed.findall(row)
     inlined = [(field, chain) for field, chain in hexed if chain != "{s.len}"]
     assert sorted(set(field for field, _ in inlined)) == sorted({
         "rs", "fU", "avp(dialled)", "avp(destination)", "avp(customer)", "avp(account)", "avp(start)", "avp(price)",
@@ -254,8 +255,7 @@ def test_answers_and_ends_are_queued_and_written_a_hundred_rows_to_a_statement_e
         guard, block = block[:block.index(") {")], block[block.index(") {"):block.index("} else {")]
         assert {field for field, chain in hexed if chain == "{s.len}" and f"$({field}{{s.len}}) <= 255" in guard} \
             == guarded, (kind, guard)
-        assert {field for field, _ in re.findall(r"\$\((\w+(?:\([^)]*\))?)((?:\{[^}]*\})*)\)", block)} & texts \
-            <= guarded, (kind, block)
+        assert {field for field, _ in transformed.findall(block)} & texts <= guarded, (kind, block)
     text = cfg[cfg.index("route[ACC_TEXT] {"):cfg.index("route[ACC_FLUSH] {")]
     assert "$(var(acc_t){s.encode.hexa})" in text and "$(var(acc_t){s.substr,0,255})" in text
     flush = cfg[cfg.index("route[ACC_FLUSH] {"):cfg.index("route[ACC_WRITE] {")]
