@@ -3,7 +3,7 @@
 
 The load benchmarks run first, then the no-op re-deploy of the same lab (deploy_speed, warm: the lab stays up and
 deployed, no reference commit), so that one run prints every target of issue 21: the generators per CPU-second,
-the deployed registrar against the bare one, the overload steps, and the no-op deploy."""
+the deployed registrar against the bare one, the overload steps, the plan of every statement the registrar runs, and the no-op deploy."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "turn_relay": ("turn_relay", ()),
     "kamailio_reference": ("kamailio_reference", ()),
     "kamailio_reference_shared_cores": ("kamailio_reference", ("--shared-cores",)),
+    "registrar_plans": ("registrar_plans", ()),
     "invite_page": ("invite_page", ()),
     "portal_pages": ("portal_pages", ()),
     "conference_rooms": ("conference_rooms", ()),

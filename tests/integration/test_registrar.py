@@ -707,6 +707,31 @@ def test_every_table_a_call_reads_raises_the_call_generation_and_a_charge_alone_
     assert generation() == before + 1
 
 
+def test_every_statement_the_registrar_runs_reads_its_tables_through_an_index(sip):
+    """Issue 21: every statement the registrar's logins run, nested ones in functions and triggers too, as PostgreSQL
+    plans it with sequential scans off (auto_explain, benchmarks/_plans.py), reads each table through an index but
+    call_generation (one row by design): a REGISTER with its password read, a call answered and hung up (the
+    caller's answer read, accounting, the CDR and its charge), the registrars' read of registrant changes, and a
+    change noted (migration 0013's trigger and its pruning: 0021 made both usable by the index on changed_at)."""
+    from benchmarks._plans import explaining
+
+    customer = sip.customer()
+    caller, callee = sip.accounts(customer, 2)
+    with explaining(sip) as plans:
+        with sip.agent(callee) as b, sip.agent(caller) as a:
+            assert b.register().status == 200
+            _answered(a, callee[0])
+        time.sleep(2)  # the accounting flush (every 100 ms) and a read of the registrant changes (every second)
+        statements = plans()
+    texts = " ".join(statements)
+    for ran in ("SELECT registrant_ha1(", "call_start_row(", "INSERT INTO acc ", "INSERT INTO cdrs ",
+                "FROM registrant_changes WHERE changed_at >", "DELETE FROM registrant_changes", "insert into location"):
+        assert ran in texts, f"{ran!r} was not seen: {sorted(statements)}"
+    whole = {s.text: s.read_whole() for s in statements.values() if s.read_whole()}
+    assert not whole, whole
+    assert sip.on_registrar("systemctl is-active kamailio").strip() == "active"
+
+
 def test_only_the_registrars_login_may_ask_the_database_for_a_callers_password(sip):
     """call_start() (migration 0014) and call_start_row() (0019) return an account's HA1 and read as their owner: of
     the database's logins, only Kamailio's may run call_start_row(), and none call_start() (0020: Kamailio reads it

@@ -194,6 +194,14 @@ def test_registrations_read_a_password_once_and_forget_it_when_the_database_note
     for column in ("username", "ha1", "enabled", "customer_id"):
         assert column in upgrade.split("AFTER UPDATE OF")[1].split("ON sip_accounts")[0]
     assert "OR DELETE ON sip_accounts" in upgrade and "AFTER UPDATE OF enabled ON customers" in upgrade
+    # Both reads of the changes by time go through the index on changed_at (0021): a STABLE clock, not the VOLATILE
+    # clock_timestamp() no index condition takes.
+    indexed = import_module("rtcstack.db.migrations.versions.0021_registrant_changes_indexed")
+    assert "WHERE changed_at > statement_timestamp() - interval '30 seconds'" in changes
+    pruning = indexed.note("statement_timestamp")
+    assert pruning.startswith("\nCREATE OR REPLACE FUNCTION note_registrant_change()")
+    assert "changed_at < statement_timestamp() - interval '1 day'" in pruning and "clock_timestamp" not in pruning
+    assert pruning.replace("statement_timestamp", "clock_timestamp").replace(" OR REPLACE", "") == migration.NOTE
 
 
 def test_kamailio_runs_with_tlsf_memory_and_debians_own_command_line(project_copy):
