@@ -20,3 +20,18 @@ def test_a_deleted_calls_ports_are_free_at_once(project_copy):
     deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
     conf = media.config_files(deployment, deployment.hosts["media1"])["rtpengine"].render()
     assert "\ndelete-delay = 0\n" in conf
+
+
+def test_rtpengine_runs_on_debians_jemalloc_unless_the_deployment_turns_it_off(project_copy):
+    """media.jemalloc (on by default): the package installed with rtpengine and preloaded by the unit's drop-in, by
+    name (the loader's search path finds it on any architecture), glib's slices on it too; off, neither."""
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    dropin = media.config_files(deployment, deployment.hosts["media1"])["dropin"].render()
+    assert "\nEnvironment=LD_PRELOAD=libjemalloc.so.2 G_SLICE=always-malloc\n" in dropin
+    assert media.packages(deployment) == ("rtpengine-daemon", "libjemalloc2")
+    with open(project_copy / "group_data/lab.py", "a") as handle:
+        handle.write("media = {'jemalloc': False}\n")
+    deployment = load(project_copy / "inventories/lab.py", secrets=FAKE_SECRETS)
+    dropin = media.config_files(deployment, deployment.hosts["media1"])["dropin"].render()
+    assert "LD_PRELOAD" not in dropin and "G_SLICE" not in dropin and "LimitNOFILE=" in dropin
+    assert media.packages(deployment) == ("rtpengine-daemon",)
