@@ -84,6 +84,17 @@ class Lab:
         return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
 
 
+
+def database_sql(lab, sql: str) -> str:
+    """`sql` (one statement or a script) run by PostgreSQL's superuser in the platform's database on the first
+    database host (the one that takes writes in the labs), stopping at the first error: psql's unaligned output, a
+    row a line, its fields split by '|'. `lab`: anything with the deployment and `on_host` (a benchmark's Lab, the
+    integration tests' labs)."""
+    return lab.on_host(lab.deployment.hosts_with("database")[0].name,
+                       f"runuser -u postgres -- psql -X -At -v ON_ERROR_STOP=1 -d {lab.deployment.database.name} "
+                       f"<<'EOF_SQL'\n{sql}\nEOF_SQL")
+
+
 #: What each container's cores were before `cores_apart` pinned them, while they are pinned (a run killed inside).
 PINNED = Path(tempfile.gettempdir()) / "rtcstack-cores-apart.json"
 

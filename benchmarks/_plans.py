@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from benchmarks._load import database_sql
+
 #: The registrar's logins (roles/registrar.py: LOGIN, LOCATION_LOGIN).
 LOGINS = ("kamailio", "kamailio_location")
 #: What those logins run with while their plans are read (set on the roles, so every new connection takes them).
@@ -68,12 +70,6 @@ def parse(log: str) -> dict[str, Statement]:
     return statements
 
 
-def _psql(lab, sql: str) -> str:
-    name = lab.deployment.database.name
-    return lab.on_host(lab.deployment.hosts_with("database")[0].name,
-                       f"runuser -u postgres -- psql -X -At -v ON_ERROR_STOP=1 -d {name} <<'EOF_SQL'\n{sql}\nEOF_SQL")
-
-
 def _restart_registrars(lab) -> None:
     for host in lab.deployment.hosts_with("registrar"):
         lab.on_host(host.name, "systemctl restart kamailio && sleep 1 && systemctl is-active kamailio")
@@ -96,15 +92,16 @@ def explaining(lab) -> Iterator[Callable[[], dict[str, Statement]]]:
     start = int(lab.on_host(database, f"stat -c %s {LOG}").strip())
 
     def alter(verb: str) -> None:
-        _psql(lab, "\n".join(f"ALTER ROLE {login} SET {k} = {v};" if verb == "SET" else f"ALTER ROLE {login} RESET {k};"
-                             for login in LOGINS for k, v in EXPLAINING.items()))
+        database_sql(lab, "\n".join(f"ALTER ROLE {login} SET {k} = {v};" if verb == "SET"
+                                    else f"ALTER ROLE {login} RESET {k};"
+                                    for login in LOGINS for k, v in EXPLAINING.items()))
 
     try:  # (a SET refused half-way is taken back too: RESET of a setting a role does not have is no error)
         alter("SET")
         _restart_registrars(lab)
 
         def logged() -> dict[str, Statement]:
-            _psql(lab, NOTE_A_CHANGE)
+            database_sql(lab, NOTE_A_CHANGE)
             return parse(lab.on_host(database, f"tail -c +{start + 1} {LOG}"))
         yield logged
     finally:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._load import RTCSTACK, command_line  # noqa: E402
+from benchmarks._load import RTCSTACK, command_line, database_sql  # noqa: E402
 from benchmarks._report import report  # noqa: E402
 from rtcstack.protocols.sip.agent import UserAgent  # noqa: E402
 
@@ -94,9 +94,8 @@ def main() -> None:
         time.sleep(2)  # the last messages are written after the BYE
         used = (int(lab.on_host(vm.name, cpu).strip() or 0) - before) / 1e3
         ids = ",".join(f"'{c}'" for c in calls) or "''"
-        stored = lab.on_host(d.hosts_with("database")[0].name,
-                             f"runuser -u postgres -- psql -X -A -t -d {d.database.name} -c \"SELECT count(*), "
-                             f"COALESCE(sum(seconds), 0) FROM voicemail_messages WHERE call_id IN ({ids})\"").strip()
+        stored = database_sql(lab, "SELECT count(*), COALESCE(sum(seconds), 0) FROM voicemail_messages "
+                                   f"WHERE call_id IN ({ids})").strip()
         messages, seconds = stored.split("|")
         log = lab.on_host(vm.name, f"journalctl -u rtcstack-voicemail --since @{int(started_at)} --no-pager -o cat")
         losses = [float(x) for x in re.findall(r"([0-9.]+) % lost", log)]

@@ -93,3 +93,18 @@ def test_a_missed_calls_target_says_when_media_anchoring_alone_already_misses_it
     # A media reference at or over the target bounds nothing: the miss is the routing logic's.
     assert "media anchoring" not in verdict(UNCAPPED, "call", "reference", 0.36, "480", media_share=0.6)
     assert verdict(UNCAPPED, "call", "reference", 0.55, "480", media_share=0.43) == "target >= 0.5: met"
+
+
+def test_the_cpu_table_prints_what_the_reference_costs_per_call_as_a_share_of_each_other_config():
+    """Issue 21: beside the ladders (each config at its own peak), the CPU runs at one rate give the costs' ratio: the
+    reference's CPU over the hosts per call against each other config's, with no target; a config measured without
+    a reference row of its kind gets no ratio."""
+    from benchmarks.kamailio_reference import cost_ratios
+
+    rows = cost_ratios({("deployed", "call"): 2.0, ("reference+media", "call"): 1.6, ("reference", "call"): 1.1,
+                        ("deployed", "registration"): 0.55}, hosts=3)
+    assert [row[0] for row in rows] == ["**call CPU, reference / deployed**",
+                                        "**call CPU, reference / reference+media**"]
+    # (1.1 / 1.6 is 0.6875: a ratio is cut, never rounded up)
+    assert rows[0][-1] == "1.100 / 2.000 = 0.55" and rows[1][-1] == "1.100 / 1.600 = 0.68"
+    assert all(len(row) == 5 + 3 + 1 for row in rows)
