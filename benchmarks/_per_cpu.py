@@ -9,6 +9,8 @@ between its two nearest steps (never extrapolated).
 
 from __future__ import annotations
 
+from statistics import median
+
 Point = tuple[float, float]  # (rate per second, work per CPU-second)
 
 
@@ -35,3 +37,13 @@ def at_matched_rates(ours: list[Point], theirs: list[Point]) -> list[Point]:
         if mine is not None and value:
             ratios.append((rate, mine / value))
     return sorted(ratios)
+
+
+def alternating(rounds: list[tuple[Point, Point]], target: float = 1.0) -> tuple[list[float], float | None, bool]:
+    """Rounds of the two tools one right after the other at the same rate, each (ours, theirs) as points: the ratio
+    of each round's figures, their median (None without a round) and whether the median reaches `target`. A round
+    pairs two runs a minute apart, so the machine's swings between minutes (11-15 % for either tool on 2026-12-07)
+    fall on both sides of it; a tool's best step does not."""
+    ratios = [ours[1] / theirs[1] for ours, theirs in rounds if theirs[1]]
+    middle = median(ratios) if ratios else None
+    return ratios, middle, middle is not None and middle >= target

@@ -24,3 +24,16 @@ def test_matched_rates_compare_only_inside_both_tools_ranges_so_a_higher_best_st
     assert ratios[142.7] == pytest.approx((328 + 59 * 46.3 / 67.3) / 361, rel=1e-3)
     assert min(ratios.values()) == pytest.approx(ratios[47.5])
     assert at_matched_rates(ours, [(500.0, 1.0), (600.0, 2.0)]) == []
+
+
+def test_alternating_rounds_are_read_by_their_median_ratio_against_the_target():
+    """Issue 21 (2026-12-07): each tool's figure moved 11-15 % between rounds a minute apart, and the best steps read
+    0.93 while three rounds at equal rates read 1.00, 1.04 and 0.94. A round pairs the two tools' runs at the same
+    rate one right after the other; their median ratio is read against the target, and no round means no figure."""
+    from benchmarks._per_cpu import alternating
+
+    rounds = [((249.4, 345.0), (223.8, 345.0)), ((233.5, 306.0), (194.1, 294.0)), ((238.1, 318.0), (216.3, 338.0))]
+    ratios, middle, met = alternating(rounds)
+    assert [round(r, 2) for r in ratios] == [1.0, 1.04, 0.94] and middle == pytest.approx(1.0) and met
+    assert alternating(rounds[2:]) == ([pytest.approx(318 / 338)], pytest.approx(318 / 338), False)
+    assert alternating([]) == ([], None, False)
