@@ -84,7 +84,6 @@ class Lab:
         return {name: int(self.on_host(name, command).split()[0]) / 1e9 for name in names}
 
 
-
 def database_sql(lab, sql: str) -> str:
     """`sql` (one statement or a script) run by PostgreSQL's superuser in the platform's database on the first
     database host (the one that takes writes in the labs), stopping at the first error: psql's unaligned output, a
@@ -205,6 +204,8 @@ class SippResult:
     cpu_seconds: float = 0.0
     #: with timeline=True: (seconds since the start, successful calls so far, failed calls so far), once a second
     timeline: list[tuple[int, int, int]] | None = None
+    #: IP packets this machine's stack carried during the run, where the caller counted them
+    ip_packets: int | None = None
 
     @property
     def rate(self) -> float:

@@ -61,15 +61,11 @@ def rtcstack_step(lab, users: int, seconds: int, label: str = "rtcstack (Locust)
     return row, (rate, done / cpu if cpu else 0.0)
 
 
-#: IP packets through this machine's stack during each sipp run, by the run's result (`counted_sipp`).
-_PACKETS: dict[int, int] = {}
-
-
 def counted_sipp(*sipp_args, **options):
-    """sipp(), counting the IP packets this machine's stack carried meanwhile."""
+    """sipp(), with the IP packets this machine's stack carried meanwhile in its result."""
     before = ip_packets()
     result = sipp(*sipp_args, **options)
-    _PACKETS[id(result)] = ip_packets() - before
+    result.ip_packets = ip_packets() - before
     return result
 
 
@@ -78,7 +74,7 @@ def sipp_row(load: str, r, label: str = "sipp") -> tuple[list[str], Point | None
     calls = r.successful + r.failed
     row = [label, load, str(r.successful), str(r.failed), fmt(r.rate), fmt(r.cpu_seconds, 2),
            fmt(r.successful / r.cpu_seconds if r.cpu_seconds else None, 0), "-",
-           fmt(_PACKETS[id(r)] / calls if calls and id(r) in _PACKETS else None, 0), "-"]
+           fmt(r.ip_packets / calls if calls and r.ip_packets is not None else None, 0), "-"]
     clean = not r.failed and r.successful and r.cpu_seconds
     return row, ((r.rate, r.successful / r.cpu_seconds) if clean else None)
 
