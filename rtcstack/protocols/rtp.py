@@ -147,7 +147,13 @@ class RtpClock:
     def share_sockets(cls) -> None:
         """Put this process's streams on shared sockets from now on (a load generator's many calls: see
         `SharedRtpSocket`). Only for streams whose peers are relays or other hosts: two streams of the process
-        that send to each other directly could share a socket and not be told apart."""
+        that send to each other directly could share a socket and not be told apart.
+
+        Their module (and numpy) is imported here, when the load generator loads its scenario, not by its first
+        call's stream: that import took a quarter of a CPU-second, and stalled every user for as long, inside the
+        load's own time (py-spy, 280 users of sip_calls)."""
+        from . import rtp_shared  # noqa: F401
+
         with cls._lock:
             cls._sharing = True
             if cls._instance is not None:

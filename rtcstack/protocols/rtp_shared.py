@@ -39,7 +39,8 @@ _STEPPED = {"names": ["seq", "ts", "sent_at"], "formats": [">u2", ">u4", ">f8"],
 #: Bytes read of each datagram: the header and the stamp are all a stream measures; the rest of a longer one is cut
 #: off by the kernel (its length is then what was read). Small slots keep a batch in the CPU's caches.
 READ = 64
-_TIMESTAMP_CMSG = struct.Struct("@Niiqq").unpack_from  # cmsghdr, then the timespec of SO_TIMESTAMPNS
+#: A receive timestamp's cmsg_level and cmsg_type (two ints) read as the one 8-byte word they make.
+_TIMESTAMP_KIND = struct.unpack("@q", struct.pack("@ii", socket.SOL_SOCKET, SO_TIMESTAMPNS))[0]
 
 
 def _port_bits(key: int) -> int:
@@ -115,27 +116,26 @@ class SharedRtpSocket:
     def read(self) -> None:
         """What arrived since the last tick, batch by batch, each datagram to its stream."""
         batch = self.incoming
-        headers, names, payloads, controls = batch.headers, batch.names, batch.payloads, batch.controls
-        size, control, by_peer = batch.size, batch.control, self.by_peer
-        # (per datagram: module attributes read once, here)
-        control_and_length, header_size, name_key = (datagram_batches.CONTROL_AND_LENGTH, datagram_batches.HEADER_SIZE,
-                                                     datagram_batches.NAME_KEY)
-        timestamp_cmsg, sol_socket = _TIMESTAMP_CMSG, socket.SOL_SOCKET
+        payloads, size, by_peer = batch.payloads, batch.size, self.by_peer
+        # (per datagram: the batch's buffers read as machine words, module attributes read once, here)
+        words, ints, names, controls = batch.header_words, batch.header_ints, batch.name_words, batch.control_words
+        controllen, length_at = datagram_batches.CONTROLLEN_WORD, datagram_batches.LENGTH_INT
+        per_header, per_header_int = datagram_batches.HEADER_WORDS, datagram_batches.HEADER_INTS
+        per_control = batch.control // 8
         while True:
             try:
                 got = batch.receive(self.fd)
             except OSError:
                 return
             for i in range(got):
-                control_length, length = control_and_length(headers, i * header_size)
                 arrived = None
-                if control_length:
-                    _, level, kind, seconds, nanoseconds = timestamp_cmsg(controls, i * control)
-                    if level == sol_socket and kind == SO_TIMESTAMPNS:
-                        arrived = seconds + nanoseconds / 1e9
+                if controls is not None and words[i * per_header + controllen]:
+                    at = i * per_control
+                    if controls[at + 1] == _TIMESTAMP_KIND:  # cmsghdr: length, (level, type), then the timespec
+                        arrived = controls[at + 2] + controls[at + 3] / 1e9
                 if arrived is None:
                     arrived = time.time()
-                key = name_key(names, i * 16)[0]
+                key = names[i * 2]
                 stream = by_peer.get(key)
                 if stream is None:  # a relay behind 1:1 NAT, from a host no stream named: by its port
                     stream = None if key >> 32 in self.peer_hosts else self.by_port.get(_port_bits(key))
@@ -145,7 +145,7 @@ class SharedRtpSocket:
                         by_peer[key] = stream
                     stream._latched = True
                 if arrived >= stream._since:
-                    stream._received(payloads, i * size, length, arrived)
+                    stream._received(payloads, i * size, ints[i * per_header_int + length_at], arrived)
             if got < batch.count:
                 return
 

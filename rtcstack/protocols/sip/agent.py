@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import queue as queues
 import random
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..rtp import RtpStream
 from . import digest
+from .identifiers import token_hex
 from .message import SipMessage, SipParseError, parse, request, response_to
 from .transport import T1, T2, local_address_towards, open_transport
 
@@ -95,7 +95,7 @@ class IncomingCall:
     rtp: RtpStream | None = None
     ended: threading.Event = field(default_factory=threading.Event)
     acked: threading.Event = field(default_factory=threading.Event)
-    local_tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    local_tag: str = field(default_factory=lambda: token_hex(4))
     cancelled: bool = False
     last_response: SipMessage | None = None
     cseq: int = field(default_factory=lambda: random.randint(1, 10000))
@@ -218,7 +218,7 @@ class UserAgent:
         response; other requests at T1 doubling up to T2, then every T2. When `cancel` is set after a
         provisional response, a CANCEL goes out and the INVITE's final answer (487) is returned.
         """
-        branch = "z9hG4bK" + secrets.token_hex(8)
+        branch = "z9hG4bK" + token_hex(8)
         via = self._via(branch)
         message = request(method, uri, [via, ("Max-Forwards", "70")] + headers +
                           ([("Content-Type", "application/sdp")] if body else []), body)
@@ -307,7 +307,7 @@ class UserAgent:
 
     def register(self, expires: int = 300, timeout: float | None = None) -> SipMessage | None:
         aor = f"sip:{self.username}@{self.domain}"
-        headers = [("From", f"<{aor}>;tag={secrets.token_hex(4)}"), ("To", f"<{aor}>"),
+        headers = [("From", f"<{aor}>;tag={token_hex(4)}"), ("To", f"<{aor}>"),
                    ("Call-ID", f"reg-{self.username}-{self.local_port}@{self.address}"),
                    ("CSeq", f"{self._next_cseq()} REGISTER"), ("Contact", self.contact), ("Expires", str(expires))]
         reply, _ = self._authenticated("REGISTER", f"sip:{self.domain}", headers, timeout=timeout)
@@ -316,8 +316,8 @@ class UserAgent:
     def options(self, uri: str | None = None, timeout: float | None = None) -> SipMessage | None:
         """OPTIONS to the server (a keepalive/ping, answered by the registrar itself) or to `uri`."""
         uri = uri or f"sip:{self.domain}"
-        headers = [("From", f"<sip:{self.username}@{self.domain}>;tag={secrets.token_hex(4)}"), ("To", f"<{uri}>"),
-                   ("Call-ID", f"{secrets.token_hex(8)}@{self.address}"), ("CSeq", f"{self._next_cseq()} OPTIONS"),
+        headers = [("From", f"<sip:{self.username}@{self.domain}>;tag={token_hex(4)}"), ("To", f"<{uri}>"),
+                   ("Call-ID", f"{token_hex(8)}@{self.address}"), ("CSeq", f"{self._next_cseq()} OPTIONS"),
                    ("Accept", "application/sdp")]
         return self.transaction("OPTIONS", uri, headers, timeout=timeout)
 
@@ -333,8 +333,8 @@ class UserAgent:
         With `acknowledge=False` the answer gets no ACK (a caller that vanished once answered, or whose ACK was lost).
         """
         uri = f"sip:{target}@{self.domain}"
-        tag = secrets.token_hex(4)
-        call_id = f"{secrets.token_hex(8)}@{self.address}"
+        tag = token_hex(4)
+        call_id = f"{token_hex(8)}@{self.address}"
         rtp = RtpStream(self.address) if offer is None else _NoMedia()
         quoted = display.replace("\\", "").replace('"', "")
         from_header = (f'"{quoted}" ' if quoted else "") + f"<sip:{self.username}@{self.domain}>;tag={tag}"
@@ -359,7 +359,7 @@ class UserAgent:
         call.remote_target = contact[contact.find("<") + 1: contact.find(">")] if "<" in contact else contact
         call.route_set = list(reversed([r.strip() for rr in reply.get_all("record-route") for r in rr.split(",")]))
         call.remote_tag, call.remote_sdp = reply.tag("to"), reply.body
-        ack = [self._via("z9hG4bK" + secrets.token_hex(8)), ("Max-Forwards", "70"), ("From", from_header),
+        ack = [self._via("z9hG4bK" + token_hex(8)), ("Max-Forwards", "70"), ("From", from_header),
                ("To", call.to_header), ("Call-ID", call_id), ("CSeq", f"{call.cseq} ACK")]
         if acknowledge:
             self.send(request("ACK", call.remote_target, ack + [("Route", r) for r in call.route_set]))
@@ -375,7 +375,7 @@ class UserAgent:
 
     def _respond(self, call: IncomingCall | None, message: SipMessage, status: int, reason: str,
                  extra: list[tuple[str, str]] = (), body: bytes = b"", target=None) -> None:
-        response = response_to(message, status, reason, call.local_tag if call else secrets.token_hex(4), extra, body)
+        response = response_to(message, status, reason, call.local_tag if call else token_hex(4), extra, body)
         if call is not None and message.method == "INVITE":
             call.last_response = response
         self.send(response, target)

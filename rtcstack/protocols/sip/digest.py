@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
+
+from .identifiers import token_hex
 
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
 _PARAMS = re.compile(r'(\w+)=("[^"]*"|[^,\s]+)')
@@ -28,7 +29,7 @@ def authorization(challenge: dict[str, str], method: str, uri: str, username: st
     """The Authorization / Proxy-Authorization value answering a challenge (`known_ha1`: ha1() kept from before)."""
     form = Form(challenge, method, uri)
     return form.answer(challenge["nonce"], username, known_ha1 or form.ha1(username, password),
-                       cnonce or secrets.token_hex(8), nc)
+                       cnonce or token_hex(8), nc)
 
 
 #: A challenge's nonce and where it sits (the rest of a registrar's challenges is the same from one to the next).

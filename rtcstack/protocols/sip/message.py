@@ -11,7 +11,7 @@ _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"  # RFC 3261 25.1 token: a method is one
 _REQUEST_LINE = re.compile(rf"^({_TOKEN}) ([A-Za-z][A-Za-z0-9+.-]*:\S+) SIP/2\.0$")
 _STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2})(?: (.*))?$")
 _CSEQ = re.compile(rf"^([0-9]{{1,10}})\s+({_TOKEN})$")
-_NAME_ADDR_HEADERS = ("from", "to", "contact", "route", "record-route", "reply-to")
+_NAME_ADDR_HEADERS = frozenset(("from", "to", "contact", "route", "record-route", "reply-to"))
 _REQUIRED = ("via", "from", "to", "call-id", "cseq")
 CSEQ_MAX = 2**31 - 1
 

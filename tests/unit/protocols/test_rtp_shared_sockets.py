@@ -9,7 +9,7 @@ import pytest
 
 from rtcstack.protocols import datagram_batches
 from rtcstack.protocols.rtp import RtpClock, RtpStream
-from rtcstack.protocols.rtp_shared import SharedRtpSocket
+from rtcstack.protocols.rtp_shared import SharedRtpSocket, SharedSockets
 
 pytestmark = pytest.mark.skipif(not datagram_batches.available(), reason="no recvmmsg/sendmmsg here")
 
@@ -173,3 +173,33 @@ def test_a_stream_that_stops_sending_leaves_the_others_packets_in_order_with_the
     finally:
         for s in streams + peers:
             s.close()
+
+
+class _Recorder:
+    """What a shared socket hands a stream: each datagram's length and arrival."""
+
+    def __init__(self):
+        self.got: list[tuple[int, float]] = []
+        self._latched = False
+
+    def _received(self, data, offset: int, length: int, arrival: float) -> None:
+        self.got.append((length, arrival))
+
+
+def test_a_datagram_arrives_when_the_kernel_took_it_not_when_the_batch_was_read():
+    """The jitter and one-way delay of a stream are measured on the kernel's receive timestamps: a tick that read
+    its batch late must not make every datagram in it look late."""
+    pool = SharedSockets(172, 160)
+    shared, peer, recorder = pool.socket_for("127.0.0.1"), _peer(), _Recorder()
+    try:
+        shared.attach(recorder, peer.getsockname())
+        sent = time.time()
+        peer.sendto(_rtp(1), ("127.0.0.1", shared.port))
+        peer.sendto(_rtp(2)[:40], ("127.0.0.1", shared.port))
+        time.sleep(0.3)
+        shared.read()
+        assert [length for length, _ in recorder.got] == [64, 40]  # (a longer one is cut to the read slot)
+        assert all(abs(arrival - sent) < 0.1 for _, arrival in recorder.got), (sent, recorder.got)
+    finally:
+        peer.close()
+        shared.sock.close()
