@@ -26,7 +26,7 @@ _LENGTH = struct.Struct("@I").unpack_from
 #: An mmsghdr's size in 8-byte words and in 4-byte ones (`DatagramBatch.header_words`, `header_ints`), and where
 #: msg_controllen is among the first, msg_len among the second.
 HEADER_WORDS, HEADER_INTS = _MSGHDR.size // 8, _MSGHDR.size // 4
-CONTROLLEN_WORD, LENGTH_INT = 40 // 8, _LENGTH_AT // 4
+CONTROLLEN_WORD, LENGTH_INT = 40 // 8, _LENGTH_AT // 4  # (msg_controllen: after name, namelen, iov, iovlen, control)
 #: A sockaddr_in's first 8 bytes (family, port, address) as one integer: a dictionary key with no parsing
 #: (`NAME_KEY(names, i * 16)[0]`).
 NAME_KEY = struct.Struct("@Q").unpack_from
@@ -90,8 +90,8 @@ class DatagramBatch:
         self._pristine = bytes(self.headers)
         #: The same buffers as arrays of machine words, for callers that read many datagrams in a loop: indexing a
         #: memoryview is several times cheaper than a struct unpack. `header_words[i * HEADER_WORDS +
-        #: CONTROLLEN_WORD]`, `header_ints[i * HEADER_INTS + LENGTH_INT]`, `name_words[i * 2]` (= `name_key(i)`), `control_words` (when each
-        #: datagram's control room is a whole number of words).
+        #: CONTROLLEN_WORD]`, `header_ints[i * HEADER_INTS + LENGTH_INT]`, `name_words[i * 2]` (= `name_key(i)`),
+        #: `control_words` (when each datagram's control room is a whole number of words).
         self.header_words = memoryview(self.headers).cast("Q")
         self.header_ints = memoryview(self.headers).cast("I")
         self.name_words = memoryview(self.names).cast("Q")
