@@ -26,7 +26,6 @@ user reports every registration as one request, as before.
 from __future__ import annotations
 
 import itertools
-import random
 import re
 import secrets
 import socket
@@ -35,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import digest
+from .identifiers import token_hex
 from .message import SipParseError, parse, response_to
 from ..sockets import ANCILLARY, arrival, stamp_arrivals
 from .transport import MAX_MESSAGE, T1, T2, local_address_towards
@@ -42,9 +42,6 @@ from .transport import MAX_MESSAGE, T1, T2, local_address_towards
 _BRANCH = re.compile(rb"branch=([^;,\s]+)")
 _CHALLENGE = re.compile(rb"\r\nwww-authenticate[ \t]*:[ \t]*([^\r\n]+)", re.IGNORECASE)
 _STALE = re.compile(rb"stale[ \t]*=[ \t]*\"?true", re.IGNORECASE)
-#: From tags and cnonces: unique per request, not secrets (the digest's secret is the password), so a fast
-#: generator seeded from the OS, not os.urandom per request (a system call each).
-_RANDOM = random.Random(secrets.randbits(64))
 #: How long the loop lets answers gather between two reads (see the module's docstring).
 GATHER_SECONDS = 0.002
 #: ... from this many phones waiting for an answer on the socket.
@@ -195,7 +192,7 @@ class Registrations:
     def _send_register(self, phone: _Phone, now: float, authorization: str = "", tag: str | None = None,
                        answered: int = 0, spent: float = 0.0) -> None:
         phone.cseq += 1
-        tag = tag or f"{_RANDOM.getrandbits(32):08x}"
+        tag = tag or token_hex(4)  # (RFC 3261 19.3: cryptographically random)
         branch = f"{self._branch_prefix}{next(self._branches)}"
         data = (f"{self._start}{branch}\r\nMax-Forwards: 70\r\nFrom: <{phone.aor}>;tag={tag}{phone.headers}"
                 f"CSeq: {phone.cseq} REGISTER\r\n{authorization}Content-Length: 0\r\n\r\n").encode()
@@ -246,7 +243,7 @@ class Registrations:
         ha1 = phone.ha1.get(key)
         if ha1 is None:
             ha1 = phone.ha1[key] = form.ha1(phone.username, phone.password)
-        return form.answer(nonce, phone.username, ha1, cnonce=f"{_RANDOM.getrandbits(64):016x}")
+        return form.answer(nonce, phone.username, ha1, cnonce=token_hex(8))
 
     # --- what the registrar sends -----------------------------------------------------------------------
 
