@@ -1,95 +1,79 @@
-"""sip_calls: each user registers a callee, calls it through the registrar (proxy auth), holds G.711 RTP
-both ways through the media relay for `load.call_hold_seconds`, hangs up, and logs each direction's
-loss, jitter, one-way delay and MOS. A share of the calls (`load.call_fallback_percent`) the callee does not
-answer: after its ring time voicemail answers (ring fallback, R10/R14); another share
-(`load.call_voicemail_percent`) it answers busy: voicemail answers at once; the caller then leaves a message for
-the hold time. Run it with `rtcstack load sip_calls INVENTORY`."""
-
-import time
+"""sip_calls: each user registers its callees, and each of its `load.call_pairs_per_user` callers (default 1) calls
+its callee through the registrar (proxy auth), holds G.711 RTP both ways through the media relay for
+`load.call_hold_seconds`, hangs up, and logs each direction's loss, jitter, one-way delay and MOS. A share of the
+calls (`load.call_fallback_percent`) the callee does not answer: after its ring time voicemail answers (ring
+fallback, R10/R14); another share (`load.call_voicemail_percent`) it answers busy: voicemail answers at once; the
+caller then leaves a message for the hold time. A user's pairs share one socket and call together, then wait
+`load.call_pause_seconds` (`CallPairs`). Run it with `rtcstack load sip_calls INVENTORY`."""
 
 from locust import User, constant, task
 
 from rtcstack.load.context import LoadContext
-from rtcstack.load.support import SLOTS, ProtocolFailure, exchange, record_media
+from rtcstack.load.support import SLOTS, record_media, report
 from rtcstack.protocols.rtp import RtpClock
-from rtcstack.protocols.sip.agent import UserAgent
+from rtcstack.protocols.sip.call_pairs import ANSWERED, BUSY, RINGING, CallOutcome, CallPairs
 
 # Every call's media goes through the media relay, which gives each call leg a port of its own: this process's
 # streams can share sockets, read and sent in batches (a system call per socket and tick, not per packet).
 RtpClock.share_sockets()
 
+#: Each kind of call's setup step, as reported.
+SETUP_STEPS = {ANSWERED: "call setup", RINGING: "call to voicemail after ringing", BUSY: "call to voicemail (busy)"}
+
 
 class SipCallsUser(User):
     context = LoadContext.current()
     wait_time = constant(context.load["call_pause_seconds"])
+    pairs_per_user = context.load.get("call_pairs_per_user", 1)
     component = "sip_calls"
 
     def on_start(self):
         self.slot = SLOTS.take(self.environment, self.component)
         accounts = self.context.accounts[self.component]
-        (caller, caller_pw), (callee, callee_pw) = accounts[2 * self.slot], accounts[2 * self.slot + 1]
+        first = 2 * self.pairs_per_user * self.slot
+        pairs = [(accounts[first + 2 * n], accounts[first + 2 * n + 1]) for n in range(self.pairs_per_user)]
         server = self.context.sip_servers[self.slot % len(self.context.sip_servers)]
-        self.hold = self.context.load["call_hold_seconds"]
-        self.callee_name = callee
-        self.callee = UserAgent(*server, self.context.sip_domain, callee, callee_pw, rtp_seconds=self.hold)
-        self.caller = UserAgent(*server, self.context.sip_domain, caller, caller_pw, rtp_seconds=self.hold)
+        self.pairs = CallPairs(tuple(server), self.context.sip_domain, pairs, self.context.load["call_hold_seconds"])
         self.registered = False
         self.calls = 0
         self.fallback = self.context.load.get("call_fallback_percent", 0)
         self.voicemail = self.context.load.get("call_voicemail_percent", 0)
 
-    def kind(self) -> str:
-        """This call's kind, spread evenly over each user's calls: answered, fallback or voicemail."""
+    def kind(self, pair: int) -> str:
+        """A call's kind, spread evenly over each pair's calls: answered, ringing (to voicemail) or busy."""
         self.calls += 1
-        share = (self.calls * 37 + self.slot * 11) % 100
-        return "voicemail" if share < self.voicemail else "fallback" if share < self.voicemail + self.fallback \
-            else "answered"
+        share = (self.calls * 37 + (self.slot * self.pairs_per_user + pair) * 11) % 100
+        return BUSY if share < self.voicemail else RINGING if share < self.voicemail + self.fallback else ANSWERED
 
     @task
     def call(self):
         if not self.registered:
-            with exchange(self.environment, "SIP", "callee REGISTER"):
-                reply = self.callee.register(expires=3600, timeout=8)
-                if reply is None or reply.status != 200:
-                    raise ProtocolFailure(f"REGISTER: {reply.status if reply else 'no answer'}")
-                self.registered = True
-        kind = self.kind()
-        self.callee.refuse_with = (486, "Busy Here") if kind == "voicemail" else None
-        self.callee.answer_after = 60.0 if kind == "fallback" else 0.0
-        step = {"answered": "call setup", "fallback": "call to voicemail after ringing",
-                "voicemail": "call to voicemail (busy)"}[kind]
-        with exchange(self.environment, "SIP", step) as outcome:
-            call = self.caller.call(self.callee_name, timeout=16)
-            outcome["ms"] = call.setup_seconds * 1000
-            if not call.answered:
-                raise ProtocolFailure(f"INVITE: {call.status} {call.reason}")
-        time.sleep(self.hold)
-        with exchange(self.environment, "SIP", "BYE", reschedule=False):
-            reply = call.hangup()
-            if reply is None or reply.status != 200:
-                raise ProtocolFailure(f"BYE: {reply.status if reply else 'no answer'}")
-        incoming = next((c for c in self.callee.incoming if c.invite.call_id == call.call_id), None)
-        if kind != "answered":  # voicemail answered: the greeting came back, the message went to the mailbox
-            if incoming:
-                self.callee.forget(incoming)
-            with exchange(self.environment, "RTP", "voicemail greeting") as outcome:
-                quality = call.rtp.quality()
-                outcome["ms"] = quality.delay_ms or 0.0
-                if not quality.received:
-                    raise ProtocolFailure("RTP: voicemail sent no greeting")
-            return
-        streams = [call.rtp] + ([incoming.rtp] if incoming and incoming.rtp else [])
-        with exchange(self.environment, "RTP", "call media") as outcome:
-            for stream in streams:
-                quality = stream.quality()
+            outcomes = self.pairs.register_callees(timeout=8, report=self.reported)
+            if any(o.error for o in outcomes):
+                return  # (reported; the next task tries again)
+            self.registered = True
+        self.pairs.call_all([self.kind(n) for n in range(self.pairs_per_user)], timeout=16, report=self.reported)
+
+    def reported(self, outcome: CallOutcome) -> None:
+        """Each step of each call, as Locust requests: the callee's REGISTER, the setup, the BYE, the media."""
+        if outcome.step == "register":
+            report(self.environment, "SIP", "callee REGISTER", outcome.ms, outcome.error)
+        elif outcome.step == "setup":
+            report(self.environment, "SIP", SETUP_STEPS[outcome.kind], outcome.ms, outcome.error)
+        elif outcome.step == "bye":
+            report(self.environment, "SIP", "BYE", outcome.ms, outcome.error)
+        elif outcome.kind != ANSWERED:  # voicemail answered: the greeting came back, the message went to the mailbox
+            quality = outcome.streams[0].quality()
+            report(self.environment, "RTP", "voicemail greeting", quality.delay_ms or 0.0,
+                   None if quality.received else "RTP: voicemail sent no greeting")
+        else:
+            qualities = [stream.quality() for stream in outcome.streams]
+            for quality in qualities:
                 record_media("call", quality)
-                outcome["ms"] = quality.delay_ms or 0.0
-            if len(streams) < 2 or not all(s.received for s in streams):
-                raise ProtocolFailure("RTP: a direction of the call carried no media")
-        if incoming:
-            self.callee.forget(incoming)
+            carried = len(qualities) == 2 and all(q.received for q in qualities)
+            report(self.environment, "RTP", "call media", qualities[-1].delay_ms or 0.0,
+                   None if carried else "RTP: a direction of the call carried no media")
 
     def on_stop(self):
-        self.caller.close()
-        self.callee.close()
+        self.pairs.close()
         SLOTS.give_back(self.component, self.slot)

@@ -91,6 +91,10 @@ class LoadSettings(Settings):
                                      "re-registering together every register_interval_seconds (each registration is "
                                      "still reported on its own); users x this = phones. More phones per user cost "
                                      "the generator less CPU per registration.")
+    call_pairs_per_user: Int = Field(
+        1, ge=1, le=140, description="sip_calls: caller and callee pairs each user drives over its one socket, all "
+                                     "calling together (each call and step still reported on its own); users x this = "
+                                     "calls at once. More pairs per user cost the generator less CPU per call.")
     call_hold_seconds: Float = Field(30.0, ge=1, le=3600, description="sip_calls: how long each call carries RTP.")
     call_pause_seconds: Float = Field(1.0, ge=0, le=3600, description="sip_calls: pause between one user's calls.")
     call_fallback_percent: Int = Field(

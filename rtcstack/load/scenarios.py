@@ -41,12 +41,13 @@ SIP_REGISTER = Scenario(
     steps=(("SIP", "REGISTER"),), setup=("SIP", "REGISTER"), accounts_per_user=1,
     roles=("registrar",), accounts_setting="register_phones_per_user")
 SIP_CALLS = Scenario(
-    "sip_calls", "Each user registers a callee, calls it through the registrar with proxy auth and holds G.711 "
+    "sip_calls", "Each user (each of its call_pairs_per_user pairs) registers a callee, calls it through the registrar with proxy auth and holds G.711 "
     "RTP both ways through the media relay for call_hold_seconds, then hangs up; loss, jitter and MOS per stream. "
     "A share of the calls rings unanswered, or finds the callee busy, and leaves a voicemail message instead.",
     steps=(("SIP", "callee REGISTER"), ("SIP", "call setup"), ("SIP", "call to voicemail after ringing"),
            ("SIP", "call to voicemail (busy)"), ("SIP", "BYE"), ("RTP", "call media"), ("RTP", "voicemail greeting")),
-    setup=("SIP", "call setup"), media="call", accounts_per_user=2, roles=("registrar", "media"))
+    setup=("SIP", "call setup"), media="call", accounts_per_user=2, roles=("registrar", "media"),
+    accounts_setting="call_pairs_per_user")
 TURN_RELAY = Scenario(
     "turn_relay", "Each user allocates a relay with REST credentials, binds a channel to an echo peer on the load "
     "machine and sends turn_burst_messages messages every turn_interval_ms; loss, round trip and jitter per burst.",

@@ -33,6 +33,16 @@ def arrival(ancillary: list[tuple[int, int, bytes]]) -> float:
     return time.time()
 
 
+def receive_stamped(sock: socket.socket, stamped: bool, size: int = 65535) -> tuple[bytes, tuple, float]:
+    """The next datagram, where from, and when it arrived (time.monotonic() seconds): the kernel's timestamp when
+    `stamped` (`stamp_arrivals` succeeded), else when it was read."""
+    if not stamped:
+        data, source = sock.recvfrom(size)
+        return data, source, time.monotonic()
+    data, ancillary, _, source = sock.recvmsg(size, ANCILLARY)
+    return data, source, arrival(ancillary) - (time.time() - time.monotonic())
+
+
 def close_waking_readers(sock: socket.socket) -> None:
     """Shut the socket down first, so a thread (greenlet) blocked reading it returns, then close it."""
     try:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from . import digest
 from .identifiers import token_hex
 from .message import SipParseError, parse, response_to
-from ..sockets import ANCILLARY, arrival, stamp_arrivals
+from ..sockets import receive_stamped, stamp_arrivals
 from .transport import MAX_MESSAGE, T1, T2, local_address_towards
 
 _BRANCH = re.compile(rb"branch=([^;,\s]+)")
@@ -171,11 +171,7 @@ class Registrations:
 
     def _receive(self) -> tuple[bytes, tuple[str, int], float]:
         """The next datagram, where from, and when it arrived (monotonic seconds)."""
-        if not self._stamped:
-            data, source = self.sock.recvfrom(MAX_MESSAGE)
-            return data, source, time.monotonic()
-        data, ancillary, _, source = self.sock.recvmsg(MAX_MESSAGE, ANCILLARY)
-        return data, source, arrival(ancillary) - (time.time() - time.monotonic())
+        return receive_stamped(self.sock, self._stamped, MAX_MESSAGE)
 
     def serve(self, seconds: float) -> None:
         """Answer what the registrar sends (keepalive OPTIONS) for `seconds`: the time between two rounds."""
