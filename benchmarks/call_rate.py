@@ -7,8 +7,8 @@ through rtpengine, BYE. Each tool plays both sides: rtcstack's Locust users call
 RTP back (-rtp_echo). Both put the same packets on the wire: 50 each way per call, about 200 IP packets through this
 machine's stack with the signalling's 14-16, which the table prints per call as the check that the work is equal.
 
-Both are kept under the load customer's channel limit (300): rtcstack with at most 280 users, sipp with at
-most 280 calls at once (-l 280). With a 1 s hold that bounds either at about 280 calls/s.
+Both are kept under the load customer's channel limit (300): rtcstack with at most 280 calls at once (28 users
+of 10 caller and callee pairs each, `load.call_pairs_per_user`), sipp with at most 280 calls at once (-l 280). With a 1 s hold that bounds either at about 280 calls/s.
 
 Then five rounds at rtcstack's highest clean step, each rtcstack's run followed by sipp's at the rate rtcstack had
 just reached: calls per CPU-second at equal rates a minute apart, whose median ratio is read against the same target
@@ -35,6 +35,9 @@ from benchmarks._report import ratio as shown, report  # noqa: E402
 MEDIA_LOSS_PERCENT = 0.5
 
 
+#: Caller and callee pairs per Locust user (`load.call_pairs_per_user`): a user's pairs share one socket and its
+#: greenlet, and call together (`CallPairs`), as sipp's calls share its one socket and thread.
+PAIRS_PER_USER = 10
 #: Rounds of the two tools one right after the other at rtcstack's top rate, for the median ratio.
 ROUNDS = 5
 #: sipp's caller (after its rate and count) and its answering sipp, which echoes the RTP back.
@@ -42,18 +45,21 @@ SIPP_CALLER = ("-l", "280", "-d", "1000", "-mp", "16000", "-timeout_error")
 SIPP_CALLEE = ("-rtp_echo", "-mp", "18000")
 
 
-def rtcstack_step(lab, users: int, seconds: int, label: str = "rtcstack (Locust)") -> tuple[list[str], Point | None]:
-    """One run of rtcstack's sip_calls users: its table row, and (calls/s, calls per CPU-second) if it was clean (no
-    call failed, none without media, loss within MEDIA_LOSS_PERCENT), else None."""
+def rtcstack_step(lab, calls: int, seconds: int, label: str = "rtcstack (Locust)") -> tuple[list[str], Point | None]:
+    """One run of rtcstack's sip_calls users, `calls` at once (PAIRS_PER_USER each): its table row, and (calls/s,
+    calls per CPU-second) if it was clean (no call failed, none without media, loss within MEDIA_LOSS_PERCENT), else
+    None."""
     packets = ip_packets()
+    users = max(1, calls // PAIRS_PER_USER)
     run = rtcstack_load(lab, "sip_calls", users, seconds, "call_hold_seconds=1", "call_pause_seconds=0",
-                        *ANSWERED_ONLY)
+                        f"call_pairs_per_user={min(calls, PAIRS_PER_USER)}", *ANSWERED_ONLY)
     packets = ip_packets() - packets
     done, failed = run.count("SIP", "call setup")
     loss = run.summary.get("media", {}).get("call", {}).get("loss_percent")
     _, media_failed = run.count("RTP", "call media")  # a direction that carried nothing
     rate, cpu = (done - failed) / seconds, run.summary.get("generator_cpu_seconds")
-    row = [label, f"{users} users", str(done - failed), str(failed), fmt(rate), fmt(cpu, 2),
+    row = [label, f"{calls} at once ({users} users x {min(calls, PAIRS_PER_USER)} pairs)", str(done - failed),
+           str(failed), fmt(rate), fmt(cpu, 2),
            fmt((done - failed) / cpu if cpu else None, 0), fmt(run.p95("SIP", "call setup"), 0),
            fmt(packets / done if done else None, 0),
            f"{fmt(loss, 2)}" + (f", {media_failed} without media" if media_failed else "")]
@@ -85,13 +91,13 @@ def main() -> None:
     rows, best = [], {"rtcstack": 0.0, "sipp": 0.0}
 
     clean: dict[str, list[tuple[float, float]]] = {"rtcstack": [], "sipp": []}  # (calls/s, calls per CPU-second)
-    top_users = None
-    for users in (20, 50, 100, 200, 280):
-        row, point = rtcstack_step(lab, users, args.seconds)
+    top_calls = None
+    for calls in (20, 50, 100, 200, 280):
+        row, point = rtcstack_step(lab, calls, args.seconds)
         rows.append(row)
         if point is None:
             break
-        top_users, best["rtcstack"] = users, max(best["rtcstack"], point[0])
+        top_calls, best["rtcstack"] = calls, max(best["rtcstack"], point[0])
         if point[1]:
             clean["rtcstack"].append(point)
 
@@ -107,10 +113,10 @@ def main() -> None:
         rows.append(row)
         if point is not None:
             clean["sipp"].append(point)
-    # Alternating rounds at the top users' rate: rtcstack, then sipp asked for the rate rtcstack had just reached.
+    # Alternating rounds at the top step's rate: rtcstack, then sipp asked for the rate rtcstack had just reached.
     rounds = []
-    for number in range(1, ROUNDS + 1 if top_users else 1):
-        ours_row, ours = rtcstack_step(lab, top_users, args.seconds, f"round {number}: rtcstack (Locust)")
+    for number in range(1, ROUNDS + 1 if top_calls else 1):
+        ours_row, ours = rtcstack_step(lab, top_calls, args.seconds, f"round {number}: rtcstack (Locust)")
         rate = max(1, int(ours[0])) if ours else max(1, int(best["rtcstack"]))
         with sipp_callee(lab, callee, None, *SIPP_CALLEE):
             r = counted_sipp(lab, scenario, sipp_rows, "-r", str(rate), "-m", str(rate * args.seconds), *SIPP_CALLER)
@@ -139,7 +145,8 @@ def main() -> None:
     report(f"Authenticated calls/s with 1 s of RTP, {args.inventory}",
            ["client", "load", "calls", "failed", "calls per second", "generator CPU-s", "calls per CPU-second",
             "setup p95 (ms)", "IP packets per call", "RTP loss (%)"], rows,
-           "rtcstack's users call back to back (1 s hold, no pause): its rate is bounded by users / (1 s + setup). "
+           f"rtcstack's users call back to back (1 s hold, no pause), {PAIRS_PER_USER} pairs each, every pair of a user "
+           "calling together (`load.call_pairs_per_user`): its rate is bounded by calls at once / (1 s + setup). "
            "sipp's includes its start-up and the last calls' 1 s hold. CPU-seconds: both sides of every call (rtcstack's "
            "Locust processes while the load ran; sipp's caller and its answering sipp, which echoes the RTP), so both "
            "include sending and receiving the media. IP packets per call: what this machine's network stack carried during the "
