@@ -201,13 +201,19 @@ class CallPairs:
         now = time.monotonic()
         for pair, kind in zip(self.pairs, kinds or [ANSWERED] * len(self.pairs)):
             self._invite(pair, kind, now, timeout)
-        self._run(lambda: not self._calls)
+        # Every call ends by its answers or its timers; past this, one that has not is ended as failed (a safety
+        # net: a call the loop lost track of must not hold the user forever).
+        self._run(lambda: not self._calls, now + timeout + self.hold + 64 * T1 + 5)
+        for call in list(self._calls.values()):
+            self._transactions = {b: tx for b, tx in self._transactions.items() if tx.call is not call}
+            self._report(CallOutcome(call.pair.index, "bye" if call.ack else "setup", call.kind,
+                                     (time.monotonic() - call.started) * 1000, "the call never ended"))
+            self._ended(call)
         return outcomes
 
     def serve(self, seconds: float) -> None:
         """Answer what comes (keepalives, late repeats) for `seconds`: the time between two rounds of calls."""
-        deadline = time.monotonic() + seconds
-        self._run(lambda: time.monotonic() >= deadline, deadline)
+        self._run(lambda: False, time.monotonic() + seconds)
 
     @staticmethod
     def _collecting(outcomes: list[CallOutcome], report) -> Callable[[CallOutcome], None]:
@@ -220,9 +226,12 @@ class CallPairs:
     # --- the loop ---------------------------------------------------------------------------------
 
     def _run(self, finished: Callable[[], bool], until: float | None = None) -> None:
+        """Read, answer and keep the timers until `finished()`, or `until` (monotonic seconds) has passed."""
         sock = self.sock
         while not finished():
             now = time.monotonic()
+            if until is not None and now >= until:
+                return
             due = self._timers(now)
             if until is not None:
                 due = min(due, until)
@@ -286,7 +295,7 @@ class CallPairs:
                 self._response(data, head, received)
             else:
                 self._request(data, head, source)
-        except (ValueError, IndexError, UnicodeDecodeError):
+        except (ValueError, IndexError, AttributeError, KeyError, UnicodeDecodeError):
             return  # a malformed message is dropped, as a retransmission would be
 
     # --- callers ----------------------------------------------------------------------------------
@@ -337,6 +346,14 @@ class CallPairs:
             return
         del self._transactions[branch]
         now = time.monotonic()
+        try:
+            self._final(tx, data, head, status, received, branch, now)
+        except (ValueError, IndexError, AttributeError, KeyError, UnicodeDecodeError) as exc:  # (no To, no tag...)
+            self._failed(tx, now, f"{tx.method}: a malformed {status} answer ({exc.__class__.__name__})")
+
+    def _final(self, tx: _Transaction, data: bytes, head: bytes, status: int, received: float, branch: bytes,
+               now: float) -> None:
+        """A final answer to one of our requests (its transaction already ended)."""
         if tx.method == "INVITE" and status >= 300:
             self._ack_failure(tx, head, now)
         if status in (401, 407) and not tx.challenged:
@@ -436,6 +453,9 @@ class CallPairs:
 
     def _ended(self, call: _Call) -> None:
         """The call is over (hung up, refused, or failed): its media's figures are reported for an answered one."""
+        if call.done:
+            return
+        call.done = True
         call.rtp.close()
         self._calls.pop(call.call_id, None)
         self._answered.pop(call.answered_branch, None)
