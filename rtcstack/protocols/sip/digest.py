@@ -8,6 +8,9 @@ import re
 from .identifiers import token_hex
 
 ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
+#: The algorithms' constructors themselves: `hashlib.new(name)` goes through a Python wrapper first (2.4 % of
+#: sip_register's CPU at 400 phones a user, py-spy).
+_CONSTRUCTORS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 _PARAMS = re.compile(r'(\w+)=("[^"]*"|[^,\s]+)')
 
 
@@ -45,13 +48,13 @@ class Form:
     def __init__(self, challenge: dict[str, str], method: str, uri: str):
         self.realm, self.uri = challenge["realm"], uri
         self.algorithm = challenge.get("algorithm", "MD5").upper()
-        self._hash = ALGORITHMS[self.algorithm]
+        self._hash = _CONSTRUCTORS[self.algorithm]
         self.ha2 = self.hash(f"{method}:{uri}")
         self.qop_auth = "auth" in [q.strip() for q in challenge.get("qop", "").split(",")]
         self.opaque = f', opaque="{challenge["opaque"]}"' if "opaque" in challenge else ""
 
     def hash(self, text: str) -> str:
-        return hashlib.new(self._hash, text.encode()).hexdigest()
+        return self._hash(text.encode()).hexdigest()
 
     def ha1(self, username: str, password: str) -> str:
         return self.hash(f"{username}:{self.realm}:{password}")

@@ -1,4 +1,4 @@
-"""Tags, branches and Call-IDs: random bytes from the OS, read a page at a time, each byte handed out once."""
+"""Tags, branches and Call-IDs: random bytes from the OS, read a page at a time, each slot of it handed out once."""
 
 import os
 
@@ -27,3 +27,21 @@ def test_a_forked_child_does_not_repeat_its_parents_next_identifiers():
     childs = os.read(read, 64).decode()
     os.close(read)
     assert len(childs) == 16 and childs != identifiers.token_hex(8)
+
+
+def test_threads_taking_identifiers_at_once_never_get_the_same_one():
+    import threading
+
+    taken: list[list[str]] = [[] for _ in range(8)]
+
+    def take(into: list[str]) -> None:
+        for _ in range(2000):
+            into.append(identifiers.token_hex(8))
+
+    threads = [threading.Thread(target=take, args=(into,)) for into in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [token for into in taken for token in into]
+    assert len(set(every)) == len(every) == 16000
