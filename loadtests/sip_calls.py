@@ -23,7 +23,7 @@ SETUP_STEPS = {ANSWERED: "call setup", RINGING: "call to voicemail after ringing
 
 class SipCallsUser(User):
     context = LoadContext.current()
-    wait_time = constant(context.load["call_pause_seconds"])
+    wait_time = constant(0)  # the task pauses itself: it answers the registrar's keepalives while it waits
     pairs_per_user = context.load.get("call_pairs_per_user", 1)
     component = "sip_calls"
 
@@ -50,9 +50,11 @@ class SipCallsUser(User):
         if not self.registered:
             outcomes = self.pairs.register_callees(timeout=8, report=self.reported)
             if any(o.error for o in outcomes):
-                return  # (reported; the next task tries again)
+                self.pairs.serve(1.0)  # (reported; the next task tries again, a second later)
+                return
             self.registered = True
         self.pairs.call_all([self.kind(n) for n in range(self.pairs_per_user)], timeout=16, report=self.reported)
+        self.pairs.serve(self.context.load["call_pause_seconds"])
 
     def reported(self, outcome: CallOutcome) -> None:
         """Each step of each call, as Locust requests: the callee's REGISTER, the setup, the BYE, the media."""

@@ -296,3 +296,21 @@ def test_junk_on_the_socket_is_dropped_and_every_call_still_completes(proxy):
         steps = outcomes_by_step(pairs.call_all(timeout=3))
     assert all(o.error is None for step in steps.values() for o in step.values()), steps
     assert len(steps["bye"]) == len(PAIRS)
+
+
+def test_between_rounds_the_registrars_keepalives_are_answered(proxy):
+    server = proxy()
+    with CallPairs(server.address, REALM, PAIRS, hold=1.0, local_address="127.0.0.1") as pairs:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as registrar:
+            registrar.bind(("127.0.0.1", 0))
+            registrar.settimeout(2)
+            host, port = registrar.getsockname()
+            registrar.sendto((f"OPTIONS sip:callee0@127.0.0.1:{pairs.port} SIP/2.0\r\n"
+                              f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bKka1\r\nFrom: <sip:ping@{REALM}>;tag=k\r\n"
+                              f"To: <sip:callee0@{REALM}>\r\nCall-ID: ka-1\r\nCSeq: 1 OPTIONS\r\n"
+                              "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", pairs.port))
+            started = time.monotonic()
+            pairs.serve(0.3)
+            assert time.monotonic() - started >= 0.3
+            answer = registrar.recv(65535).decode()
+    assert answer.startswith("SIP/2.0 200 OK\r\n") and "branch=z9hG4bKka1" in answer and "Call-ID: ka-1" in answer
