@@ -77,7 +77,6 @@ class _Pair:
     callee_password: str
     ha1: dict[tuple[str, str, str], str] = field(default_factory=dict)  # by (username, realm, algorithm)
     cseq: int = field(default_factory=lambda: secrets.randbelow(10000) + 1)
-    call: _Call | None = None
 
 
 @dataclass(slots=True)
@@ -133,7 +132,8 @@ class _Transaction:
 
 class CallPairs:
     """`pairs` ((caller, password), (callee, password)) calling through `server` (host, port) for `domain` over one
-    UDP socket; each call holds `hold` seconds of RTP."""
+    UDP socket; each call holds `hold` seconds of RTP. Driven by one greenlet or thread at a time (whoever calls
+    `register_callees`, `call_all` or `serve` reads the socket)."""
 
     def __init__(self, server: tuple[str, int], domain: str, pairs: list[tuple[tuple[str, str], tuple[str, str]]],
                  hold: float, local_address: str | None = None, gather: float = GATHER_SECONDS):
@@ -323,7 +323,6 @@ class CallPairs:
         head = (f"INVITE {uri} SIP/2.0\r\n{self._via}", f"\r\nMax-Forwards: 70\r\nFrom: {from_header}\r\n"
                 f"To: <{uri}>\r\nCall-ID: {call_id}\r\nContact: {self.contact(pair.caller)}\r\n"
                 f"Content-Type: application/sdp\r\nCSeq: ", " INVITE\r\n")
-        pair.call = call
         self._calls[call_id] = call
         self._send_request(call, pair, "INVITE", head, "", now, timeout, sdp_offer(self.address, rtp.port, 1))
 
@@ -465,15 +464,11 @@ class CallPairs:
         if call.ack:  # it was answered
             streams = (call.rtp,) + ((incoming.rtp,) if incoming is not None and incoming.rtp is not None else ())
             self._report(CallOutcome(call.pair.index, "media", call.kind, streams=streams))
-        call.pair.call = None
 
     # --- callees ----------------------------------------------------------------------------------
 
     def _request(self, data: bytes, head: bytes, source: tuple[str, int]) -> None:
         method = head[:head.index(b" ")]
-        uri = head[len(method) + 1:head.index(b" ", len(method) + 1)].decode()
-        user = uri[uri.find(":") + 1:uri.find("@")] if "@" in uri else ""
-        lines = [line for line in head.split(b"\r\n")[1:] if line and _stored(line) in _COPIED]
         call_id = _HEADER["call-id"].search(head)
         call_id = call_id.group(1).decode().strip() if call_id else ""
         incoming = self._incoming.get(call_id)
@@ -481,6 +476,9 @@ class CallPairs:
             if incoming is not None:
                 incoming.acked = True
             return
+        uri = head[len(method) + 1:head.index(b" ", len(method) + 1)].decode()
+        user = uri[uri.find(":") + 1:uri.find("@")] if "@" in uri else ""
+        lines = [line for line in head.split(b"\r\n")[1:] if line and _stored(line) in _COPIED]
         if method == b"OPTIONS":
             self._reply(lines, source, "200 OK", token_hex(4), "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n")
         elif method == b"INVITE" and user in self._by_user:
