@@ -93,7 +93,6 @@ class _Call:
     hold_until: float = 0.0
     ack: bytes = b""  # the 2xx's ACK, sent again if the 2xx comes again
     answered_branch: bytes = b""
-    callee: _Incoming | None = None
     done: bool = False
 
 
@@ -354,7 +353,7 @@ class CallPairs:
                now: float) -> None:
         """A final answer to one of our requests (its transaction already ended)."""
         if tx.method == "INVITE" and status >= 300:
-            self._ack_failure(tx, head, now)
+            self._ack_failure(tx, head)
         if status in (401, 407) and not tx.challenged:
             authorization = self._answer_challenge(tx, head, status)
             if authorization is not None:  # the request again, answered: a new branch, the next CSeq
@@ -395,7 +394,7 @@ class CallPairs:
         answer = "Authorization" if status == 401 else "Proxy-Authorization"
         return f"{answer}: {form.answer(nonce, username, ha1, cnonce=token_hex(8))}\r\n"
 
-    def _ack_failure(self, tx: _Transaction, head: bytes, now: float) -> None:
+    def _ack_failure(self, tx: _Transaction, head: bytes) -> None:
         """The ACK of a non-2xx final answer (RFC 3261 17.1.1.3): the INVITE's branch, its To with the tag."""
         via = tx.data[:tx.data.find(b"\r\n", tx.data.find(b"\r\n") + 2)].decode()  # request line, Via
         to = _HEADER["to"].search(head).group(1).decode()
